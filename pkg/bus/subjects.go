@@ -1,0 +1,66 @@
+// Package bus is lynkr's use of NATS: the subjects, the JetStream streams and consumers, the
+// provider registry and the embedded server. Every service talks to the others only through
+// what this package names.
+package bus
+
+import "strings"
+
+// Names of the JetStream assets.
+const (
+	// RequestStream holds accepted requests until a worker has answered them (work queue).
+	RequestStream = "LLM_REQUESTS"
+	// UsageStream holds what every answered request consumed, for budgets and metrics.
+	UsageStream = "LLM_USAGE"
+	// ProviderBucket is the key-value bucket where workers announce the providers they serve.
+	ProviderBucket = "lynkr_providers"
+)
+
+// Subjects.
+const (
+	requestPrefix = "lynkr.req."
+	replyPrefix   = "lynkr.resp."
+	cancelPrefix  = "lynkr.cancel."
+	usagePrefix   = "lynkr.usage."
+)
+
+// RequestSubject is where requests for a provider are published.
+func RequestSubject(provider string) string { return requestPrefix + provider }
+
+// ReplySubject is where a worker sends the chunks of one request's answer: the gateway
+// instance that holds the client's connection.
+func ReplySubject(gateway, requestID string) string {
+	return replyPrefix + gateway + "." + requestID
+}
+
+// ReplyWildcard is the one subscription a gateway instance makes for all its answers.
+func ReplyWildcard(gateway string) string { return replyPrefix + gateway + ".*" }
+
+// CancelSubject is where a gateway says that a request's client went away.
+func CancelSubject(requestID string) string { return cancelPrefix + requestID }
+
+// CancelWildcard is the subscription of a worker for every cancellation.
+const CancelWildcard = cancelPrefix + "*"
+
+// RequestIDOfCancel returns the request id a cancellation subject names.
+func RequestIDOfCancel(subject string) string { return strings.TrimPrefix(subject, cancelPrefix) }
+
+// UsageSubject is where a worker publishes what a request of a provider consumed.
+func UsageSubject(provider string) string { return usagePrefix + provider }
+
+// ConsumerName is the durable pull consumer that the workers of a provider share.
+func ConsumerName(provider string) string { return "worker-" + provider }
+
+// ValidToken reports whether s can be one token of a subject (a provider name, a gateway
+// instance, a request id): no dots, wildcards or white space, and not empty.
+func ValidToken(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == '.' || c == '*' || c == '>' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,3 @@
+module github.com/lynkr/lynkr/services/gateway
+
+go 1.26

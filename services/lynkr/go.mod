@@ -1,0 +1,3 @@
+module github.com/lynkr/lynkr/services/lynkr
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/lynkr/lynkr/services/worker
+
+go 1.26

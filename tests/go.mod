@@ -1,0 +1,3 @@
+module github.com/lynkr/lynkr/tests
+
+go 1.26
