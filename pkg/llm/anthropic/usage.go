@@ -19,13 +19,23 @@ func EventUsage(ev sse.Event, u *llm.Usage) {
 	case "message_start":
 		*u = usageFrom(gjson.GetBytes(ev.Data, "message.usage"))
 	case "message_delta":
+		// A converted stream (and Anthropic itself) may report the input side here too, the
+		// cached counts included; counts of zero leave message_start's.
 		d := gjson.GetBytes(ev.Data, "usage")
 		if v := d.Get("output_tokens"); v.Exists() {
 			u.OutputTokens = v.Int()
 		}
-		if v := d.Get("input_tokens"); v.Exists() && v.Int() > 0 {
-			u.InputTokens = v.Int() + u.CacheReadTokens + u.CacheCreateTokens
+		uncached := u.InputTokens - u.CacheReadTokens - u.CacheCreateTokens
+		if v := d.Get("input_tokens"); v.Int() > 0 {
+			uncached = v.Int()
 		}
+		if v := d.Get("cache_read_input_tokens"); v.Int() > 0 {
+			u.CacheReadTokens = v.Int()
+		}
+		if v := d.Get("cache_creation_input_tokens"); v.Int() > 0 {
+			u.CacheCreateTokens = v.Int()
+		}
+		u.InputTokens = uncached + u.CacheReadTokens + u.CacheCreateTokens
 	}
 }
 

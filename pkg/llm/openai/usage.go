@@ -23,10 +23,16 @@ func ChunkUsage(ev sse.Event, u *llm.Usage) {
 	}
 }
 
+// usageFrom converts a chat usage object. DeepSeek reports its cached prompt tokens as
+// prompt_cache_hit_tokens.
 func usageFrom(v gjson.Result) llm.Usage {
+	cached := v.Get("prompt_tokens_details.cached_tokens").Int()
+	if cached == 0 {
+		cached = v.Get("prompt_cache_hit_tokens").Int()
+	}
 	return llm.Usage{
 		InputTokens:     v.Get("prompt_tokens").Int(),
 		OutputTokens:    v.Get("completion_tokens").Int(),
-		CacheReadTokens: v.Get("prompt_tokens_details.cached_tokens").Int(),
+		CacheReadTokens: cached,
 	}
 }

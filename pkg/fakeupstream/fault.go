@@ -1,0 +1,102 @@
+package fakeupstream
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strings"
+)
+
+// FaultKind is how a Fault fails a call.
+type FaultKind uint8
+
+const (
+	// FailStatus answers Status with the vendor's error body (or Body).
+	FailStatus FaultKind = iota
+	// FailHang holds the call until the client goes away or the Handler closes: before the
+	// status line, or, with AfterChunks, after that many stream events (a non-stream body
+	// stops halfway).
+	FailHang
+	// FailDrop cuts the connection: before any response, or, with AfterChunks, after that
+	// many stream events (a non-stream body is cut halfway).
+	FailDrop
+	// FailStreamError sends, after AfterChunks stream events, the vendor's in-stream error
+	// (Anthropic's "event: error", OpenAI's data: {"error":…}) and ends the stream. A
+	// non-stream call gets FailStatus.
+	FailStreamError
+)
+
+// Fault describes a failed call. The zero Fault answers 500 with the vendor's error body.
+type Fault struct {
+	Kind FaultKind
+	// Status is the HTTP status of FailStatus; 0 means 500 (529 for Anthropic's in-stream
+	// overloaded_error).
+	Status int
+	// Type, Code and Message override the rendered error body's error.type, error.code
+	// (OpenAI only) and error.message; Body replaces the whole body.
+	Type, Code, Message string
+	Body                string
+	// RetryAfter, if set, is sent as the retry-after header.
+	RetryAfter string
+	// Header holds extra response headers (e.g. x-should-retry).
+	Header http.Header
+	// AfterChunks is how many stream events FailHang, FailDrop and FailStreamError let
+	// through first.
+	AfterChunks int
+	// Path limits the fault to calls whose URL path contains it (e.g. "/messages").
+	Path string
+}
+
+func (f *Fault) matches(path string) bool { return f.Path == "" || strings.Contains(path, f.Path) }
+
+// status resolves the HTTP status of a failed answer in family fam.
+func (f *Fault) status(fam family) int {
+	switch {
+	case f.Status != 0:
+		return f.Status
+	case f.Kind == FailStreamError && fam == anthropicFamily:
+		return 529
+	}
+	return 500
+}
+
+// errorBody renders the error body of f for the given status and family.
+func (f *Fault) errorBody(fam family, status int, requestID string) []byte {
+	if f.Body != "" {
+		return []byte(f.Body)
+	}
+	if fam == anthropicFamily {
+		return anthropicError(status, f, requestID)
+	}
+	return openAIError(status, f)
+}
+
+// streamErrorEvent renders the in-stream error event of f.
+func (f *Fault) streamErrorEvent(fam family) []byte {
+	status := f.status(fam)
+	if fam == anthropicFamily {
+		if f.Body != "" {
+			return sseEvent("error", []byte(f.Body))
+		}
+		return sseEvent("error", anthropicError(status, f, ""))
+	}
+	if f.Body != "" {
+		return sseData([]byte(f.Body))
+	}
+	typ, code, msg := "server_error", "", "The server had an error while processing your request. Sorry about that!"
+	return sseData(openAIErrorObject(or(f.Type, typ), or(f.Code, code), or(f.Message, msg)))
+}
+
+// queuedFault is a fault for the next n matching calls.
+type queuedFault struct {
+	fault Fault
+	n     int
+}
+
+// faultRate fails a share of matching calls, drawn from a seeded generator.
+type faultRate struct {
+	fault   Fault
+	percent float64
+	rng     *rand.Rand
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }

@@ -1,0 +1,295 @@
+// Package responses holds the OpenAI Responses API wire format (POST /v1/responses), the one
+// Codex CLI speaks, and its conversion onto OpenAI Chat Completions and back: requests become
+// chat requests, chat completions and chat chunk streams become Responses objects and the
+// Responses event stream.
+//
+// lynkr stores no responses, so everything that needs server-side state (previous_response_id,
+// conversation, background, item_reference) is refused with a clear error; a client sends the
+// whole conversation in input every time, as Codex does with store:false.
+package responses
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/lynkr/lynkr/pkg/llm"
+)
+
+// Input item types.
+const (
+	ItemMessage            = "message"
+	ItemFunctionCall       = "function_call"
+	ItemFunctionCallOutput = "function_call_output"
+	ItemReasoning          = "reasoning"
+	ItemReference          = "item_reference"
+)
+
+// Message roles.
+const (
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+	RoleSystem    = "system"
+	RoleDeveloper = "developer"
+)
+
+// Content part types.
+const (
+	PartInputText     = "input_text"
+	PartInputImage    = "input_image"
+	PartInputFile     = "input_file"
+	PartOutputText    = "output_text"
+	PartRefusal       = "refusal"
+	PartSummaryText   = "summary_text"
+	PartReasoningText = "reasoning_text"
+)
+
+// Request is the body of POST /v1/responses. Fields lynkr neither converts nor echoes are not
+// named; they are ignored.
+type Request struct {
+	Model              string            `json:"model"`
+	Input              Input             `json:"input"`
+	Instructions       *string           `json:"instructions,omitempty"`
+	Tools              []Tool            `json:"tools,omitempty"`
+	ToolChoice         *ToolChoice       `json:"tool_choice,omitempty"`
+	ParallelToolCalls  *bool             `json:"parallel_tool_calls,omitempty"`
+	MaxOutputTokens    *int64            `json:"max_output_tokens,omitempty"`
+	MaxToolCalls       *int64            `json:"max_tool_calls,omitempty"`
+	Temperature        *float64          `json:"temperature,omitempty"`
+	TopP               *float64          `json:"top_p,omitempty"`
+	TopLogprobs        *int64            `json:"top_logprobs,omitempty"`
+	Stream             bool              `json:"stream,omitempty"`
+	Store              *bool             `json:"store,omitempty"`
+	Metadata           map[string]string `json:"metadata,omitempty"`
+	PreviousResponseID string            `json:"previous_response_id,omitempty"`
+	Reasoning          *Reasoning        `json:"reasoning,omitempty"`
+	Text               *Text             `json:"text,omitempty"`
+	Include            []string          `json:"include,omitempty"`
+	Truncation         string            `json:"truncation,omitempty"`
+	User               string            `json:"user,omitempty"`
+	SafetyIdentifier   string            `json:"safety_identifier,omitempty"`
+	PromptCacheKey     string            `json:"prompt_cache_key,omitempty"`
+	ServiceTier        string            `json:"service_tier,omitempty"`
+}
+
+// Input is a request's input: one user message as a string, or a list of items.
+// Exactly one of Text and Items is set.
+type Input struct {
+	Text  *string
+	Items []Item
+}
+
+// MarshalJSON writes the string or the list.
+func (in Input) MarshalJSON() ([]byte, error) {
+	if in.Text != nil {
+		return json.Marshal(*in.Text)
+	}
+	if in.Items == nil {
+		return []byte("[]"), nil
+	}
+	return json.Marshal(in.Items)
+}
+
+// UnmarshalJSON reads a string or a list of items.
+func (in *Input) UnmarshalJSON(b []byte) error {
+	*in = Input{}
+	switch firstByte(b) {
+	case '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		in.Text = &s
+		return nil
+	case '[':
+		items := []Item{}
+		if err := json.Unmarshal(b, &items); err != nil {
+			return err
+		}
+		in.Items = items
+		return nil
+	default:
+		return fmt.Errorf("%w: input must be a string or an array of items", llm.ErrInvalid)
+	}
+}
+
+// Item is one input item. Type selects the fields that apply:
+//   - message: Role and Content (Type may be left out when Role is set);
+//   - function_call: CallID, Name, Arguments (the model's call, replayed);
+//   - function_call_output: CallID and Output (the result of running the call);
+//   - reasoning: Summary, Content (reasoning_text parts) and EncryptedContent.
+type Item struct {
+	Type   string `json:"type,omitempty"`
+	ID     string `json:"id,omitempty"`
+	Status string `json:"status,omitempty"`
+
+	Role    string  `json:"role,omitempty"`
+	Content Content `json:"content,omitzero"`
+
+	CallID    string  `json:"call_id,omitempty"`
+	Name      string  `json:"name,omitempty"`
+	Arguments string  `json:"arguments,omitempty"`
+	Output    Content `json:"output,omitzero"`
+
+	Summary          []Part  `json:"summary,omitempty"`
+	EncryptedContent *string `json:"encrypted_content,omitempty"`
+}
+
+// ItemType is the item's type, "message" when only its role says so.
+func (it Item) ItemType() string {
+	if it.Type == "" && it.Role != "" {
+		return ItemMessage
+	}
+	return it.Type
+}
+
+// Content is a message's content, or a function_call_output's output: a string or a list of
+// parts. Exactly one of Text and Parts is set when present.
+type Content struct {
+	Text  *string
+	Parts []Part
+}
+
+// IsZero reports whether the content is absent.
+func (c Content) IsZero() bool { return c.Text == nil && c.Parts == nil }
+
+// MarshalJSON writes the string or the list of parts.
+func (c Content) MarshalJSON() ([]byte, error) {
+	switch {
+	case c.Parts != nil:
+		return json.Marshal(c.Parts)
+	case c.Text != nil:
+		return json.Marshal(*c.Text)
+	default:
+		return []byte("null"), nil
+	}
+}
+
+// UnmarshalJSON reads a string, a list of parts, or null.
+func (c *Content) UnmarshalJSON(b []byte) error {
+	*c = Content{}
+	switch firstByte(b) {
+	case 'n':
+		return nil
+	case '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		c.Text = &s
+		return nil
+	case '[':
+		parts := []Part{}
+		if err := json.Unmarshal(b, &parts); err != nil {
+			return err
+		}
+		c.Parts = parts
+		return nil
+	default:
+		return fmt.Errorf("%w: content must be a string or an array of parts", llm.ErrInvalid)
+	}
+}
+
+// Part is one content part: input_text, output_text, refusal, input_image, input_file, or the
+// summary_text and reasoning_text parts of a reasoning item.
+type Part struct {
+	Type        string            `json:"type"`
+	Text        string            `json:"text,omitempty"`
+	Annotations []json.RawMessage `json:"annotations,omitempty"`
+	Refusal     string            `json:"refusal,omitempty"`
+	ImageURL    string            `json:"image_url,omitempty"`
+	Detail      string            `json:"detail,omitempty"`
+	FileID      string            `json:"file_id,omitempty"`
+	FileData    string            `json:"file_data,omitempty"`
+	FileURL     string            `json:"file_url,omitempty"`
+	Filename    string            `json:"filename,omitempty"`
+}
+
+// Tool is a tool the model may call. lynkr forwards function tools only: the hosted tools
+// (web_search, file_search, code_interpreter, …) run inside OpenAI.
+type Tool struct {
+	Type        string          `json:"type"`
+	Name        string          `json:"name,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"`
+	Strict      *bool           `json:"strict,omitempty"`
+}
+
+// ToolChoice is a request's tool_choice: a mode ("none", "auto", "required"), a function
+// {"type":"function","name":…}, or {"type":"allowed_tools","mode":…,"tools":[…]}.
+type ToolChoice struct {
+	Mode  string // the string form, or the mode of allowed_tools
+	Type  string // "function" or "allowed_tools" for the object forms
+	Name  string // the function of the function form
+	Tools []Tool // the tools of allowed_tools, each {"type":"function","name":…}
+}
+
+type toolChoiceObject struct {
+	Type  string `json:"type"`
+	Name  string `json:"name,omitempty"`
+	Mode  string `json:"mode,omitempty"`
+	Tools []Tool `json:"tools,omitempty"`
+}
+
+// MarshalJSON writes the mode or the object.
+func (t ToolChoice) MarshalJSON() ([]byte, error) {
+	if t.Type == "" {
+		return json.Marshal(t.Mode)
+	}
+	o := toolChoiceObject{Type: t.Type, Name: t.Name, Tools: t.Tools}
+	if t.Type == "allowed_tools" {
+		o.Mode = t.Mode
+	}
+	return json.Marshal(o)
+}
+
+// UnmarshalJSON reads the string or the object form.
+func (t *ToolChoice) UnmarshalJSON(b []byte) error {
+	*t = ToolChoice{}
+	switch firstByte(b) {
+	case '"':
+		return json.Unmarshal(b, &t.Mode)
+	case '{':
+		var o toolChoiceObject
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		*t = ToolChoice{Type: o.Type, Name: o.Name, Mode: o.Mode, Tools: o.Tools}
+		return nil
+	default:
+		return fmt.Errorf("%w: tool_choice must be a string or an object", llm.ErrInvalid)
+	}
+}
+
+// Reasoning is a request's reasoning configuration.
+type Reasoning struct {
+	Effort  string `json:"effort,omitempty"`
+	Summary string `json:"summary,omitempty"`
+}
+
+// Text is a request's text configuration: the output format and the verbosity.
+type Text struct {
+	Format    *TextFormat `json:"format,omitempty"`
+	Verbosity string      `json:"verbosity,omitempty"`
+}
+
+// TextFormat is the output format: type "text", "json_object" or "json_schema" (with Name,
+// Schema, Description and Strict).
+type TextFormat struct {
+	Type        string          `json:"type"`
+	Name        string          `json:"name,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Schema      json.RawMessage `json:"schema,omitempty"`
+	Strict      *bool           `json:"strict,omitempty"`
+}
+
+// firstByte returns the first byte of b that is not JSON white space, or 0.
+func firstByte(b []byte) byte {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c
+	}
+	return 0
+}

@@ -1,0 +1,177 @@
+package responses
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lynkr/lynkr/pkg/llm"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		sum  llm.Summary
+		want []string
+	}{
+		{
+			name: "string input",
+			body: `{"model":"gpt-4.1","input":"hi","stream":true}`,
+			sum:  llm.Summary{Model: "gpt-4.1", Stream: true},
+		},
+		{
+			name: "codex-like items",
+			body: `{"model":"gpt-5-codex","instructions":"x","input":[{"type":"message","role":"developer","content":[{"type":"input_text","text":"d"}]},{"role":"user","content":"u"},{"type":"reasoning","id":"rs_1","summary":[{"type":"summary_text","text":"s"}],"encrypted_content":"e"},{"type":"function_call","call_id":"c","name":"shell","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"ok"}],"tools":[{"type":"function","name":"shell","parameters":{"type":"object"},"strict":false}],"tool_choice":"auto","parallel_tool_calls":false,"store":false,"stream":true,"include":["reasoning.encrypted_content"],"prompt_cache_key":"k","reasoning":{"effort":"medium","summary":"auto"},"text":{"verbosity":"low"},"client_metadata":{"x":"y"}}`,
+			sum:  llm.Summary{Model: "gpt-5-codex", Stream: true},
+		},
+		{
+			name: "not JSON",
+			body: `{"model":"m",`,
+			want: []string{"the body is not valid JSON"},
+		},
+		{
+			name: "not an object",
+			body: `["model"]`,
+			want: []string{"the body must be a JSON object"},
+		},
+		{
+			name: "missing model and input",
+			body: `{}`,
+			want: []string{"model: is required", "input: is required"},
+		},
+		{
+			name: "wrong types everywhere",
+			body: `{"model":5,"input":{"a":1},"stream":"yes","temperature":"hot","max_output_tokens":1.5,"top_p":2,"tools":{},"tool_choice":7,"metadata":{"a":1},"instructions":[]}`,
+			want: []string{
+				"model: must be a string, not a number",
+				"stream: must be true or false, not a string",
+				"input: must be a string or an array of items, not an object",
+				"instructions: must be a string, not an array",
+				"tools: must be an array, not an object",
+				"tool_choice: must be a string or an object, not a number",
+				"max_output_tokens: must be an integer, not a number",
+				"temperature: must be a number, not a string",
+				"top_p: must be between 0 and 1, not 2",
+				"metadata.a: must be a string, not a number",
+			},
+		},
+		{
+			name: "bad items",
+			body: `{"model":"m","input":[1,{"role":"tool","content":"x"},{"type":"message","content":"x"},{"type":"function_call","name":"f"},{"type":"function_call_output","call_id":""},{"type":"computer_call"},{"content":"no type"},{"role":"user","content":[{"type":"output_image"},{"type":"input_image","file_id":"file_1"},{"type":"input_text"}]},{"role":"assistant","content":[{"type":"input_image","image_url":"https://x"}]}]}`,
+			sum:  llm.Summary{Model: "m"},
+			want: []string{
+				"input[0]: must be an object, not a number",
+				`input[1].role: must be user, assistant, system or developer, not "tool"`,
+				"input[2].role: is required",
+				"input[3].call_id: is required",
+				"input[3].arguments: is required",
+				"input[4].call_id: must not be empty",
+				"input[4].output: is required",
+				`input[5].type: "computer_call" items are not supported; lynkr converts message, function_call, function_call_output and reasoning items`,
+				"input[6].type: is required",
+				`input[7].content[0].type: must be input_text, output_text, input_image, input_file here, not "output_image"`,
+				"input[7].content[1].file_id: uploaded files are not supported; send the image as image_url (an https or data: URL)",
+				"input[7].content[2].text: is required",
+				`input[8].content[0].type: must be output_text, input_text, refusal here, not "input_image"`,
+			},
+		},
+		{
+			name: "what needs storage",
+			body: `{"model":"m","input":[{"type":"item_reference","id":"msg_1"}],"previous_response_id":"resp_1","conversation":"conv_1","background":true,"prompt":{"id":"pmpt_1"}}`,
+			sum:  llm.Summary{Model: "m"},
+			want: []string{
+				"input[0]: item_reference is not supported: lynkr does not store items; send the item itself",
+				"previous_response_id: not supported: lynkr does not store responses; send the whole conversation in input (store:false)",
+				"conversation: not supported: lynkr does not store conversations; send the whole conversation in input",
+				"background: not supported: lynkr does not store responses to poll later; leave background false",
+				"prompt: stored prompt templates are not supported; send instructions and input",
+			},
+		},
+		{
+			name: "tools and tool choice",
+			body: `{"model":"m","input":"x","tools":[{"type":"function","name":"f","parameters":"{}"},{"type":"function","name":"f"},{"type":"web_search"},{"type":"function"}],"tool_choice":{"type":"function","name":"g"}}`,
+			sum:  llm.Summary{Model: "m"},
+			want: []string{
+				"tools[0].parameters: must be a JSON Schema object, not a string",
+				`tools[1].name: "f" names two tools`,
+				`tools[2].type: "web_search" tools are not supported: lynkr forwards function tools only, hosted tools run inside OpenAI`,
+				"tools[3].name: is required",
+				`tool_choice.name: "g" is not one of the tools`,
+			},
+		},
+		{
+			name: "allowed tools",
+			body: `{"model":"m","input":"x","tools":[{"type":"function","name":"f"}],"tool_choice":{"type":"allowed_tools","mode":"sometimes","tools":[{"type":"function","name":"f"},{"type":"function","name":"h"}]}}`,
+			sum:  llm.Summary{Model: "m"},
+			want: []string{
+				`tool_choice.mode: must be auto or required, not "sometimes"`,
+				`tool_choice.tools[1].name: "h" is not one of the tools`,
+			},
+		},
+		{
+			name: "text format",
+			body: `{"model":"m","input":"x","text":{"format":{"type":"json_schema","schema":[]}}}`,
+			sum:  llm.Summary{Model: "m"},
+			want: []string{"text.format.name: is required", "text.format.schema: must be a JSON Schema object"},
+		},
+		{
+			name: "duplicate and case-folded members",
+			body: `{"model":"a","Model":"b","input":"x","input":"y","stream":true}`,
+			sum:  llm.Summary{Model: "a", Stream: true},
+			want: []string{
+				`body: member "Model" is not known; did you mean "model"?`,
+				`body: member "input" is given twice`,
+			},
+		},
+		{
+			name: "empty input",
+			body: `{"model":"m","input":[]}`,
+			sum:  llm.Summary{Model: "m"},
+			want: []string{"input: must not be empty"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sum, got := Validate([]byte(tc.body))
+			if sum != tc.sum {
+				t.Errorf("summary %+v, want %+v", sum, tc.sum)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+// Every request in testdata is valid.
+func TestValidateTestdata(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*/*.req.json")
+	more, _ := filepath.Glob("testdata/request/*.json")
+	for _, f := range append(files, more...) {
+		if strings.HasSuffix(f, ".chat.json") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, problems := Validate(b); len(problems) > 0 {
+			t.Errorf("%s: %v", f, problems)
+		}
+	}
+}
+
+func TestValidateBoundsTheList(t *testing.T) {
+	var items []string
+	for range 500 {
+		items = append(items, `{"type":"nope"}`)
+	}
+	_, got := Validate(fmt.Appendf(nil, `{"model":"m","input":[%s]}`, strings.Join(items, ",")))
+	if len(got) != maxProblems+1 || got[maxProblems] != "and 400 more problems" {
+		t.Errorf("%d problems, last %q", len(got), got[len(got)-1])
+	}
+}

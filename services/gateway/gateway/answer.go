@@ -1,0 +1,192 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/lynkr/lynkr/pkg/apierror"
+	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/sse"
+	"github.com/lynkr/lynkr/proto/busv1"
+	"github.com/lynkr/lynkr/services/gateway/internal/relay"
+)
+
+// Errors that end an answer early.
+var (
+	ErrWorkerLost = errors.New("the worker handling the request stopped after part of the answer was sent")
+	ErrAnswerGap  = errors.New("part of the answer was lost on the bus")
+)
+
+// answerWriter turns the chunks of one answer into the HTTP response. It follows DESIGN.md's
+// rules: chunks of one attempt are numbered, so a gap becomes a clean error; a redelivered
+// request whose earlier attempt sent nothing to the client is answered transparently, and one
+// whose earlier attempt had already streamed bytes ends with an error event.
+type answerWriter struct {
+	w      *echo.Response
+	format llm.Format
+	stream bool
+	ping   time.Duration
+
+	attempt   uint64
+	nextSeq   uint64
+	head      *busv1.Head
+	buffered  []byte // a non-streamed body, written whole at the end
+	committed bool   // the HTTP status is on the wire
+	sentData  bool   // answer bytes reached the client
+	status    int
+}
+
+func newAnswerWriter(w *echo.Response, f llm.Format, stream bool, ping time.Duration) *answerWriter {
+	return &answerWriter{w: w, format: f, stream: stream, ping: ping}
+}
+
+// relay writes the answer until its end, the request's deadline or the client's departure. It
+// returns the HTTP status the client got and why the answer was not complete, if it was not.
+func (a *answerWriter) relay(ctx context.Context, ans *relay.Answer) (int, error) {
+	var (
+		buf   []*busv1.Chunk
+		timer *time.Timer
+		tick  <-chan time.Time
+	)
+	if a.stream && a.ping > 0 {
+		timer = time.NewTimer(a.ping)
+		defer timer.Stop()
+		tick = timer.C
+	}
+	for {
+		select {
+		case <-ans.Ready():
+		case <-tick:
+			a.keepAlive()
+			timer.Reset(a.ping)
+			continue
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				e := apierror.New(http.StatusGatewayTimeout, "the request did not complete within REQUEST_TIMEOUT")
+				a.fail(e)
+				return a.status, e
+			}
+			return 499, ctx.Err() // the client went away: nobody to write to
+		}
+		buf = ans.Take(buf)
+		for _, c := range buf {
+			done, err := a.apply(c)
+			if done || err != nil {
+				return a.status, err
+			}
+		}
+		if timer != nil {
+			timer.Reset(a.ping)
+		}
+	}
+}
+
+// apply handles one chunk and reports whether the answer is complete.
+func (a *answerWriter) apply(c *busv1.Chunk) (bool, error) {
+	if c == nil {
+		return a.abort(ErrAnswerGap)
+	}
+	switch {
+	case c.Attempt < a.attempt:
+		return false, nil // a late chunk of an attempt that was superseded
+	case c.Attempt > a.attempt:
+		if a.sentData {
+			return a.abort(ErrWorkerLost)
+		}
+		a.attempt, a.nextSeq, a.head, a.buffered = c.Attempt, 1, nil, a.buffered[:0]
+	}
+	if c.Seq != a.nextSeq {
+		return a.abort(fmt.Errorf("%w: chunk %d arrived when %d was due", ErrAnswerGap, c.Seq, a.nextSeq))
+	}
+	a.nextSeq++
+	switch k := c.Kind.(type) {
+	case *busv1.Chunk_Head:
+		a.head = k.Head
+		if a.stream && k.Head.Status == http.StatusOK {
+			a.commit()
+		}
+	case *busv1.Chunk_Data:
+		if a.committed && a.stream {
+			_, _ = a.w.Write(k.Data)
+			a.w.Flush()
+			a.sentData = true
+		} else {
+			a.buffered = append(a.buffered, k.Data...)
+		}
+	case *busv1.Chunk_End:
+		if e := k.End.GetError(); e != nil {
+			err := &apierror.Error{Status: int(e.Status), Type: e.Type, Message: e.Message, Details: e.Details,
+				RetryAfter: time.Duration(e.RetryAfterMs) * time.Millisecond}
+			a.fail(err)
+			return true, err
+		}
+		a.finish()
+		return true, nil
+	}
+	return false, nil
+}
+
+// commit puts the status and headers of a stream on the wire.
+func (a *answerWriter) commit() {
+	if a.committed {
+		return
+	}
+	h := a.w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	a.w.WriteHeader(http.StatusOK)
+	a.w.Flush()
+	a.committed, a.status = true, http.StatusOK
+}
+
+// keepAlive starts a stream that is still waiting for its first byte and sends a ping, so
+// clients and proxies with idle timeouts keep the connection.
+func (a *answerWriter) keepAlive() {
+	a.commit()
+	if a.format == llm.FormatAnthropic {
+		_, _ = a.w.Write(sse.Encode(sse.Event{Event: "ping", Data: []byte(`{"type": "ping"}`)}))
+	} else {
+		_, _ = a.w.Write([]byte(": ping\n\n"))
+	}
+	a.w.Flush()
+}
+
+// finish writes a complete non-streamed answer (streams are already written).
+func (a *answerWriter) finish() {
+	if a.committed {
+		return
+	}
+	status, ctype := http.StatusOK, "application/json"
+	if a.head != nil {
+		status, ctype = int(a.head.Status), a.head.ContentType
+	}
+	a.w.Header().Set("Content-Type", ctype)
+	a.w.WriteHeader(status)
+	_, _ = a.w.Write(a.buffered)
+	a.committed, a.status = true, status
+}
+
+// fail ends the answer with an error: a status and body if nothing is on the wire yet, an
+// error event if the stream has begun.
+func (a *answerWriter) fail(e *apierror.Error) {
+	if a.committed {
+		_, _ = a.w.Write(sse.Encode(apierror.Event(a.format, e)))
+		a.w.Flush()
+		return
+	}
+	writeError(a.w, a.format, e)
+	a.committed, a.status = true, e.Status
+}
+
+func (a *answerWriter) abort(cause error) (bool, error) {
+	e := apierror.New(http.StatusBadGateway, "%v", cause)
+	a.fail(e)
+	return true, cause
+}

@@ -1,0 +1,102 @@
+package gateway
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nats-io/nuid"
+
+	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/services/gateway/internal/route"
+)
+
+// Config is the gateway's configuration. ConfigFromEnv fills it from Lynkr's variable names.
+type Config struct {
+	// Addr is the HTTP listen address (HOST and PORT; PORT defaults to 8081 as in Lynkr).
+	Addr string
+	// NATSURL is the NATS server (NATS_URL). Empty in the all-in-one, which passes its
+	// embedded connection instead.
+	NATSURL string
+	// Instance names this gateway on the bus (GATEWAY_ID); answers are addressed to it.
+	Instance string
+	// DefaultProvider gets every request no rule routes elsewhere (MODEL_PROVIDER).
+	DefaultProvider string
+	// EmbeddingsProvider serves /v1/embeddings (EMBEDDINGS_PROVIDER); empty picks the default
+	// provider if it can, else any provider that can.
+	EmbeddingsProvider string
+	// Routes send model name patterns to providers (ROUTES=claude-*=anthropic,gpt-*=openai).
+	Routes []route.Rule
+	// StrictModels refuses (404) a model that no provider lists (STRICT_MODELS).
+	StrictModels bool
+	// MaxBodyBytes is the largest request body accepted (MAX_REQUEST_BODY_BYTES, 8 MiB).
+	MaxBodyBytes int64
+	// RequestTimeout bounds one request from arrival to its last byte (REQUEST_TIMEOUT, ms).
+	RequestTimeout time.Duration
+	// PingInterval is how long a streaming client waits in silence before the gateway starts
+	// the stream and sends keep-alive pings (SSE_PING_INTERVAL, ms).
+	PingInterval time.Duration
+	// ShutdownTimeout bounds the drain of in-flight requests (GRACEFUL_SHUTDOWN_TIMEOUT, ms).
+	ShutdownTimeout time.Duration
+	// Streams shapes the JetStream assets the gateway creates if they are missing.
+	Streams bus.StreamConfig
+}
+
+// ConfigFromEnv reads the gateway's settings.
+func ConfigFromEnv(lookup config.Lookup) (Config, error) {
+	e := config.NewEnv(lookup)
+	host, _ := os.Hostname()
+	c := Config{
+		Addr:               fmt.Sprintf("%s:%d", e.String("HOST", ""), e.Int("PORT", 8081, 0)),
+		NATSURL:            e.String("NATS_URL", ""),
+		Instance:           e.String("GATEWAY_ID", sanitize(host)+"-"+nuid.Next()[16:]),
+		DefaultProvider:    e.String("MODEL_PROVIDER", "ollama"),
+		EmbeddingsProvider: e.String("EMBEDDINGS_PROVIDER", ""),
+		StrictModels:       e.Bool("STRICT_MODELS", false),
+		MaxBodyBytes:       e.Bytes("MAX_REQUEST_BODY_BYTES", 8<<20),
+		RequestTimeout:     e.Millis("REQUEST_TIMEOUT", 10*time.Minute),
+		PingInterval:       e.Millis("SSE_PING_INTERVAL", 10*time.Second),
+		ShutdownTimeout:    e.Millis("GRACEFUL_SHUTDOWN_TIMEOUT", 30*time.Second),
+		Streams:            bus.DefaultStreamConfig(),
+	}
+	c.Streams.Replicas = e.Int("NATS_REPLICAS", 1, 1)
+	rules, err := route.ParseRules(e.String("ROUTES", ""))
+	e.Check(err == nil, "ROUTES", e.String("ROUTES", ""), fmt.Sprint(err))
+	c.Routes = rules
+	if err := e.Err(); err != nil {
+		return Config{}, err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the settings that must agree with each other.
+func (c Config) Validate() error {
+	switch {
+	case !bus.ValidToken(c.Instance):
+		return fmt.Errorf("GATEWAY_ID=%q: want letters, digits, - or _ only", c.Instance)
+	case !bus.ValidToken(c.DefaultProvider):
+		return fmt.Errorf("MODEL_PROVIDER=%q: want a provider name", c.DefaultProvider)
+	case c.MaxBodyBytes > bus.MaxMessageBytes-64<<10:
+		return fmt.Errorf("MAX_REQUEST_BODY_BYTES=%d: at most %d fit in one bus message", c.MaxBodyBytes, bus.MaxMessageBytes-64<<10)
+	case c.RequestTimeout <= 0:
+		return fmt.Errorf("REQUEST_TIMEOUT=%s: want a positive number of milliseconds", c.RequestTimeout)
+	case c.RequestTimeout >= c.Streams.MaxRequestAge:
+		return fmt.Errorf("REQUEST_TIMEOUT=%s: must be shorter than the stream's maximum age %s", c.RequestTimeout, c.Streams.MaxRequestAge)
+	}
+	return nil
+}
+
+// sanitize keeps the characters a subject token may hold.
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "gateway"
+	}
+	return string(b)
+}

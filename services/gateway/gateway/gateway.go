@@ -1,0 +1,161 @@
+// Package gateway is lynkr's HTTP front: it takes Anthropic- and OpenAI-format requests,
+// validates and routes them, publishes them to JetStream and relays the workers' answers to
+// the client. It never talks to a provider and holds no provider credential.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sethvargo/go-retry"
+
+	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/services/gateway/internal/registry"
+	"github.com/lynkr/lynkr/services/gateway/internal/relay"
+	"github.com/lynkr/lynkr/services/gateway/internal/route"
+)
+
+// Deps are what the gateway is given rather than makes.
+type Deps struct {
+	// NATS is the bus connection; the gateway does not close it.
+	NATS *nats.Conn
+	// Logger receives one line per request and the gateway's own events.
+	Logger *slog.Logger
+}
+
+// Gateway is one gateway instance.
+type Gateway struct {
+	cfg      Config
+	log      *slog.Logger
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	kv       jetstream.KeyValue
+	relay    *relay.Relay
+	registry *registry.Registry
+	router   route.Router
+	echo     *echo.Echo
+
+	mu    sync.Mutex
+	addr  net.Addr
+	ready chan struct{}
+}
+
+// New sets up the bus assets the gateway needs and returns a gateway ready to Run. It waits
+// for NATS (retrying) until ctx ends.
+func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := deps.Logger.With("service", "gateway", "instance", cfg.Instance)
+	js, err := jetstream.New(deps.NATS)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	var kv jetstream.KeyValue
+	backoff := retry.WithCappedDuration(2*time.Second, retry.NewExponential(100*time.Millisecond))
+	err = retry.Do(ctx, backoff, func(ctx context.Context) error {
+		if err := bus.Setup(ctx, js, cfg.Streams); err != nil {
+			log.Warn("waiting for NATS JetStream", "error", err)
+			return retry.RetryableError(err)
+		}
+		kv, err = js.KeyValue(ctx, bus.ProviderBucket)
+		return retry.RetryableError(err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	rl, err := relay.Start(deps.NATS, cfg.Instance, log)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g := &Gateway{
+		cfg:      cfg,
+		log:      log,
+		nc:       deps.NATS,
+		js:       js,
+		kv:       kv,
+		relay:    rl,
+		registry: registry.New(),
+		router:   route.Router{Default: cfg.DefaultProvider, Rules: cfg.Routes},
+		ready:    make(chan struct{}),
+	}
+	g.echo = g.routes()
+	return g, nil
+}
+
+// Handler is the gateway's HTTP handler, for tests that serve it themselves.
+func (g *Gateway) Handler() http.Handler { return g.echo }
+
+// Ready is closed once the gateway listens and knows the providers.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
+
+// Addr is the address the gateway listens on, once Ready.
+func (g *Gateway) Addr() net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.addr
+}
+
+// Run serves until ctx ends, then shuts down gracefully: it stops accepting, lets in-flight
+// requests finish within the shutdown timeout and returns.
+func (g *Gateway) Run(ctx context.Context) error {
+	defer g.relay.Close()
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- g.registry.Run(watchCtx, g.kv, g.log) }()
+	select {
+	case <-g.registry.Synced():
+	case err := <-watchErr:
+		return fmt.Errorf("gateway: %w", err)
+	case <-ctx.Done():
+		return nil
+	}
+
+	ln, err := net.Listen("tcp", g.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("gateway: listen on %s: %w", g.cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           g.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	g.mu.Lock()
+	g.addr = ln.Addr()
+	g.mu.Unlock()
+	close(g.ready)
+	g.log.Info("gateway listening", "addr", ln.Addr().String(), "default_provider", g.cfg.DefaultProvider)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("gateway: %w", err)
+	case err := <-watchErr:
+		_ = srv.Close()
+		return fmt.Errorf("gateway: %w", err)
+	case <-ctx.Done():
+	}
+	g.log.Info("gateway shutting down", "in_flight", g.relay.InFlight(), "timeout", g.cfg.ShutdownTimeout)
+	shutCtx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("gateway: shutdown: %w", err)
+	} else if err != nil {
+		g.log.Warn("gateway shutdown timed out; closing remaining connections", "in_flight", g.relay.InFlight())
+		_ = srv.Close()
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/config"
+)
+
+// startGateway runs a gateway on an embedded nats-server with JetStream and returns its URL
+// and the bus connection, so a test can announce providers and play the worker's part.
+func startGateway(t *testing.T, env map[string]string) (string, *nats.Conn) {
+	t.Helper()
+	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	nc, err := bus.Connect("", s, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	base := map[string]string{"PORT": "0", "HOST": "127.0.0.1", "MODEL_PROVIDER": "openai", "GATEWAY_ID": "gw1"}
+	for k, v := range env {
+		base[k] = v
+	}
+	cfg, err := ConfigFromEnv(config.Map(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err := New(ctx, cfg, Deps{NATS: nc, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	kv, err := js.KeyValue(ctx, bus.ProviderBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Announce(ctx, kv, bus.ProviderInfo{Name: "openai", Format: "openai-chat", Models: []string{"gpt-4o", "gpt-4o-mini"}, Embeddings: true}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway Run: %v", err)
+		}
+	})
+	select {
+	case <-g.Ready():
+	case err := <-done:
+		t.Fatalf("gateway stopped: %v", err)
+	}
+	// Wait until the registry has the announcement.
+	for i := 0; i < 200; i++ {
+		if _, ok := g.registry.Get("openai"); ok {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return "http://" + g.Addr().String(), nc
+}
+
+func post(t *testing.T, url, body string, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func TestBadInputGetsTheClientsErrorFormatAndNeverReachesTheBus(t *testing.T) {
+	url, nc := startGateway(t, nil)
+	// Anything published for a provider would show up here.
+	sub, err := nc.SubscribeSync("lynkr.req.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, path, body string
+		status           int
+		anthropic        bool
+		details          []string
+	}{
+		{"malformed json anthropic", "/v1/messages", `{"model": "claude`, 400, true, []string{"JSON"}},
+		{"wrong types anthropic", "/v1/messages", `{"model": 123, "max_tokens": -1, "messages": []}`, 400, true, []string{"model", "max_tokens"}},
+		{"missing fields anthropic", "/v1/messages", `{}`, 400, true, []string{"model", "max_tokens", "messages"}},
+		{"malformed json openai", "/v1/chat/completions", `[1,2`, 400, false, []string{"JSON"}},
+		{"wrong types openai", "/v1/chat/completions", `{"model": 5, "messages": "hi"}`, 400, false, []string{"model", "messages"}},
+		{"responses without input", "/v1/responses", `{"model": "gpt-4o"}`, 400, false, []string{"input"}},
+		{"embeddings without input", "/v1/embeddings", `{"model": "text-embedding-3-small"}`, 400, false, []string{"input"}},
+		{"empty body", "/v1/messages", ``, 400, true, []string{"empty"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := post(t, url+c.path, c.body, nil)
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, body)
+			}
+			if resp.Header.Get(HeaderRequestID) == "" {
+				t.Error("no X-Request-Id on the error")
+			}
+			var details []string
+			if c.anthropic {
+				var e struct {
+					Type  string `json:"type"`
+					Error struct {
+						Type    string   `json:"type"`
+						Message string   `json:"message"`
+						Details []string `json:"details"`
+					} `json:"error"`
+				}
+				if err := json.Unmarshal(body, &e); err != nil || e.Type != "error" || e.Error.Type != "invalid_request_error" {
+					t.Fatalf("not an Anthropic error body: %s", body)
+				}
+				details = e.Error.Details
+			} else {
+				var e struct {
+					Error struct {
+						Type    string   `json:"type"`
+						Message string   `json:"message"`
+						Details []string `json:"details"`
+					} `json:"error"`
+				}
+				if err := json.Unmarshal(body, &e); err != nil || e.Error.Type != "invalid_request_error" || e.Error.Message == "" {
+					t.Fatalf("not an OpenAI error body: %s", body)
+				}
+				details = e.Error.Details
+			}
+			all := strings.Join(details, "\n")
+			for _, want := range c.details {
+				if !strings.Contains(all, want) {
+					t.Errorf("details %q do not mention %q", details, want)
+				}
+			}
+		})
+	}
+	if m, err := sub.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("an invalid request reached the bus: %s", m.Subject)
+	}
+}
+
+func TestOversizedBodyGets413(t *testing.T) {
+	url, _ := startGateway(t, map[string]string{"MAX_REQUEST_BODY_BYTES": "1024"})
+	big := `{"model":"gpt-4o","messages":[{"role":"user","content":"` + strings.Repeat("x", 2048) + `"}]}`
+	resp, body := post(t, url+"/v1/chat/completions", big, nil)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "request_too_large") {
+		t.Fatalf("status %d body %s, want 413 request_too_large", resp.StatusCode, body)
+	}
+}
+
+func TestUnknownProviderIs404AndProviderWithoutWorkerIs503(t *testing.T) {
+	url, _ := startGateway(t, map[string]string{"MODEL_PROVIDER": "ghost", "REQUEST_TIMEOUT": "300"})
+	ok := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`
+	resp, body := post(t, url+"/v1/chat/completions", ok, map[string]string{HeaderProvider: "nosuch"})
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "nosuch") {
+		t.Fatalf("status %d body %s, want 404 naming the provider", resp.StatusCode, body)
+	}
+	resp, body = post(t, url+"/v1/chat/completions", ok, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "ghost") {
+		t.Fatalf("status %d body %s, want 503 with Retry-After naming the default provider", resp.StatusCode, body)
+	}
+	// A provider with a registry entry is accepted; nobody answers here, so the deadline ends it.
+	resp, body = post(t, url+"/v1/messages", `{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`,
+		map[string]string{HeaderProvider: "openai"})
+	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), `"type":"error"`) {
+		t.Fatalf("status %d body %s, want 504 in Anthropic's format", resp.StatusCode, body)
+	}
+}
+
+func TestStrictModelsRefusesUnlistedModel(t *testing.T) {
+	url, _ := startGateway(t, map[string]string{"STRICT_MODELS": "true", "REQUEST_TIMEOUT": "300"})
+	resp, body := post(t, url+"/v1/chat/completions", `{"model":"gpt-9","messages":[{"role":"user","content":"hi"}]}`, nil)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "gpt-9") {
+		t.Fatalf("status %d body %s, want 404 naming the model", resp.StatusCode, body)
+	}
+}
+
+func TestRequestIDIsTakenFromTheClientOrMade(t *testing.T) {
+	url, _ := startGateway(t, nil)
+	for _, c := range []struct{ sent, want string }{
+		{"abc-123", "abc-123"},
+		{"bad id with spaces", ""},
+		{"", ""},
+	} {
+		req, _ := http.NewRequest(http.MethodHead, url+"/", nil)
+		if c.sent != "" {
+			req.Header.Set(HeaderRequestID, c.sent)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := resp.Header.Get(HeaderRequestID)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("HEAD / = %d", resp.StatusCode)
+		}
+		if c.want != "" && got != c.want || c.want == "" && !strings.HasPrefix(got, "req_") {
+			t.Errorf("sent %q, got X-Request-Id %q", c.sent, got)
+		}
+	}
+}
+
+func TestModelsInTheCallersShape(t *testing.T) {
+	url, _ := startGateway(t, nil)
+	get := func(h map[string]string) map[string]any {
+		req, _ := http.NewRequest(http.MethodGet, url+"/v1/models", nil)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	oa := get(nil)
+	if oa["object"] != "list" || len(oa["data"].([]any)) != 2 {
+		t.Fatalf("OpenAI list: %v", oa)
+	}
+	an := get(map[string]string{"anthropic-version": "2023-06-01"})
+	data := an["data"].([]any)
+	if len(data) != 2 || data[0].(map[string]any)["type"] != "model" || an["has_more"] != false || an["first_id"] != "gpt-4o" {
+		t.Fatalf("Anthropic list: %v", an)
+	}
+}
+
+func TestDuplicateRequestIDIsRefused(t *testing.T) {
+	url, nc := startGateway(t, map[string]string{"REQUEST_TIMEOUT": "1000"})
+	// Play a worker that answers nothing: the first request times out, the second with the
+	// same id must not silently wait for an answer that will never come.
+	_ = nc
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`
+	h := map[string]string{HeaderRequestID: "dup-1"}
+	first, _ := post(t, url+"/v1/chat/completions", body, h)
+	if first.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("first: %d, want 504 (no worker answers)", first.StatusCode)
+	}
+	second, b := post(t, url+"/v1/chat/completions", body, h)
+	if second.StatusCode != http.StatusConflict {
+		t.Fatalf("second: %d %s, want 409", second.StatusCode, b)
+	}
+}

@@ -1,0 +1,37 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/logging"
+)
+
+// Main runs a gateway of the distributed mode until ctx ends: settings from lookup, logs to
+// stderr, the bus at NATS_URL.
+func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
+	log, err := logging.New(lookup, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := ConfigFromEnv(lookup)
+	if err != nil {
+		return err
+	}
+	if cfg.NATSURL == "" {
+		return errors.New("NATS_URL is required: the gateway service joins a NATS cluster (go run ./services/lynkr runs everything in one process with an embedded server)")
+	}
+	nc, err := bus.Connect(cfg.NATSURL, nil, "lynkr-gateway-"+cfg.Instance)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	g, err := New(ctx, cfg, Deps{NATS: nc, Logger: log})
+	if err != nil {
+		return err
+	}
+	return g.Run(ctx)
+}

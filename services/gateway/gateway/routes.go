@@ -1,0 +1,173 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nuid"
+
+	"github.com/lynkr/lynkr/pkg/apierror"
+	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/llm/anthropic"
+	"github.com/lynkr/lynkr/pkg/llm/openai"
+	"github.com/lynkr/lynkr/pkg/llm/responses"
+	"github.com/lynkr/lynkr/proto/busv1"
+)
+
+// HeaderRequestID carries the request id, taken from the client or made here.
+const HeaderRequestID = "X-Request-Id"
+
+// HeaderProvider lets a client pick the provider explicitly.
+const HeaderProvider = "X-Lynkr-Provider"
+
+// endpoint is one API call the gateway accepts and puts on the bus.
+type endpoint struct {
+	op       busv1.Operation
+	format   llm.Format
+	validate func([]byte) (llm.Summary, []string)
+}
+
+var (
+	messagesEndpoint    = endpoint{busv1.Operation_OPERATION_MESSAGES, llm.FormatAnthropic, anthropic.ValidateMessages}
+	countTokensEndpoint = endpoint{busv1.Operation_OPERATION_COUNT_TOKENS, llm.FormatAnthropic, anthropic.ValidateCountTokens}
+	chatEndpoint        = endpoint{busv1.Operation_OPERATION_CHAT_COMPLETIONS, llm.FormatChat, openai.ValidateChat}
+	responsesEndpoint   = endpoint{busv1.Operation_OPERATION_RESPONSES, llm.FormatResponses, responses.Validate}
+	embeddingsEndpoint  = endpoint{busv1.Operation_OPERATION_EMBEDDINGS, llm.FormatChat, openai.ValidateEmbeddings}
+)
+
+func (g *Gateway) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = g.handleError
+	e.Use(requestID, g.recoverPanic)
+
+	e.POST("/v1/messages", g.accept(messagesEndpoint))
+	e.POST("/v1/messages/count_tokens", g.accept(countTokensEndpoint))
+	e.POST("/v1/chat/completions", g.accept(chatEndpoint))
+	e.POST("/v1/responses", g.accept(responsesEndpoint))
+	e.POST("/v1/embeddings", g.accept(embeddingsEndpoint))
+	e.GET("/v1/models", g.listModels)
+	e.GET("/v1/models/:id", g.getModel)
+	e.GET("/", root)
+	e.HEAD("/", root)
+	e.GET("/health/live", g.live)
+	e.GET("/health/ready", g.readiness)
+	return e
+}
+
+// requestID takes a usable X-Request-Id from the client or makes one, and returns it on
+// every response.
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		id := r.Header.Get(HeaderRequestID)
+		if !bus.ValidToken(id) {
+			id = "req_" + nuid.Next()
+			r.Header.Set(HeaderRequestID, id)
+		}
+		c.Response().Header().Set(HeaderRequestID, id)
+		return next(c)
+	}
+}
+
+// recoverPanic turns a panic in a handler into a 500 in the client's format: a bug must cost
+// one request, never the process.
+func (g *Gateway) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				g.log.Error("panic in handler", "request_id", c.Request().Header.Get(HeaderRequestID), "panic", p)
+				err = apierror.New(http.StatusInternalServerError, "internal error")
+			}
+		}()
+		return next(c)
+	}
+}
+
+// formatOf is the API format a path speaks, for errors outside a known endpoint.
+func formatOf(path string) llm.Format {
+	if strings.HasPrefix(path, "/v1/messages") {
+		return llm.FormatAnthropic
+	}
+	return llm.FormatChat
+}
+
+// handleError writes any error a handler returns, in the client's format.
+func (g *Gateway) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var he *echo.HTTPError
+	var ae *apierror.Error
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &he):
+		ae = apierror.New(he.Code, "%v", he.Message)
+		if he.Code == http.StatusNotFound {
+			ae.Message = "no route for " + c.Request().Method + " " + c.Request().URL.Path
+		}
+	default:
+		ae = apierror.As(err)
+	}
+	writeError(c.Response(), formatOf(c.Request().URL.Path), ae)
+}
+
+func writeError(w http.ResponseWriter, f llm.Format, e *apierror.Error) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", retryAfter(e.RetryAfter))
+	}
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(apierror.Body(f, e))
+}
+
+func retryAfter(d time.Duration) string {
+	s := int(d.Round(time.Second) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return strconv.Itoa(s)
+}
+
+// readBody reads a request body of at most limit bytes.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	tooLarge := func() error {
+		return apierror.New(http.StatusRequestEntityTooLarge,
+			"request body is larger than the limit of %d bytes (MAX_REQUEST_BODY_BYTES)", limit)
+	}
+	if r.ContentLength > limit {
+		return nil, tooLarge()
+	}
+	var body []byte
+	var err error
+	if r.ContentLength > 0 {
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
+		if int64(len(body)) > limit {
+			return nil, tooLarge()
+		}
+	}
+	if err != nil {
+		return nil, apierror.New(http.StatusBadRequest, "could not read the request body: %v", err)
+	}
+	if len(body) == 0 {
+		return nil, apierror.Invalid([]string{"body is empty: want a JSON object"})
+	}
+	return body, nil
+}
+
+func root(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"service": "lynkr", "status": "ok"})
+}

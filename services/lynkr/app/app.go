@@ -1,0 +1,198 @@
+// Package app composes lynkr's services into one process: the embedded NATS server and any
+// of the gateway and the worker, each through its public constructor, under one lifecycle.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/logging"
+	"github.com/lynkr/lynkr/pkg/provider"
+	"github.com/lynkr/lynkr/services/gateway/gateway"
+	"github.com/lynkr/lynkr/services/worker/worker"
+)
+
+// Targets are the parts the all-in-one can run.
+var Targets = []string{"gateway", "worker"}
+
+// Main runs the targets named by -target (default "all") until ctx ends. Without NATS_URL it
+// starts an embedded NATS server with JetStream in LYNKR_DATA_DIR.
+func Main(ctx context.Context, args []string, lookup config.Lookup, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lynkr", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	target := fs.String("target", "all", "parts to run: all, or a comma-separated list of "+strings.Join(Targets, ", "))
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	targets, err := parseTargets(*target)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(lookup, stderr)
+	if err != nil {
+		return err
+	}
+	a, err := New(ctx, Config{Targets: targets, Lookup: lookup}, log)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+func parseTargets(s string) ([]string, error) {
+	if s == "all" || s == "" {
+		return Targets, nil
+	}
+	var out []string
+	for t := range strings.SplitSeq(s, ",") {
+		t = strings.TrimSpace(t)
+		if !slices.Contains(Targets, t) {
+			return nil, fmt.Errorf("-target %q: want all or a list of %s", s, strings.Join(Targets, ", "))
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Config chooses what the process runs.
+type Config struct {
+	Targets []string
+	Lookup  config.Lookup
+}
+
+// App is the running process.
+type App struct {
+	log     *slog.Logger
+	nats    *server.Server // nil when NATS_URL names an external server
+	gateway *gateway.Gateway
+	worker  *worker.Worker
+	closers []func()
+	gwDone  chan struct{} // closed when the gateway has stopped
+}
+
+// New starts the embedded server if there is no NATS_URL and builds the targets.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) {
+	a = &App{log: log, gwDone: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	e := config.NewEnv(cfg.Lookup)
+	natsURL := e.String("NATS_URL", "")
+	dataDir := e.String("LYNKR_DATA_DIR", defaultDataDir())
+	listen := e.String("NATS_LISTEN", "")
+	if err := e.Err(); err != nil {
+		return nil, err
+	}
+	if natsURL == "" {
+		s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: filepath.Join(dataDir, "jetstream"), Listen: listen})
+		if err != nil {
+			return nil, err
+		}
+		a.nats = s
+		a.closers = append(a.closers, func() { s.Shutdown(); s.WaitForShutdown() })
+		log.Info("embedded NATS server with JetStream started", "store", filepath.Join(dataDir, "jetstream"), "listen", listen)
+	}
+	if slices.Contains(cfg.Targets, "worker") {
+		wcfg, err := worker.ConfigFromEnv(cfg.Lookup)
+		if err != nil {
+			return nil, err
+		}
+		ps, err := provider.Load(cfg.Lookup)
+		if err != nil {
+			return nil, err
+		}
+		p, _ := ps.Get(ps.Default())
+		log.Info(fmt.Sprintf("requests go to the %v", p), "provider", ps.Default(), "providers", ps.Names())
+		nc, err := bus.Connect(natsURL, a.nats, "lynkr-worker-"+wcfg.Instance)
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, nc.Close)
+		if a.worker, err = worker.New(ctx, wcfg, worker.Deps{NATS: nc, Logger: log, Providers: ps, HTTP: &http.Client{Transport: provider.NewTransport(cfg.Lookup)}}); err != nil {
+			return nil, err
+		}
+	}
+	if slices.Contains(cfg.Targets, "gateway") {
+		gcfg, err := gateway.ConfigFromEnv(cfg.Lookup)
+		if err != nil {
+			return nil, err
+		}
+		nc, err := bus.Connect(natsURL, a.nats, "lynkr-gateway-"+gcfg.Instance)
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, nc.Close)
+		if a.gateway, err = gateway.New(ctx, gcfg, gateway.Deps{NATS: nc, Logger: log}); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// Gateway is the gateway part, when it runs.
+func (a *App) Gateway() *gateway.Gateway { return a.gateway }
+
+// Run runs every part until ctx ends or one fails, then stops them in order: the gateway
+// first, so the requests it drains still find a worker, then the worker. The worker
+// announces its providers before the gateway takes its first request.
+func (a *App) Run(ctx context.Context) error {
+	defer a.close()
+	g, gctx := errgroup.WithContext(ctx)
+	workerCtx, stopWorker := gctx, context.CancelFunc(func() {})
+	if a.gateway != nil {
+		workerCtx, stopWorker = context.WithCancel(context.WithoutCancel(ctx))
+		go func() { <-gctx.Done(); <-a.gwDone; stopWorker() }()
+	}
+	if a.worker != nil {
+		g.Go(func() error { return a.worker.Run(workerCtx) })
+	}
+	if a.gateway != nil {
+		g.Go(func() error {
+			defer close(a.gwDone)
+			if a.worker != nil {
+				select {
+				case <-a.worker.Announced():
+				case <-gctx.Done():
+					return nil
+				}
+			}
+			return a.gateway.Run(gctx)
+		})
+	}
+	err := g.Wait()
+	stopWorker()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (a *App) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// defaultDataDir is where the embedded JetStream keeps its files unless LYNKR_DATA_DIR says.
+func defaultDataDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "lynkr")
+	}
+	return filepath.Join(os.TempDir(), "lynkr")
+}

@@ -1,0 +1,25 @@
+// Command lynkr runs the whole gateway in one process: an embedded NATS server with
+// JetStream, the gateway and the provider workers, on the very same bus path a cluster uses.
+//
+//	go run ./services/lynkr                  # everything
+//	go run ./services/lynkr -target gateway  # one part, against NATS_URL
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lynkr/lynkr/services/lynkr/app"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := app.Main(ctx, os.Args[1:], os.LookupEnv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "lynkr:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,69 @@
+package worker
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nats-io/nuid"
+
+	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/config"
+)
+
+// Config is a worker's configuration; the providers themselves are configured by
+// provider.Load from the same environment.
+type Config struct {
+	// NATSURL is the NATS server (NATS_URL); empty in the all-in-one.
+	NATSURL string
+	// Instance names this worker in logs (WORKER_ID).
+	Instance string
+	// Concurrency is how many requests this worker runs at once, per provider
+	// (WORKER_CONCURRENCY).
+	Concurrency int
+	// MaxInFlight is the cluster-wide cap of requests a provider's workers hold at once: the
+	// consumer's MaxAckPending (PROVIDER_MAX_IN_FLIGHT).
+	MaxInFlight int
+	// AckWait is how long a silent worker keeps a request before another worker gets it
+	// (WORKER_ACK_WAIT, ms). Workers report progress at a third of it.
+	AckWait time.Duration
+	// MaxDeliver bounds how often a request is tried when workers keep dying on it.
+	MaxDeliver int
+	// ShutdownTimeout bounds the drain of in-flight requests (GRACEFUL_SHUTDOWN_TIMEOUT, ms);
+	// what is not finished by then is handed back to the bus.
+	ShutdownTimeout time.Duration
+	// AnnounceEvery is how often the worker announces its providers.
+	AnnounceEvery time.Duration
+	// Streams shapes the JetStream assets the worker creates if they are missing.
+	Streams bus.StreamConfig
+}
+
+// ConfigFromEnv reads the worker's settings.
+func ConfigFromEnv(lookup config.Lookup) (Config, error) {
+	e := config.NewEnv(lookup)
+	host, _ := os.Hostname()
+	c := Config{
+		NATSURL:         e.String("NATS_URL", ""),
+		Instance:        e.String("WORKER_ID", host+"-"+nuid.Next()[16:]),
+		Concurrency:     e.Int("WORKER_CONCURRENCY", 256, 1),
+		MaxInFlight:     e.Int("PROVIDER_MAX_IN_FLIGHT", 1024, 1),
+		AckWait:         e.Millis("WORKER_ACK_WAIT", 30*time.Second),
+		MaxDeliver:      e.Int("WORKER_MAX_DELIVER", 5, 1),
+		ShutdownTimeout: e.Millis("GRACEFUL_SHUTDOWN_TIMEOUT", 30*time.Second),
+		AnnounceEvery:   bus.ProviderTTL / 3,
+		Streams:         bus.DefaultStreamConfig(),
+	}
+	c.Streams.Replicas = e.Int("NATS_REPLICAS", 1, 1)
+	if err := e.Err(); err != nil {
+		return Config{}, err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the settings that must agree with each other.
+func (c Config) Validate() error {
+	if c.AckWait < time.Second {
+		return fmt.Errorf("WORKER_ACK_WAIT=%s: want at least 1000 ms", c.AckWait)
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/lynkr/lynkr/pkg/apierror"
+	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/provider"
+	"github.com/lynkr/lynkr/proto/busv1"
+)
+
+// handle runs one delivery of a request: it answers, then acknowledges. A delivery it cannot
+// finish because the worker is shutting down goes back to the bus for another worker.
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provider) {
+	req := new(busv1.Request)
+	if err := proto.Unmarshal(msg.Data(), req); err != nil {
+		w.log.Error("undecodable request dropped", "provider", p.Name(), "error", err)
+		_ = msg.Term()
+		return
+	}
+	attempt := uint64(1)
+	if meta, err := msg.Metadata(); err == nil {
+		attempt = meta.NumDelivered
+	}
+	log := w.log.With("request_id", req.Id, "provider", p.Name(), "attempt", attempt)
+	deadline := time.Unix(0, req.DeadlineUnixNano)
+	if time.Now().After(deadline) {
+		log.Warn("request expired before a worker took it", "queued_for", time.Since(time.Unix(0, req.AcceptedUnixNano)))
+		_ = msg.Term()
+		return
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ctx, cancelDeadline := context.WithDeadline(ctx, deadline)
+	defer cancelDeadline()
+	canceled, untrack := w.track(req.Id, cancel)
+	defer untrack()
+	if canceled {
+		log.Info("request canceled before it started")
+		_ = msg.Ack()
+		return
+	}
+	stopProgress := w.reportProgress(msg)
+	defer stopProgress()
+
+	log.Debug("request taken", "operation", req.Operation.String(), "model", req.Model, "stream", req.Stream,
+		"queued_for", time.Since(time.Unix(0, req.AcceptedUnixNano)))
+	rep := newReply(w.nc, req, attempt)
+	start := time.Now()
+	usage, err := w.answer(ctx, req, p, rep, log)
+	if errors.Is(context.Cause(ctx), errShutdown) {
+		// The worker stops before the answer is done: another worker takes the request.
+		log.Warn("request handed back at shutdown")
+		_ = msg.Nak()
+		return
+	}
+	if err != nil {
+		e := apierror.As(err)
+		if cause := context.Cause(ctx); errors.Is(cause, ErrCanceled) {
+			log.Info("request canceled by its client")
+		} else {
+			log.Warn("request failed", "status", e.Status, "error", e.Message)
+		}
+		if sendErr := rep.fail(e); sendErr != nil {
+			log.Warn("could not send the error to the gateway", "error", sendErr)
+		}
+	} else {
+		if err := rep.end(usage); err != nil {
+			log.Warn("could not send the end of the answer", "error", err)
+		}
+		w.publishUsage(req, p.Name(), usage, time.Since(start), log)
+		log.Info("request answered", "duration_ms", time.Since(start).Milliseconds(),
+			"input_tokens", usage.InputTokens, "output_tokens", usage.OutputTokens, "cached_tokens", usage.CacheReadTokens)
+	}
+	if err := msg.Ack(); err != nil {
+		log.Warn("ack failed", "error", err)
+	}
+}
+
+// reportProgress tells JetStream the request is still being worked on, so it is not handed to
+// another worker while a long generation runs.
+func (w *Worker) reportProgress(msg jetstream.Msg) (stop func()) {
+	t := time.NewTicker(w.cfg.AckWait / 3)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { t.Stop(); close(done) }
+}
+
+// publishUsage records what the request consumed on the usage stream. The request id is the
+// message id, so a redelivered request is counted once.
+func (w *Worker) publishUsage(req *busv1.Request, providerName string, u llm.Usage, d time.Duration, log *slog.Logger) {
+	b, err := proto.Marshal(&busv1.Usage{
+		RequestId:         req.Id,
+		Provider:          providerName,
+		Model:             req.Model,
+		InputTokens:       u.InputTokens,
+		OutputTokens:      u.OutputTokens,
+		CacheReadTokens:   u.CacheReadTokens,
+		CacheCreateTokens: u.CacheCreateTokens,
+		LatencyMs:         d.Milliseconds(),
+	})
+	if err != nil {
+		return
+	}
+	if _, err := w.js.PublishAsync(bus.UsageSubject(providerName), b, jetstream.WithMsgID(req.Id)); err != nil {
+		log.Warn("could not publish usage", "error", err)
+	}
+}

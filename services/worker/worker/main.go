@@ -1,0 +1,44 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/logging"
+	"github.com/lynkr/lynkr/pkg/provider"
+)
+
+// Main runs a worker of the distributed mode until ctx ends: settings from lookup, logs to
+// stderr, the bus at NATS_URL.
+func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
+	log, err := logging.New(lookup, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := ConfigFromEnv(lookup)
+	if err != nil {
+		return err
+	}
+	if cfg.NATSURL == "" {
+		return errors.New("NATS_URL is required: the worker service joins a NATS cluster (go run ./services/lynkr runs everything in one process with an embedded server)")
+	}
+	ps, err := provider.Load(lookup)
+	if err != nil {
+		return err
+	}
+	nc, err := bus.Connect(cfg.NATSURL, nil, "lynkr-worker-"+cfg.Instance)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	w, err := New(ctx, cfg, Deps{NATS: nc, Logger: log, Providers: ps, HTTP: &http.Client{Transport: provider.NewTransport(lookup)}})
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}
+

@@ -1,0 +1,239 @@
+// Package worker is lynkr's provider worker: it takes requests for the providers it serves
+// from JetStream, calls the upstream, converts the answer to the client's format and sends it
+// back to the gateway that holds the client. Provider credentials live only here.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sethvargo/go-retry"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/provider"
+)
+
+// Deps are what the worker is given rather than makes.
+type Deps struct {
+	// NATS is the bus connection; the worker does not close it.
+	NATS *nats.Conn
+	// Logger receives the worker's events, each request's with its request id.
+	Logger *slog.Logger
+	// Providers are the upstreams this worker serves.
+	Providers *provider.Set
+	// HTTP calls the upstreams. It must not retry on its own: the worker owns the one retry
+	// loop of a request.
+	HTTP *http.Client
+}
+
+// Worker serves every provider of its set.
+type Worker struct {
+	cfg  Config
+	log  *slog.Logger
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	kv   jetstream.KeyValue
+	ps   *provider.Set
+	http *http.Client
+
+	mu       sync.Mutex
+	inFlight map[string]context.CancelCauseFunc
+	canceled map[string]time.Time // requests canceled before a worker took them
+
+	announced chan struct{}
+	once      sync.Once
+}
+
+// ErrCanceled is the cause of a request whose client went away.
+var ErrCanceled = errors.New("the client canceled the request")
+
+// New sets up the bus assets the worker needs, waiting for NATS until ctx ends.
+func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := deps.Logger.With("service", "worker", "instance", cfg.Instance)
+	js, err := jetstream.New(deps.NATS)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	var kv jetstream.KeyValue
+	backoff := retry.WithCappedDuration(2*time.Second, retry.NewExponential(100*time.Millisecond))
+	err = retry.Do(ctx, backoff, func(ctx context.Context) error {
+		if err := bus.Setup(ctx, js, cfg.Streams); err != nil {
+			log.Warn("waiting for NATS JetStream", "error", err)
+			return retry.RetryableError(err)
+		}
+		kv, err = js.KeyValue(ctx, bus.ProviderBucket)
+		return retry.RetryableError(err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	return &Worker{
+		cfg:       cfg,
+		log:       log,
+		nc:        deps.NATS,
+		js:        js,
+		kv:        kv,
+		ps:        deps.Providers,
+		http:      deps.HTTP,
+		inFlight:  make(map[string]context.CancelCauseFunc),
+		canceled:  make(map[string]time.Time),
+		announced: make(chan struct{}),
+	}, nil
+}
+
+// Announced is closed once every provider of the worker is in the registry.
+func (w *Worker) Announced() <-chan struct{} { return w.announced }
+
+// Run serves until ctx ends, then stops taking requests, finishes those in flight within the
+// shutdown timeout, hands the rest back to the bus and returns.
+func (w *Worker) Run(ctx context.Context) error {
+	sub, err := w.nc.Subscribe(bus.CancelWildcard, func(m *nats.Msg) { w.cancel(bus.RequestIDOfCancel(m.Subject)) })
+	if err != nil {
+		return fmt.Errorf("worker: subscribe to cancellations: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, name := range w.ps.Names() {
+		p, _ := w.ps.Get(name)
+		cons, err := bus.EnsureConsumer(ctx, w.js, name, bus.ConsumerConfig{
+			MaxInFlight: w.cfg.MaxInFlight,
+			AckWait:     w.cfg.AckWait,
+			MaxDeliver:  w.cfg.MaxDeliver,
+		})
+		if err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		g.Go(func() error { return w.consume(gctx, cons, p) })
+	}
+	g.Go(func() error { return w.announce(gctx) })
+	return g.Wait()
+}
+
+// announce keeps this worker's providers in the registry.
+func (w *Worker) announce(ctx context.Context) error {
+	t := time.NewTicker(w.cfg.AnnounceEvery)
+	defer t.Stop()
+	for {
+		ok := true
+		for _, name := range w.ps.Names() {
+			p, _ := w.ps.Get(name)
+			_, embeds := p.(provider.Embedder)
+			_, counts := p.(provider.TokenCounter)
+			info := bus.ProviderInfo{Name: name, Format: string(p.Format()), Models: p.Models(), Embeddings: embeds, CountTokens: counts}
+			if err := bus.Announce(ctx, w.kv, info); err != nil {
+				ok = false
+				if ctx.Err() == nil {
+					w.log.Warn("could not announce provider", "provider", name, "error", err)
+				}
+			}
+		}
+		if ok {
+			w.once.Do(func() { close(w.announced) })
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			w.forgetOldCancels()
+		}
+	}
+}
+
+// consume pulls a provider's requests and runs up to Concurrency of them at once.
+func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provider.Provider) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(w.cfg.Concurrency))
+	if err != nil {
+		return fmt.Errorf("worker: consume %s: %w", p.Name(), err)
+	}
+	// Work outlives ctx: on shutdown in-flight requests get ShutdownTimeout to finish.
+	work, stopWork := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopWork(nil)
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	stopped := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+		close(stopped)
+	}()
+	for {
+		slots <- struct{}{}
+		msg, err := it.Next()
+		if err != nil {
+			<-slots
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				break
+			}
+			w.log.Warn("pull failed", "provider", p.Name(), "error", err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			w.handle(work, msg, p)
+		}()
+	}
+	<-stopped
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.cfg.ShutdownTimeout):
+		w.log.Warn("shutdown timeout: handing unfinished requests back", "provider", p.Name())
+		stopWork(errShutdown)
+		<-done
+	}
+	return nil
+}
+
+var errShutdown = errors.New("the worker is shutting down")
+
+// track registers the cancel function of a request in flight; the returned func forgets it.
+func (w *Worker) track(id string, cancel context.CancelCauseFunc) (canceled bool, untrack func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.canceled[id]; ok {
+		delete(w.canceled, id)
+		return true, func() {}
+	}
+	w.inFlight[id] = cancel
+	return false, func() {
+		w.mu.Lock()
+		delete(w.inFlight, id)
+		w.mu.Unlock()
+	}
+}
+
+// cancel stops a request whose client went away, or remembers it for a while in case it
+// has not been taken yet.
+func (w *Worker) cancel(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c, ok := w.inFlight[id]; ok {
+		c(ErrCanceled)
+		return
+	}
+	w.canceled[id] = time.Now()
+}
+
+func (w *Worker) forgetOldCancels() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, at := range w.canceled {
+		if time.Since(at) > bus.DefaultStreamConfig().MaxRequestAge {
+			delete(w.canceled, id)
+		}
+	}
+}

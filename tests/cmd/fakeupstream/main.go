@@ -1,0 +1,90 @@
+// Command fakeupstream runs lynkr's fake LLM provider as its own process, for benchmarks and
+// manual tests: point OPENAI_ENDPOINT at <url>/v1/chat/completions and the Anthropic
+// endpoints at <url>/v1/messages.
+//
+//	fakeupstream -addr 127.0.0.1:8089 -mode text -chunks 20 -delay 5ms
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lynkr/lynkr/pkg/fakeupstream"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Main(ctx, os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "fakeupstream:", err)
+		os.Exit(1)
+	}
+}
+
+// Main serves until ctx ends. It prints "fakeupstream listening on <url>" to stderr once
+// the port is open.
+func Main(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fakeupstream", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8089", "listen address (port 0 picks a free one)")
+	mode := fs.String("mode", "text", "answer: text, echo, tools or thinking")
+	chunks := fs.Int("chunks", 20, "stream deltas per answer (0: one per word)")
+	words := fs.Int("words", 100, "words in a text answer")
+	delay := fs.Duration("delay", 0, "delay between stream events")
+	headerDelay := fs.Duration("header-delay", 0, "delay before the response headers")
+	apiKey := fs.String("api-key", "", "require this API key")
+	record := fs.Bool("record", false, "record requests (memory grows with every call)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	reply, err := replyFor(*mode, *words, *chunks)
+	if err != nil {
+		return err
+	}
+	reply.ChunkDelay, reply.HeaderDelay = *delay, *headerDelay
+	opts := []fakeupstream.Option{fakeupstream.WithReply(reply), fakeupstream.WithRecording(*record)}
+	if *apiKey != "" {
+		opts = append(opts, fakeupstream.WithAPIKey(*apiKey))
+	}
+	srv, err := fakeupstream.Start(*addr, opts...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "fakeupstream listening on %s\n", srv.URL())
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func replyFor(mode string, words, chunks int) (fakeupstream.Reply, error) {
+	text := strings.TrimSuffix(strings.Repeat("lorem ipsum ", (words+1)/2), " ")
+	switch mode {
+	case "text":
+		return fakeupstream.Reply{Text: text, Chunks: chunks}, nil
+	case "echo":
+		return fakeupstream.Reply{Echo: true, Chunks: chunks}, nil
+	case "tools":
+		return fakeupstream.Reply{ToolCalls: []fakeupstream.ToolCall{{
+			Name:      "get_weather",
+			Arguments: fakeupstream.Split(`{"location":"Paris, France","unit":"celsius"}`, max(chunks, 1)),
+		}}}, nil
+	case "thinking":
+		return fakeupstream.Reply{
+			Thinking: "Let me think about this step by step.", Signature: "c2lnbmF0dXJl",
+			Text: text, Chunks: chunks,
+		}, nil
+	}
+	return fakeupstream.Reply{}, fmt.Errorf("unknown -mode %q (want text, echo, tools or thinking)", mode)
+}
