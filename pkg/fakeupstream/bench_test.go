@@ -30,8 +30,9 @@ func serveLoop(t testing.TB, h *Handler, path, body string) (serve func(), w *di
 	rb := new(rewindBody)
 	r.Body = rb
 	w = &discardWriter{header: http.Header{}}
+	raw := []byte(body)
 	return func() {
-		rb.Reset([]byte(body))
+		rb.Reset(raw)
 		clear(w.header)
 		w.n, w.status = 0, 0
 		h.ServeHTTP(w, r)
@@ -52,6 +53,9 @@ func benchReply() Reply {
 // TestServeHTTPAllocs holds the benchmark path to its promise: a pre-rendered answer costs
 // the Handler only its request id.
 func TestServeHTTPAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector adds allocations")
+	}
 	h := NewHandler(WithReply(benchReply()), WithRecording(false))
 	for _, bc := range benchCases {
 		serve, w := serveLoop(t, h, bc.path, bc.body)

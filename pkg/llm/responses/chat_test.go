@@ -129,9 +129,9 @@ func TestResponsesToChatRequest(t *testing.T) {
 		},
 		{
 			name: "a function call after a tool output starts a new assistant message",
-			body: `{"model":"m","input":[{"role":"user","content":"go"},{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c1","output":"r1"},{"type":"function_call","call_id":"c2","name":"f","arguments":"{}"}]}`,
+			body: `{"model":"m","input":[{"role":"user","content":"go"},{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c1","output":"r1"},{"type":"function_call","call_id":"c2","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c2","output":"r2"}]}`,
 			want: map[string]string{
-				"messages.#":                 `4`,
+				"messages.#":                 `5`,
 				"messages.1.role":            `"assistant"`,
 				"messages.1.content":         `null`,
 				"messages.3.tool_calls.0.id": `"c2"`,
@@ -139,8 +139,8 @@ func TestResponsesToChatRequest(t *testing.T) {
 		},
 		{
 			name: "reasoning text goes to the next assistant message, summaries do not",
-			body: `{"model":"m","input":[{"role":"user","content":"q"},{"type":"reasoning","summary":[{"type":"summary_text","text":"S"}],"content":[{"type":"reasoning_text","text":"R"}],"encrypted_content":"x"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"}]}`,
-			want: map[string]string{"messages.1.reasoning_content": `"R"`, "messages.#": `2`},
+			body: `{"model":"m","input":[{"role":"user","content":"q"},{"type":"reasoning","summary":[{"type":"summary_text","text":"S"}],"content":[{"type":"reasoning_text","text":"R"}],"encrypted_content":"x"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"r"}]}`,
+			want: map[string]string{"messages.1.reasoning_content": `"R"`, "messages.#": `3`},
 		},
 		{
 			name: "summary-only reasoning adds nothing",

@@ -2,6 +2,7 @@ package responses
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -236,12 +237,52 @@ func (c *checker) input(v gjson.Result) {
 		if len(items) == 0 {
 			c.addf("input: must not be empty")
 		}
+		calls := map[string]int{} // call_id → index of its function_call, -1 once answered
 		for i, it := range items {
-			c.item(it, fmt.Sprintf("input[%d]", i))
+			path := fmt.Sprintf("input[%d]", i)
+			c.item(it, path)
+			c.pair(it, path, i, calls)
+		}
+		var open []unanswered
+		for id, i := range calls {
+			if i >= 0 {
+				open = append(open, unanswered{i, id})
+			}
+		}
+		slices.SortFunc(open, func(a, b unanswered) int { return a.index - b.index })
+		for _, u := range open {
+			c.addf("input[%d]: function_call %q has no function_call_output after it; chat models need the result of every call", u.index, u.callID)
 		}
 	default:
 		c.addf("input: must be a string or an array of items, not %s", kind(v))
 	}
+}
+
+// pair checks that every function_call_output answers a function_call that came before it,
+// as chat requires of tool messages.
+func (c *checker) pair(v gjson.Result, path string, i int, calls map[string]int) {
+	if !v.IsObject() {
+		return
+	}
+	typ, id := v.Get("type"), v.Get("call_id")
+	if id.Type != gjson.String || id.String() == "" {
+		return
+	}
+	switch typ.String() {
+	case ItemFunctionCall:
+		calls[id.String()] = i
+	case ItemFunctionCallOutput:
+		if _, ok := calls[id.String()]; !ok {
+			c.addf("%s.call_id: no function_call before this output has call_id %q", path, id.String())
+			return
+		}
+		calls[id.String()] = -1
+	}
+}
+
+type unanswered struct {
+	index  int
+	callID string
 }
 
 func (c *checker) item(v gjson.Result, path string) {

@@ -128,6 +128,16 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "calls and outputs pair up",
+			body: `{"model":"m","input":[{"type":"function_call_output","call_id":"early","output":"x"},{"type":"function_call","call_id":"a","name":"f","arguments":"{}"},{"type":"function_call","call_id":"b","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"b","output":"y"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"}]}`,
+			sum:  llm.Summary{Model: "m"},
+			want: []string{
+				`input[0].call_id: no function_call before this output has call_id "early"`,
+				`input[1]: function_call "a" has no function_call_output after it; chat models need the result of every call`,
+				`input[4]: function_call "c" has no function_call_output after it; chat models need the result of every call`,
+			},
+		},
+		{
 			name: "empty input",
 			body: `{"model":"m","input":[]}`,
 			sum:  llm.Summary{Model: "m"},

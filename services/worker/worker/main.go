@@ -41,4 +41,3 @@ func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
 	}
 	return w.Run(ctx)
 }
-

@@ -69,7 +69,11 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 func replyFor(mode string, words, chunks int) (fakeupstream.Reply, error) {
-	text := strings.TrimSuffix(strings.Repeat("lorem ipsum ", (words+1)/2), " ")
+	ws := make([]string, max(words, 1))
+	for i := range ws {
+		ws[i] = [2]string{"lorem", "ipsum"}[i%2]
+	}
+	text := strings.Join(ws, " ")
 	switch mode {
 	case "text":
 		return fakeupstream.Reply{Text: text, Chunks: chunks}, nil

@@ -1,0 +1,5 @@
+//go:build race
+
+package fakeupstream
+
+const raceEnabled = true
