@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -27,6 +28,9 @@ func Validate(body []byte) (llm.Summary, []string) {
 	var sum llm.Summary
 	if !gjson.ValidBytes(body) {
 		return sum, []string{"the body is not valid JSON"}
+	}
+	if !utf8.Valid(body) {
+		return sum, []string{"the body is not valid UTF-8"}
 	}
 	root := gjson.ParseBytes(body)
 	if !root.IsObject() {

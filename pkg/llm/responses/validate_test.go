@@ -34,6 +34,11 @@ func TestValidate(t *testing.T) {
 			want: []string{"the body is not valid JSON"},
 		},
 		{
+			name: "not UTF-8",
+			body: "{\"model\":\"\xff\",\"input\":\"x\"}",
+			want: []string{"the body is not valid UTF-8"},
+		},
+		{
 			name: "not an object",
 			body: `["model"]`,
 			want: []string{"the body must be a JSON object"},

@@ -1,0 +1,355 @@
+// Command bench measures what lynkr adds on top of calling an upstream directly, on one
+// machine: the embedded default (services/lynkr: gateway, JetStream, worker in one process)
+// in front of the fake upstream on loopback, against that same upstream called directly, in
+// the same run, with load from wrk.
+//
+//	go run ./tests/cmd/bench            # what `task bench` runs
+//	go run ./tests/cmd/bench -quick     # shorter runs, for a smoke check
+//
+// It reports added latency (p50/p90/p99) at concurrency 1, added time to the first streamed
+// token at concurrency 1, non-streaming throughput at concurrency 64 and streaming throughput
+// at concurrency 16 as ratios to direct, and lynkr's RSS idle, after the load, and after
+// 10,000 and 50,000 requests (a leak shows as growth between the last two).
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	duration time.Duration
+	ttftRuns int
+	leakA    int
+	leakB    int
+}
+
+func run() error {
+	quick := flag.Bool("quick", false, "short runs")
+	flag.Parse()
+	opt := options{duration: 10 * time.Second, ttftRuns: 500, leakA: 10_000, leakB: 50_000}
+	if *quick {
+		opt = options{duration: 3 * time.Second, ttftRuns: 100, leakA: 2_000, leakB: 6_000}
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return errors.New("wrk is not installed (apt-get install wrk)")
+	}
+	dir, err := os.MkdirTemp("", "lynkr-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for _, b := range []struct{ out, pkg string }{
+		{"lynkr", "./services/lynkr"},
+		{"fakeupstream", "./tests/cmd/fakeupstream"},
+	} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", b.pkg, err)
+		}
+	}
+
+	upPort, lkPort := freePort(), freePort()
+	upstream := fmt.Sprintf("http://127.0.0.1:%d", upPort)
+	gateway := fmt.Sprintf("http://127.0.0.1:%d", lkPort)
+	up, err := start(filepath.Join(dir, "fakeupstream"), nil, "-addr", fmt.Sprintf("127.0.0.1:%d", upPort), "-words", "50", "-chunks", "20")
+	if err != nil {
+		return err
+	}
+	defer stop(up)
+	lk, err := start(filepath.Join(dir, "lynkr"), []string{
+		"PORT=" + strconv.Itoa(lkPort), "HOST=127.0.0.1",
+		"LYNKR_DATA_DIR=" + filepath.Join(dir, "data"),
+		"MODEL_PROVIDER=openai", "OPENAI_API_KEY=sk-bench",
+		"OPENAI_ENDPOINT=" + upstream + "/v1/chat/completions",
+		"LOG_LEVEL=warn",
+	})
+	if err != nil {
+		return err
+	}
+	defer stop(lk)
+	if err := waitHTTP(upstream+"/v1/models", 10*time.Second); err != nil {
+		return err
+	}
+	if err := waitHTTP(gateway+"/health/ready", 20*time.Second); err != nil {
+		return err
+	}
+	time.Sleep(time.Second)
+	idle, _ := rss(lk.Process.Pid)
+
+	plain := `{"model":"gpt-4o","max_tokens":64,"messages":[{"role":"user","content":"Write a haiku about message buses."}]}`
+	streamed := `{"model":"gpt-4o","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Write a haiku about message buses."}]}`
+	path := "/v1/chat/completions"
+
+	fmt.Printf("lynkr bench: %s per wrk run, GOMAXPROCS of this machine: %d cores\n\n", opt.duration, numCPU())
+	// Warm both paths.
+	for _, base := range []string{upstream, gateway} {
+		if _, err := wrk(dir, base+path, plain, 4, 2*time.Second); err != nil {
+			return err
+		}
+	}
+
+	type pair struct{ direct, lynkr wrkResult }
+	measure := func(body string, conns int) (pair, error) {
+		d, err := wrk(dir, upstream+path, body, conns, opt.duration)
+		if err != nil {
+			return pair{}, err
+		}
+		l, err := wrk(dir, gateway+path, body, conns, opt.duration)
+		return pair{d, l}, err
+	}
+	lat, err := measure(plain, 1)
+	if err != nil {
+		return err
+	}
+	ttftDirect, err := ttft(upstream+path, streamed, opt.ttftRuns)
+	if err != nil {
+		return err
+	}
+	ttftLynkr, err := ttft(gateway+path, streamed, opt.ttftRuns)
+	if err != nil {
+		return err
+	}
+	tput, err := measure(plain, 64)
+	if err != nil {
+		return err
+	}
+	stput, err := measure(streamed, 16)
+	if err != nil {
+		return err
+	}
+	afterLoad, _ := rss(lk.Process.Pid)
+
+	fmt.Println("| measure | direct | through lynkr | lynkr adds / ratio |")
+	fmt.Println("|---|---|---|---|")
+	for _, q := range []struct {
+		name string
+		d, l time.Duration
+	}{
+		{"latency p50, c=1", lat.direct.p50, lat.lynkr.p50},
+		{"latency p90, c=1", lat.direct.p90, lat.lynkr.p90},
+		{"latency p99, c=1", lat.direct.p99, lat.lynkr.p99},
+		{"time to first token p50, c=1", ttftDirect.p50, ttftLynkr.p50},
+		{"time to first token p90, c=1", ttftDirect.p90, ttftLynkr.p90},
+	} {
+		fmt.Printf("| %s | %s | %s | +%s |\n", q.name, us(q.d), us(q.l), us(q.l-q.d))
+	}
+	fmt.Printf("| non-streaming throughput, c=64 | %.0f req/s | %.0f req/s | %.2f of direct |\n", tput.direct.rps, tput.lynkr.rps, tput.lynkr.rps/tput.direct.rps)
+	fmt.Printf("| streaming throughput, c=16 | %.0f req/s | %.0f req/s | %.2f of direct |\n", stput.direct.rps, stput.lynkr.rps, stput.lynkr.rps/stput.direct.rps)
+	if e := tput.lynkr.errors + stput.lynkr.errors + lat.lynkr.errors; e > 0 {
+		fmt.Printf("\nlynkr answered %d requests with an error status during the runs\n", e)
+	}
+
+	// Leak check: RSS after leakA and after leakB requests in all.
+	served := lat.lynkr.requests + tput.lynkr.requests + stput.lynkr.requests
+	load := func(upTo int) (int64, error) {
+		for served < upTo {
+			r, err := wrkN(dir, gateway+path, plain, 64, upTo-served)
+			if err != nil {
+				return 0, err
+			}
+			served += r
+		}
+		return rss(lk.Process.Pid)
+	}
+	rssA, err := load(opt.leakA)
+	if err != nil {
+		return err
+	}
+	rssB, err := load(opt.leakB)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nRSS of lynkr: idle %s, after the load above %s, after %d requests %s, after %d requests %s (%+.1f%%)\n",
+		mb(idle), mb(afterLoad), opt.leakA, mb(rssA), opt.leakB, mb(rssB), 100*float64(rssB-rssA)/float64(rssA))
+	return nil
+}
+
+type wrkResult struct {
+	p50, p90, p99 time.Duration
+	rps           float64
+	requests      int
+	errors        int
+}
+
+var (
+	reLatency  = regexp.MustCompile(`(?m)^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$`)
+	reRPS      = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	reRequests = regexp.MustCompile(`(\d+) requests in`)
+	reNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+)
+
+// wrk runs wrk with a POST of body for d and parses its report.
+func wrk(dir, url, body string, conns int, d time.Duration) (wrkResult, error) {
+	script := filepath.Join(dir, "post.lua")
+	lua := fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = %q\nwrk.headers[\"Content-Type\"] = \"application/json\"\n", body)
+	if err := os.WriteFile(script, []byte(lua), 0o600); err != nil {
+		return wrkResult{}, err
+	}
+	threads := min(conns, 2)
+	out, err := exec.Command("wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", d.String(),
+		"--latency", "-s", script, url).CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk: %w\n%s", err, out)
+	}
+	var r wrkResult
+	for _, m := range reLatency.FindAllStringSubmatch(string(out), -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[m[3]]
+		dur := time.Duration(v * float64(unit))
+		switch m[1] {
+		case "50":
+			r.p50 = dur
+		case "90":
+			r.p90 = dur
+		case "99":
+			r.p99 = dur
+		}
+	}
+	if m := reRPS.FindStringSubmatch(string(out)); m != nil {
+		r.rps, _ = strconv.ParseFloat(m[1], 64)
+	}
+	if m := reRequests.FindStringSubmatch(string(out)); m != nil {
+		r.requests, _ = strconv.Atoi(m[1])
+	}
+	if m := reNon2xx.FindStringSubmatch(string(out)); m != nil {
+		r.errors, _ = strconv.Atoi(m[1])
+	}
+	return r, nil
+}
+
+// wrkN sends about n requests (wrk counts time, not requests: a run long enough at the rate
+// seen so far) and returns how many were sent.
+func wrkN(dir, url, body string, conns, n int) (int, error) {
+	r, err := wrk(dir, url, body, conns, time.Duration(max(1, n/2000))*time.Second)
+	return r.requests, err
+}
+
+type ttftResult struct{ p50, p90 time.Duration }
+
+// ttft measures, one request at a time, how long the first content chunk of a stream takes.
+func ttft(url, body string, runs int) (ttftResult, error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	var ds []time.Duration
+	for range runs {
+		start := time.Now()
+		resp, err := client.Post(url, "application/json", strings.NewReader(body))
+		if err != nil {
+			return ttftResult{}, err
+		}
+		sc := bufio.NewScanner(resp.Body)
+		got := false
+		for sc.Scan() {
+			if !got && strings.Contains(sc.Text(), `"content":"`) {
+				ds = append(ds, time.Since(start))
+				got = true
+			}
+		}
+		resp.Body.Close()
+		if !got {
+			return ttftResult{}, fmt.Errorf("no content chunk from %s", url)
+		}
+	}
+	slices.Sort(ds)
+	return ttftResult{p50: ds[len(ds)/2], p90: ds[len(ds)*9/10]}, nil
+}
+
+func start(bin string, env []string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	return cmd, nil
+}
+
+func stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+	}
+}
+
+func waitHTTP(url string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for ctx.Err() == nil {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not answer 200 within %s", url, d)
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// rss reads a process's resident set size from /proc.
+func rss(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+func numCPU() int {
+	out, err := exec.Command("nproc").Output()
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	return n
+}
+
+func us(d time.Duration) string {
+	if d < 10*time.Millisecond && d > -10*time.Millisecond {
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	}
+	return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000)
+}
+
+func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
