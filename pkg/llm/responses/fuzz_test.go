@@ -89,11 +89,20 @@ func FuzzResponsesToChatRequest(f *testing.F) {
 		if !gjson.ValidBytes(out) {
 			t.Fatalf("not JSON: %s", out)
 		}
-		// JSON carries text: a name that is not UTF-8 arrives with U+FFFD in its bad bytes.
-		if want := strings.ToValidUTF8(model, "\uFFFD"); model != "" && gjson.GetBytes(out, "model").String() != want {
+		// JSON carries text: a name that is not UTF-8 arrives with U+FFFD for each bad byte.
+		if want := validUTF8(model); model != "" && gjson.GetBytes(out, "model").String() != want {
 			t.Fatalf("model %q, want %q", gjson.GetBytes(out, "model").String(), want)
 		}
 	})
+}
+
+// validUTF8 replaces each byte of s that is not UTF-8 with U+FFFD, as encoding/json does.
+func validUTF8(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r) // ranging over a string yields U+FFFD for each bad byte
+	}
+	return b.String()
 }
 
 // FuzzChatToResponsesStream feeds arbitrary upstream event sequences to the stream converter:

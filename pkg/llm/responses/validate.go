@@ -313,6 +313,9 @@ func (c *checker) item(v gjson.Result, path string) {
 			c.addf("%s.role: must be user, assistant, system or developer, not %q", path, role)
 		}
 		c.content(m, path, "content", role, true)
+		if v := m["content"]; role == RoleUser && v.IsArray() && len(v.Array()) == 0 {
+			c.addf("%s.content: must not be empty", path)
+		}
 	case ItemFunctionCall:
 		c.required(m, path, "call_id")
 		c.required(m, path, "name")

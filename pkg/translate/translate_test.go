@@ -1,0 +1,150 @@
+package translate
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/sse"
+)
+
+func TestForFindsTheShortestChain(t *testing.T) {
+	cases := []struct {
+		client, upstream llm.Format
+		want             []llm.Format // the formats the request passes through
+	}{
+		{llm.FormatAnthropic, llm.FormatAnthropic, []llm.Format{llm.FormatAnthropic, llm.FormatAnthropic}},
+		{llm.FormatChat, llm.FormatChat, []llm.Format{llm.FormatChat, llm.FormatChat}},
+		{llm.FormatAnthropic, llm.FormatChat, []llm.Format{llm.FormatAnthropic, llm.FormatChat}},
+		{llm.FormatChat, llm.FormatAnthropic, []llm.Format{llm.FormatChat, llm.FormatAnthropic}},
+		{llm.FormatResponses, llm.FormatChat, []llm.Format{llm.FormatResponses, llm.FormatChat}},
+		{llm.FormatResponses, llm.FormatAnthropic, []llm.Format{llm.FormatResponses, llm.FormatChat, llm.FormatAnthropic}},
+		{llm.FormatAnthropic, llm.FormatConverse, []llm.Format{llm.FormatAnthropic, llm.FormatConverse}},
+		{llm.FormatChat, llm.FormatConverse, []llm.Format{llm.FormatChat, llm.FormatAnthropic, llm.FormatConverse}},
+		{llm.FormatResponses, llm.FormatConverse, []llm.Format{llm.FormatResponses, llm.FormatChat, llm.FormatAnthropic, llm.FormatConverse}},
+	}
+	for _, c := range cases {
+		p, err := For(c.client, c.upstream)
+		if err != nil {
+			t.Errorf("%s→%s: %v", c.client, c.upstream, err)
+			continue
+		}
+		got := []llm.Format{p[0].From}
+		for _, conv := range p {
+			got = append(got, conv.To)
+		}
+		if len(got) != len(c.want) {
+			t.Errorf("%s→%s: chain %v, want %v", c.client, c.upstream, got, c.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Errorf("%s→%s: chain %v, want %v", c.client, c.upstream, got, c.want)
+				break
+			}
+		}
+	}
+	if _, err := For(llm.FormatConverse, llm.FormatChat); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("Converse as a client format: %v, want ErrUnsupported", err)
+	}
+}
+
+func TestIdentityKeepsEveryByteButTheModel(t *testing.T) {
+	body := []byte(`{"model":"claude-x","unknown_field":{"a":[1,2]},"messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"hm","signature":"EqQBCgIYAhIM+/=="}]}],"max_tokens":5}`)
+	p, err := For(llm.FormatAnthropic, llm.FormatAnthropic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call, err := p.Request(body, "claude-y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Replace(body, []byte(`"claude-x"`), []byte(`"claude-y"`), 1)
+	if !bytes.Equal(call.Body(), want) {
+		t.Fatalf("got  %s\nwant %s", call.Body(), want)
+	}
+	same, _ := p.Request(body, "")
+	if !bytes.Equal(same.Body(), body) {
+		t.Fatalf("no model: body changed to %s", same.Body())
+	}
+}
+
+func TestPassthroughStreamReportsTruncation(t *testing.T) {
+	p, _ := For(llm.FormatAnthropic, llm.FormatAnthropic)
+	call, _ := p.Request([]byte(`{"model":"m"}`), "")
+	s := call.Stream()
+	start := sse.Event{Event: "message_start", Data: []byte(`{"type":"message_start","message":{"usage":{"input_tokens":7,"cache_read_input_tokens":3,"output_tokens":1}}}`)}
+	if out, err := s.Next(start); err != nil || len(out) != 1 || !bytes.Equal(out[0].Data, start.Data) {
+		t.Fatalf("Next: %v %v", out, err)
+	}
+	if _, err := s.Close(); !errors.Is(err, llm.ErrTruncated) {
+		t.Fatalf("Close without message_stop: %v, want ErrTruncated", err)
+	}
+	if u := s.Usage(); u.InputTokens != 10 || u.CacheReadTokens != 3 {
+		t.Fatalf("usage %+v", u)
+	}
+}
+
+// A Responses client in front of an Anthropic upstream runs two conversions each way; the
+// answer must come back whole.
+func TestChainedStreamResponsesOverAnthropic(t *testing.T) {
+	p, err := For(llm.FormatResponses, llm.FormatAnthropic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call, err := p.Request([]byte(`{"model":"gpt-4o","input":"hi","stream":true}`), "claude-sonnet-4-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := gjson.GetBytes(call.Body(), "model").String(); m != "claude-sonnet-4-5" {
+		t.Fatalf("upstream request model %q in %s", m, call.Body())
+	}
+	if !gjson.GetBytes(call.Body(), "max_tokens").Exists() {
+		t.Fatalf("upstream Anthropic request lacks max_tokens: %s", call.Body())
+	}
+	s := call.Stream()
+	upstream := []sse.Event{
+		{Event: "message_start", Data: []byte(`{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":1}}}`)},
+		{Event: "content_block_start", Data: []byte(`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)},
+		{Event: "content_block_delta", Data: []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}`)},
+		{Event: "content_block_delta", Data: []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo"}}`)},
+		{Event: "content_block_stop", Data: []byte(`{"type":"content_block_stop","index":0}`)},
+		{Event: "message_delta", Data: []byte(`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":2}}`)},
+		{Event: "message_stop", Data: []byte(`{"type":"message_stop"}`)},
+	}
+	var out []sse.Event
+	for _, ev := range upstream {
+		evs, err := s.Next(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, evs...)
+	}
+	tail, err := s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, tail...)
+	var text string
+	var completed gjson.Result
+	for _, ev := range out {
+		switch ev.Event {
+		case "response.output_text.delta":
+			text += gjson.GetBytes(ev.Data, "delta").String()
+		case "response.completed":
+			completed = gjson.GetBytes(ev.Data, "response")
+		}
+	}
+	if text != "Hello" {
+		t.Errorf("text %q, want Hello", text)
+	}
+	if !completed.Exists() || completed.Get("usage.output_tokens").Int() != 2 || completed.Get("usage.input_tokens").Int() != 9 {
+		t.Errorf("response.completed %s", completed.Raw)
+	}
+	if u := s.Usage(); u.InputTokens != 9 || u.OutputTokens != 2 {
+		t.Errorf("usage %+v", u)
+	}
+}
