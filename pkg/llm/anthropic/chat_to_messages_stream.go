@@ -14,8 +14,9 @@ import (
 )
 
 // ChatToMessagesStream converts an upstream chat completion stream into the Messages stream
-// the client expects: message_start and ping, then each content block's start, deltas and
-// stop with its index, then message_delta (stop reason and usage) and message_stop.
+// the client expects: message_start, then each content block's start (the first followed by a
+// ping, as Anthropic sends it), deltas and stop with its index, then message_delta (stop
+// reason and usage) and message_stop.
 //
 // Anthropic's blocks never overlap, while a chat stream may interleave the argument fragments
 // of parallel tool calls. So one block is open at a time, in the order each part of the
@@ -149,10 +150,7 @@ func (s *ChatToMessagesStream) start(id string) []sse.Event {
 		ID: s.id, Type: "message", Role: RoleAssistant, Model: clientModel(s.req, ""),
 		Content: []ContentBlock{}, Usage: Usage{InputTokens: s.estimate},
 	}
-	return []sse.Event{
-		event(EventMessageStart, MessageStartEvent{Type: EventMessageStart, Message: msg}),
-		event(EventPing, TypeOnly{Type: EventPing}),
-	}
+	return []sse.Event{event(EventMessageStart, MessageStartEvent{Type: EventMessageStart, Message: msg})}
 }
 
 // appendContent adds text or thinking: to the open block if it is of that kind, else to a new
@@ -244,6 +242,10 @@ func (s *ChatToMessagesStream) open(out []sse.Event, seg *segment) []sse.Event {
 		block = ContentBlock{Type: BlockToolUse, ID: seg.id, Name: seg.name}
 	}
 	out = append(out, event(EventContentBlockStart, ContentBlockStartEvent{Type: EventContentBlockStart, Index: seg.index, ContentBlock: block}))
+	if seg.index == 0 {
+		// Anthropic sends its ping after the first content_block_start.
+		out = append(out, event(EventPing, TypeOnly{Type: EventPing}))
+	}
 	if seg.buf.Len() > 0 {
 		out = append(out, s.delta(seg, seg.buf.String()))
 		seg.buf.Reset()

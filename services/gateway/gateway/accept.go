@@ -17,6 +17,10 @@ import (
 	"github.com/lynkr/lynkr/proto/busv1"
 )
 
+// publishTimeout bounds the wait for JetStream to accept a request: past it the client gets a
+// 503 to retry rather than a hang.
+const publishTimeout = 5 * time.Second
+
 // forwardedHeaders are the client headers an upstream may need. Credentials are not among
 // them: workers hold the provider's own.
 var forwardedHeaders = []string{"anthropic-version", "anthropic-beta"}
@@ -71,7 +75,9 @@ func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 
 		answer := g.relay.Expect(id)
 		defer g.relay.Done(answer)
-		ack, err := g.js.PublishMsg(ctx, &nats.Msg{
+		pubCtx, cancelPub := context.WithTimeout(ctx, publishTimeout)
+		defer cancelPub()
+		ack, err := g.js.PublishMsg(pubCtx, &nats.Msg{
 			Subject: bus.RequestSubject(provider),
 			Data:    data,
 			Header:  nats.Header{nats.MsgIdHdr: []string{id}},
