@@ -12,12 +12,14 @@ type FaultKind uint8
 const (
 	// FailStatus answers Status with the vendor's error body (or Body).
 	FailStatus FaultKind = iota
-	// FailHang holds the call until the client goes away or the Handler closes: before the
-	// status line, or, with AfterChunks, after that many stream events (a non-stream body
-	// stops halfway).
+	// FailHang holds the call until the client goes away (or the Handler closes, which cuts
+	// the connection): before the status line, or, with AfterChunks, after that many stream
+	// events (a non-stream body stops halfway).
 	FailHang
 	// FailDrop cuts the connection: before any response, or, with AfterChunks, after that
-	// many stream events (a non-stream body is cut halfway).
+	// many stream events (a non-stream body is cut halfway). It panics with
+	// http.ErrAbortHandler, as net/http expects; a Handler called outside an http.Server
+	// passes the panic on.
 	FailDrop
 	// FailStreamError sends, after AfterChunks stream events, the vendor's in-stream error
 	// (Anthropic's "event: error", OpenAI's data: {"error":…}) and ends the stream. A

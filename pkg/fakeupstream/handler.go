@@ -19,6 +19,7 @@ package fakeupstream
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/textproto"
@@ -243,7 +244,7 @@ func (h *Handler) Requests() []Request {
 	h.mu.Lock()
 	out := slices.Clone(h.records)
 	h.mu.Unlock()
-	slices.SortFunc(out, func(a, b Request) int { return int(a.Seq - b.Seq) })
+	slices.SortFunc(out, func(a, b Request) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
 }
 
@@ -256,7 +257,8 @@ func (h *Handler) InFlight() int64 { return h.inFlight.Load() }
 // PeakInFlight returns the most requests served at once since the start or the last Reset.
 func (h *Handler) PeakInFlight() int64 { return h.peak.Load() }
 
-// Close releases every hung request and makes later hangs and delays return at once.
+// Close cuts the connection of every hung or delayed call, and of any later one that would
+// hang or wait. (It does so by panicking with http.ErrAbortHandler, which net/http handles.)
 func (h *Handler) Close() { h.closeOnce.Do(func() { close(h.closed) }) }
 
 // next picks the fault and the answer of a call to ep.
@@ -568,7 +570,8 @@ func (x *exchange) flush() {
 	_ = http.NewResponseController(x.w).Flush()
 }
 
-// wait sleeps d unless the client goes away or the Handler closes first.
+// wait sleeps d and reports whether the client is still there. If the Handler closes first
+// it cuts the connection, so that no test mistakes the cut-short answer for a real one.
 func (x *exchange) wait(d time.Duration) bool {
 	if x.timer == nil {
 		x.timer = time.NewTimer(d)
@@ -579,9 +582,10 @@ func (x *exchange) wait(d time.Duration) bool {
 	case <-x.timer.C:
 		return true
 	case <-x.r.Context().Done():
+		return false
 	case <-x.h.closed:
+		panic(http.ErrAbortHandler)
 	}
-	return false
 }
 
 func (x *exchange) stopTimer() {
@@ -590,10 +594,12 @@ func (x *exchange) stopTimer() {
 	}
 }
 
-// hang blocks until the client goes away or the Handler closes.
+// hang blocks until the client goes away, or until the Handler closes, which cuts the
+// connection.
 func (x *exchange) hang() {
 	select {
 	case <-x.r.Context().Done():
 	case <-x.h.closed:
+		panic(http.ErrAbortHandler)
 	}
 }

@@ -18,8 +18,8 @@ type Reply struct {
 	Text   string
 	Chunks int
 	Deltas []string
-	// Echo replaces Text with "echo: " followed by the text of the request's last user
-	// message, so concurrent requests can each be checked for their own answer. An echo
+	// Echo replaces Text (and Deltas) with "echo: " followed by the text of the request's
+	// last user message, so concurrent requests can each be checked for their own answer. An echo
 	// reply is rendered per request; any other reply is rendered once per model.
 	Echo bool
 

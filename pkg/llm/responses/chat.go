@@ -54,9 +54,11 @@ func ResponsesToChatRequest(body []byte, model string) ([]byte, error) {
 		out.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
 	}
 	for _, t := range r.Tools {
-		out.Tools = append(out.Tools, openai.Tool{Type: "function", Function: &openai.FunctionDef{
-			Name: t.Name, Description: t.Description, Parameters: t.Parameters, Strict: t.Strict,
-		}})
+		def := &openai.FunctionDef{Name: t.Name, Description: t.Description, Parameters: t.Parameters, Strict: t.Strict}
+		if t.Type == "custom" {
+			def = customFunction(t)
+		}
+		out.Tools = append(out.Tools, openai.Tool{Type: "function", Function: def})
 	}
 	if len(out.Tools) > 0 {
 		out.ParallelToolCalls = r.ParallelToolCalls // OpenAI refuses it without tools
@@ -94,11 +96,43 @@ func ResponsesToChatRequest(body []byte, model string) ([]byte, error) {
 	return b, nil
 }
 
+// customInputSchema is the parameters of the function a custom tool becomes: chat servers
+// other than OpenAI know function tools only, so the free-text input travels as the one
+// string argument "input".
+const customInputSchema = `{"type":"object","properties":{"input":{"type":"string","description":"The whole input of the tool, as free text."}},"required":["input"],"additionalProperties":false}`
+
+// customFunction is the function tool that stands for the custom tool t, its grammar told
+// in the description.
+func customFunction(t Tool) *openai.FunctionDef {
+	desc := t.Description
+	if f := t.Format; f != nil && f.Type == "grammar" {
+		desc = joinNonEmpty(desc, fmt.Sprintf("Put the whole input in the input argument. It must follow this %s grammar:\n%s", f.Syntax, f.Definition), "\n\n")
+	}
+	return &openai.FunctionDef{Name: t.Name, Description: desc, Parameters: json.RawMessage(customInputSchema)}
+}
+
+// customArguments wraps a custom tool call's input as the arguments of its function.
+func customArguments(input string) string {
+	b, _ := marshal(struct {
+		Input string `json:"input"`
+	}{input})
+	return string(b)
+}
+
+// customInput unwraps the input of a custom tool call from its function's arguments; what
+// is not the expected object is passed on as it came.
+func customInput(args string) string {
+	if v := gjson.Get(args, "input"); gjson.Valid(args) && v.Type == gjson.String {
+		return v.String()
+	}
+	return args
+}
+
 func chatToolChoice(t ToolChoice) (*openai.ToolChoice, error) {
 	switch t.Type {
 	case "":
 		return &openai.ToolChoice{Mode: t.Mode}, nil
-	case "function":
+	case "function", "custom":
 		return &openai.ToolChoice{Name: t.Name}, nil
 	}
 	// allowed_tools: chat nests the list and names each function in a function object.
@@ -118,7 +152,7 @@ func chatToolChoice(t ToolChoice) (*openai.ToolChoice, error) {
 	}
 	allowed.Type = "allowed_tools"
 	allowed.Allowed.Mode = t.Mode
-	for _, x := range t.Tools {
+	for _, x := range t.Tools { // custom tools are functions upstream too
 		allowed.Allowed.Tools = append(allowed.Allowed.Tools, tool{Type: "function", Function: fn{Name: x.Name}})
 	}
 	raw, err := json.Marshal(allowed)
@@ -194,7 +228,7 @@ func (b *messages) takeReasoning() string {
 
 func (b *messages) item(it Item) {
 	typ := it.ItemType()
-	if typ != ItemFunctionCallOutput && typ != ItemReasoning {
+	if typ != ItemFunctionCallOutput && typ != ItemCustomToolCallOutput && typ != ItemReasoning {
 		b.flush()
 	}
 	switch typ {
@@ -212,9 +246,12 @@ func (b *messages) item(it Item) {
 				ReasoningContent: b.takeReasoning()})
 			b.open = len(b.list) - 1
 		}
-	case ItemFunctionCall:
+	case ItemFunctionCall, ItemCustomToolCall:
 		tc := openai.ToolCall{ID: it.CallID, Type: "function",
 			Function: openai.FunctionCall{Name: it.Name, Arguments: it.Arguments}}
+		if typ == ItemCustomToolCall {
+			tc.Function.Arguments = customArguments(it.Input)
+		}
 		if b.open >= 0 {
 			m := &b.list[b.open]
 			m.ToolCalls = append(m.ToolCalls, tc)
@@ -226,7 +263,7 @@ func (b *messages) item(it Item) {
 		b.add(openai.ChatMessage{Role: openai.RoleAssistant, ToolCalls: []openai.ToolCall{tc},
 			ReasoningContent: b.takeReasoning()})
 		b.open = len(b.list) - 1
-	case ItemFunctionCallOutput:
+	case ItemFunctionCallOutput, ItemCustomToolCallOutput:
 		text, attachments := toolOutput(it.Output)
 		b.add(openai.ChatMessage{Role: openai.RoleTool, ToolCallID: it.CallID, Content: openai.TextContent(text)})
 		b.attachments = append(b.attachments, attachments...)
@@ -363,7 +400,8 @@ func chatToResponse(req, body []byte, g ids) ([]byte, llm.Usage, error) {
 			break
 		}
 	}
-	resp := echoOf(req).response(g.make(prefixResponse), g.unix(cr.Created), cr.Model)
+	e := echoOf(req)
+	resp := e.response(g.make(prefixResponse), g.unix(cr.Created), cr.Model)
 	msg := choice.Message
 	if r := reasoningOf(msg.ReasoningContent, msg.Reasoning); r != "" {
 		resp.Output = append(resp.Output, OutputItem{ID: g.make(prefixReasoning), Type: OutputReasoning,
@@ -388,6 +426,11 @@ func chatToResponse(req, body []byte, g ids) ([]byte, llm.Usage, error) {
 		callID := tc.ID
 		if callID == "" {
 			callID = g.make(prefixCall)
+		}
+		if e.custom[tc.Function.Name] {
+			resp.Output = append(resp.Output, OutputItem{ID: g.make(prefixCustom), Type: OutputCustomToolCall,
+				Status: StatusCompleted, CallID: callID, Input: customInput(tc.Function.Arguments), Name: tc.Function.Name})
+			continue
 		}
 		resp.Output = append(resp.Output, OutputItem{ID: g.make(prefixFunction), Type: OutputFunctionCall,
 			Status: StatusCompleted, Arguments: tc.Function.Arguments, CallID: callID, Name: tc.Function.Name})

@@ -33,6 +33,8 @@ const (
 	EventReasoningTextDone          = "response.reasoning_text.done"
 	EventFunctionCallArgumentsDelta = "response.function_call_arguments.delta"
 	EventFunctionCallArgumentsDone  = "response.function_call_arguments.done"
+	EventCustomToolCallInputDelta   = "response.custom_tool_call_input.delta"
+	EventCustomToolCallInputDone    = "response.custom_tool_call_input.done"
 )
 
 // ChatToResponsesStream converts a streamed chat completion (data-only chunks ending with
@@ -45,7 +47,9 @@ const (
 //
 // Items are sent one after the other. A chat stream may interleave the fragments of parallel
 // tool calls; the first call streams as its fragments come, the others are kept whole and
-// sent in order when it is done, so no fragment is lost and no item overlaps another.
+// sent in order when it is done, so no fragment is lost and no item overlaps another. A call
+// of one of the request's custom tools becomes a custom_tool_call; its input is unwrapped from
+// the function arguments chat streams, so it is sent whole when the call is done.
 type ChatToResponsesStream struct {
 	echo echo
 	ids  ids
@@ -244,7 +248,7 @@ func (s *ChatToResponsesStream) toolCall(tc openai.ToolCallDelta) {
 // closeText closes the last item if it is a message or reasoning: what follows starts a new
 // item. Function calls stay open to the end, since chat may send their fragments interleaved.
 func (s *ChatToResponsesStream) closeText() {
-	if n := len(s.items); n > 0 && s.items[n-1].typ != OutputFunctionCall {
+	if n := len(s.items); n > 0 && (s.items[n-1].typ == OutputMessage || s.items[n-1].typ == OutputReasoning) {
 		s.items[n-1].close()
 	}
 }
@@ -257,16 +261,28 @@ func (it *streamItem) close() {
 }
 
 func (s *ChatToResponsesStream) newItem(typ string) *streamItem {
+	it := &streamItem{typ: typ, index: len(s.items)}
+	s.items = append(s.items, it)
+	return it
+}
+
+// add gives the item its id, and a call its type, which its name decides.
+func (s *ChatToResponsesStream) add(it *streamItem) {
+	it.added = true
 	prefix := prefixMessage
-	switch typ {
+	switch it.typ {
 	case OutputFunctionCall:
 		prefix = prefixFunction
+		if s.echo.custom[it.name] {
+			it.typ, prefix = OutputCustomToolCall, prefixCustom
+		}
+		if it.callID == "" {
+			it.callID = s.ids.make(prefixCall)
+		}
 	case OutputReasoning:
 		prefix = prefixReasoning
 	}
-	it := &streamItem{id: s.ids.make(prefix), typ: typ, index: len(s.items)}
-	s.items = append(s.items, it)
-	return it
+	it.id = s.ids.make(prefix)
 }
 
 // pump sends what can be sent: the live item's new content and, once it is closed, its done
@@ -278,27 +294,34 @@ func (s *ChatToResponsesStream) pump(out []sse.Event) []sse.Event {
 			if it.typ == OutputFunctionCall && it.name == "" && !it.closed {
 				break // wait for the name the added event must carry
 			}
-			if it.typ == OutputFunctionCall && it.callID == "" {
-				it.callID = s.ids.make(prefixCall)
-			}
-			it.added = true
+			s.add(it)
 			out = s.emit(out, EventOutputItemAdded, itemPayload{it.index, it.snapshot(false)})
 		}
-		if it.typ == OutputFunctionCall {
+		switch it.typ {
+		case OutputCustomToolCall:
+			if it.closed {
+				input := customInput(it.args.String())
+				if input != "" {
+					out = s.emit(out, EventCustomToolCallInputDelta, argsDelta{it.id, it.index, input})
+				}
+				out = s.emit(out, EventCustomToolCallInputDone, customDone{it.id, it.index, input})
+			}
+		case OutputFunctionCall:
 			if it.args.Len() > it.sent {
 				out = s.emit(out, EventFunctionCallArgumentsDelta, argsDelta{it.id, it.index, it.args.String()[it.sent:]})
 				it.sent = it.args.Len()
 			}
-			if !it.closed {
-				break
+			if it.closed {
+				out = s.emit(out, EventFunctionCallArgumentsDone, argsDone{it.id, it.name, it.index, it.args.String()})
 			}
-			out = s.emit(out, EventFunctionCallArgumentsDone, argsDone{it.id, it.name, it.index, it.args.String()})
-		} else {
+		default:
 			var open bool
-			out, open = s.pumpParts(out, it)
-			if open {
-				break
+			if out, open = s.pumpParts(out, it); open {
+				return out
 			}
+		}
+		if !it.closed {
+			break
 		}
 		it.done = true
 		out = s.emit(out, EventOutputItemDone, itemPayload{it.index, it.snapshot(true)})
@@ -370,6 +393,11 @@ func (it *streamItem) snapshot(whole bool) OutputItem {
 		o.CallID, o.Name = it.callID, it.name
 		if whole {
 			o.Arguments = it.args.String()
+		}
+	case OutputCustomToolCall:
+		o.CallID, o.Name = it.callID, it.name
+		if whole {
+			o.Input = customInput(it.args.String())
 		}
 	case OutputReasoning:
 		o.Status = ""
@@ -520,6 +548,11 @@ type (
 		ItemID      string `json:"item_id"`
 		OutputIndex int    `json:"output_index"`
 		Delta       string `json:"delta"`
+	}
+	customDone struct {
+		ItemID      string `json:"item_id"`
+		OutputIndex int    `json:"output_index"`
+		Input       string `json:"input"`
 	}
 	argsDone struct {
 		ItemID      string `json:"item_id"`

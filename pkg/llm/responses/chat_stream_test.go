@@ -101,6 +101,7 @@ func TestChatToResponsesStreamGolden(t *testing.T) {
 		{name: "usage_cached"},
 		{name: "reasoning_no_done"},
 		{name: "refusal"},
+		{name: "custom_tool_call"},
 		{name: "upstream_error"},
 		{name: "truncated", wantErr: llm.ErrTruncated},
 	}
@@ -171,7 +172,7 @@ func checkSequence(t *testing.T, evs []sse.Event) {
 			if n := len(d.Get("response.output").Array()); ev.Event != EventFailed && n != next {
 				t.Fatalf("event %d: %d output items, %d were streamed", i, n, next)
 			}
-		case EventOutputTextDelta, EventRefusalDelta, EventReasoningTextDelta, EventFunctionCallArgumentsDelta:
+		case EventOutputTextDelta, EventRefusalDelta, EventReasoningTextDelta, EventFunctionCallArgumentsDelta, EventCustomToolCallInputDelta:
 			if open != idx {
 				t.Fatalf("event %d: delta for item %d while %d is open", i, idx, open)
 			}
@@ -187,6 +188,10 @@ func checkSequence(t *testing.T, evs []sse.Event) {
 		case EventFunctionCallArgumentsDone:
 			if texts[key] != d.Get("arguments").String() {
 				t.Fatalf("event %d: done arguments %q, deltas %q", i, d.Get("arguments").String(), texts[key])
+			}
+		case EventCustomToolCallInputDone:
+			if texts[key] != d.Get("input").String() {
+				t.Fatalf("event %d: done input %q, deltas %q", i, d.Get("input").String(), texts[key])
 			}
 		}
 	}

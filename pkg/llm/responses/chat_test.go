@@ -26,7 +26,7 @@ func indent(t *testing.T, b []byte) []byte {
 }
 
 func TestResponsesToChatRequestGolden(t *testing.T) {
-	for _, name := range []string{"codex_turn", "string_input", "images", "tool_choice_schema", "allowed_tools"} {
+	for _, name := range []string{"codex_turn", "string_input", "images", "tool_choice_schema", "allowed_tools", "custom_tools"} {
 		t.Run(name, func(t *testing.T) {
 			base := filepath.Join("testdata", "request", name)
 			body, err := os.ReadFile(base + ".json")
@@ -53,6 +53,7 @@ func TestChatToResponsesResponseGolden(t *testing.T) {
 		{"reasoning", llm.Usage{InputTokens: 10, OutputTokens: 40}},
 		{"citations", llm.Usage{InputTokens: 9, OutputTokens: 30}},
 		{"no_call_id", llm.Usage{InputTokens: 151, OutputTokens: 18}},
+		{"custom_tool_call", llm.Usage{InputTokens: 800, OutputTokens: 40}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,6 +22,7 @@ const (
 	prefixResponse  = "resp_"
 	prefixMessage   = "msg_"
 	prefixFunction  = "fc_"
+	prefixCustom    = "ctc_"
 	prefixReasoning = "rs_"
 	prefixCall      = "call_"
 )

@@ -119,14 +119,15 @@ func (u Usage) LLM() llm.Usage {
 
 // Output item types.
 const (
-	OutputMessage      = "message"
-	OutputFunctionCall = "function_call"
-	OutputReasoning    = "reasoning"
+	OutputMessage        = "message"
+	OutputFunctionCall   = "function_call"
+	OutputCustomToolCall = "custom_tool_call"
+	OutputReasoning      = "reasoning"
 )
 
 // OutputItem is one item of a response's output: a message (Role, Content), a function call
-// (CallID, Name, Arguments) or a reasoning item (Summary, Content of reasoning_text parts).
-// It is written with the members of its type only.
+// (CallID, Name, Arguments), a custom tool call (CallID, Name, Input) or a reasoning item
+// (Summary, Content of reasoning_text parts). It is written with the members of its type only.
 type OutputItem struct {
 	ID        string
 	Type      string
@@ -136,6 +137,7 @@ type OutputItem struct {
 	CallID    string
 	Name      string
 	Arguments string
+	Input     string
 	Summary   []OutputPart
 }
 
@@ -156,6 +158,15 @@ type outputFunctionCall struct {
 	Name      string `json:"name"`
 }
 
+type outputCustomToolCall struct {
+	ID     string `json:"id"`
+	Type   string `json:"type"`
+	Status string `json:"status"`
+	CallID string `json:"call_id"`
+	Input  string `json:"input"`
+	Name   string `json:"name"`
+}
+
 type outputReasoning struct {
 	ID      string       `json:"id"`
 	Type    string       `json:"type"`
@@ -170,6 +181,9 @@ func (it OutputItem) MarshalJSON() ([]byte, error) {
 	case OutputFunctionCall:
 		return marshal(outputFunctionCall{ID: it.ID, Type: it.Type, Status: it.Status,
 			Arguments: it.Arguments, CallID: it.CallID, Name: it.Name})
+	case OutputCustomToolCall:
+		return marshal(outputCustomToolCall{ID: it.ID, Type: it.Type, Status: it.Status,
+			CallID: it.CallID, Input: it.Input, Name: it.Name})
 	case OutputReasoning:
 		return marshal(outputReasoning{ID: it.ID, Type: it.Type, Status: it.Status,
 			Summary: nonNil(it.Summary), Content: it.Content})
@@ -246,6 +260,7 @@ type echo struct {
 	truncation        string
 	user              *string
 	metadata          json.RawMessage
+	custom            map[string]bool // the names of the custom tools
 }
 
 // echoOf reads the settings of the client's request req.
@@ -309,6 +324,14 @@ func echoOf(req []byte) echo {
 	}
 	if v := r.Get("tools"); v.IsArray() {
 		e.tools = json.RawMessage(v.Raw)
+		for _, t := range v.Array() {
+			if t.Get("type").String() == "custom" {
+				if e.custom == nil {
+					e.custom = make(map[string]bool)
+				}
+				e.custom[t.Get("name").String()] = true
+			}
+		}
 	}
 	if v := intOf(r.Get("top_logprobs")); v != nil {
 		e.topLogprobs = *v

@@ -22,6 +22,10 @@ const (
 	ItemFunctionCallOutput = "function_call_output"
 	ItemReasoning          = "reasoning"
 	ItemReference          = "item_reference"
+	// Codex sends its freeform apply_patch tool as a custom tool; its calls and their
+	// outputs are these items.
+	ItemCustomToolCall       = "custom_tool_call"
+	ItemCustomToolCallOutput = "custom_tool_call_output"
 )
 
 // Message roles.
@@ -116,6 +120,7 @@ func (in *Input) UnmarshalJSON(b []byte) error {
 //   - message: Role and Content (Type may be left out when Role is set);
 //   - function_call: CallID, Name, Arguments (the model's call, replayed);
 //   - function_call_output: CallID and Output (the result of running the call);
+//   - custom_tool_call: CallID, Name, Input; custom_tool_call_output: CallID and Output;
 //   - reasoning: Summary, Content (reasoning_text parts) and EncryptedContent.
 type Item struct {
 	Type   string `json:"type,omitempty"`
@@ -128,6 +133,7 @@ type Item struct {
 	CallID    string  `json:"call_id,omitempty"`
 	Name      string  `json:"name,omitempty"`
 	Arguments string  `json:"arguments,omitempty"`
+	Input     string  `json:"input,omitempty"`
 	Output    Content `json:"output,omitzero"`
 
 	Summary          []Part  `json:"summary,omitempty"`
@@ -204,23 +210,33 @@ type Part struct {
 	Filename    string            `json:"filename,omitempty"`
 }
 
-// Tool is a tool the model may call. lynkr forwards function tools only: the hosted tools
-// (web_search, file_search, code_interpreter, …) run inside OpenAI.
+// Tool is a tool the model may call: a function, or a custom tool whose input is free text
+// (Format says which grammar it follows, if any). The hosted tools (web_search, file_search,
+// code_interpreter, …) run inside OpenAI, and lynkr refuses them.
 type Tool struct {
 	Type        string          `json:"type"`
 	Name        string          `json:"name,omitempty"`
 	Description string          `json:"description,omitempty"`
 	Parameters  json.RawMessage `json:"parameters,omitempty"`
 	Strict      *bool           `json:"strict,omitempty"`
+	Format      *CustomFormat   `json:"format,omitempty"`
 }
 
-// ToolChoice is a request's tool_choice: a mode ("none", "auto", "required"), a function
-// {"type":"function","name":…}, or {"type":"allowed_tools","mode":…,"tools":[…]}.
+// CustomFormat is a custom tool's input format: type "text", or "grammar" with a Syntax
+// ("lark" or "regex") and its Definition.
+type CustomFormat struct {
+	Type       string `json:"type"`
+	Syntax     string `json:"syntax,omitempty"`
+	Definition string `json:"definition,omitempty"`
+}
+
+// ToolChoice is a request's tool_choice: a mode ("none", "auto", "required"), a tool
+// {"type":"function"|"custom","name":…}, or {"type":"allowed_tools","mode":…,"tools":[…]}.
 type ToolChoice struct {
 	Mode  string // the string form, or the mode of allowed_tools
-	Type  string // "function" or "allowed_tools" for the object forms
-	Name  string // the function of the function form
-	Tools []Tool // the tools of allowed_tools, each {"type":"function","name":…}
+	Type  string // "function", "custom" or "allowed_tools" for the object forms
+	Name  string // the tool of the function and custom forms
+	Tools []Tool // the tools of allowed_tools, each {"type":"function"|"custom","name":…}
 }
 
 type toolChoiceObject struct {

@@ -15,6 +15,7 @@ import (
 	openaisdk "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	sdk "github.com/openai/openai-go/v3/responses"
+	"github.com/openai/openai-go/v3/shared"
 	"github.com/tidwall/gjson"
 
 	"github.com/lynkr/lynkr/pkg/sse"
@@ -76,8 +77,12 @@ func sdkClient(srv *httptest.Server) openaisdk.Client {
 	return openaisdk.NewClient(option.WithBaseURL(srv.URL+"/v1/"), option.WithAPIKey("sk-test"), option.WithMaxRetries(0))
 }
 
-// sdkParams is a Codex-like request made with the SDK's own types.
+// sdkParams is a Codex-like request made with the SDK's own types: a function tool, Codex's
+// freeform apply_patch custom tool, and a call of each with its output.
 func sdkParams(model string) sdk.ResponseNewParams {
+	patch := sdk.ToolParamOfCustom("apply_patch")
+	patch.OfCustom.Description = openaisdk.String("Use the `apply_patch` tool to edit files.")
+	patch.OfCustom.Format = shared.CustomToolInputFormatParamOfGrammar("start: begin_patch hunk+ end_patch\n", "lark")
 	return sdk.ResponseNewParams{
 		Model:        model,
 		Instructions: openaisdk.String("You are a coding agent."),
@@ -87,10 +92,13 @@ func sdkParams(model string) sdk.ResponseNewParams {
 			{OfFunctionCall: &sdk.ResponseFunctionToolCallParam{CallID: "call_0", Name: "get_weather", Arguments: `{"city":"Lyon"}`}},
 			{OfFunctionCallOutput: &sdk.ResponseInputItemFunctionCallOutputParam{CallID: openaisdk.String("call_0"),
 				Output: sdk.ResponseInputItemFunctionCallOutputOutputUnionParam{OfString: openaisdk.String("18°C, sunny")}}},
+			{OfCustomToolCall: &sdk.ResponseCustomToolCallParam{CallID: "call_1", Name: "apply_patch", Input: "*** Begin Patch\n*** End Patch\n"}},
+			{OfCustomToolCallOutput: &sdk.ResponseCustomToolCallOutputParam{CallID: "call_1",
+				Output: sdk.ResponseCustomToolCallOutputOutputUnionParam{OfString: openaisdk.String("Success.")}}},
 		}},
 		Tools: []sdk.ToolUnionParam{sdk.ToolParamOfFunction("get_weather", map[string]any{
 			"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}, "required": []string{"city"},
-		}, false)},
+		}, false), patch},
 		ParallelToolCalls: openaisdk.Bool(true),
 		Store:             openaisdk.Bool(false),
 	}
@@ -116,6 +124,7 @@ func TestSDKReadsStreams(t *testing.T) {
 		{"usage_cached", "completed", EventCompleted, "Done. The tests pass.", nil, ""},
 		{"reasoning_no_done", "completed", EventCompleted, "2 + 2 = 4.", nil, ""},
 		{"refusal", "completed", EventCompleted, "", nil, ""},
+		{"custom_tool_call", "completed", EventCompleted, "Fixing it.", []string{"apply_patch(*** Begin Patch\n*** Update File: main.go\n@@\n-func run() {}\n+func run() error { return nil }\n*** End Patch\n)", `shell({"command":["go","build","./..."]})`}, ""},
 		{"upstream_error", "failed", EventFailed, "", nil, "Let"},
 	}
 	for _, tc := range tests {
@@ -177,11 +186,18 @@ func TestSDKReadsStreams(t *testing.T) {
 			}
 			var calls []string
 			for _, it := range resp.Output {
-				if it.Type == "function_call" {
+				switch it.Type {
+				case "function_call":
 					fc := it.AsFunctionCall()
 					calls = append(calls, fc.Name+"("+fc.Arguments+")")
 					if !strings.HasPrefix(fc.ID, "fc_") || fc.CallID == "" {
 						t.Errorf("function call ids %q, %q", fc.ID, fc.CallID)
+					}
+				case "custom_tool_call":
+					cc := it.AsCustomToolCall()
+					calls = append(calls, cc.Name+"("+cc.Input+")")
+					if !strings.HasPrefix(cc.ID, "ctc_") || cc.CallID == "" {
+						t.Errorf("custom tool call ids %q, %q", cc.ID, cc.CallID)
 					}
 				}
 			}
@@ -247,7 +263,7 @@ func TestSDKReadsResponses(t *testing.T) {
 			if calls != tc.wantCalls {
 				t.Errorf("%d calls, want %d", calls, tc.wantCalls)
 			}
-			if !resp.ParallelToolCalls || resp.Instructions.OfString != "You are a coding agent." || len(resp.Tools) != 1 {
+			if !resp.ParallelToolCalls || resp.Instructions.OfString != "You are a coding agent." || len(resp.Tools) != 2 {
 				t.Errorf("echo: parallel_tool_calls %v, instructions %+v, %d tools", resp.ParallelToolCalls, resp.Instructions, len(resp.Tools))
 			}
 			if tc.upstream == "citations" {

@@ -90,9 +90,9 @@ var requestKeys = []string{"model", "input", "instructions", "tools", "tool_choi
 	"conversation", "background", "prompt"}
 
 var (
-	itemKeys   = []string{"type", "id", "status", "role", "content", "call_id", "name", "arguments", "output", "summary", "encrypted_content"}
+	itemKeys   = []string{"type", "id", "status", "role", "content", "call_id", "name", "arguments", "input", "output", "summary", "encrypted_content"}
 	partKeys   = []string{"type", "text", "annotations", "refusal", "image_url", "detail", "file_id", "file_data", "file_url", "filename"}
-	toolKeys   = []string{"type", "name", "description", "parameters", "strict"}
+	toolKeys   = []string{"type", "name", "description", "parameters", "strict", "format"}
 	choiceKeys = []string{"type", "name", "mode", "tools"}
 	formatKeys = []string{"type", "name", "description", "schema", "strict"}
 )
@@ -262,8 +262,8 @@ func (c *checker) input(v gjson.Result) {
 	}
 }
 
-// pair checks that every function_call_output answers a function_call that came before it,
-// as chat requires of tool messages.
+// pair checks that every function_call_output answers a function_call that came before it
+// (or a custom tool call's output a custom_tool_call), as chat requires of tool messages.
 func (c *checker) pair(v gjson.Result, path string, i int, calls map[string]int) {
 	if !v.IsObject() {
 		return
@@ -273,9 +273,9 @@ func (c *checker) pair(v gjson.Result, path string, i int, calls map[string]int)
 		return
 	}
 	switch typ.String() {
-	case ItemFunctionCall:
+	case ItemFunctionCall, ItemCustomToolCall:
 		calls[id.String()] = i
-	case ItemFunctionCallOutput:
+	case ItemFunctionCallOutput, ItemCustomToolCallOutput:
 		if _, ok := calls[id.String()]; !ok {
 			c.addf("%s.call_id: no function_call before this output has call_id %q", path, id.String())
 			return
@@ -297,7 +297,7 @@ func (c *checker) item(v gjson.Result, path string) {
 	m := c.object(v, path, itemKeys...)
 	typ, _ := c.str(m, path, "type")
 	role, hasRole := c.str(m, path, "role")
-	for _, k := range []string{"id", "status", "call_id", "name", "arguments", "encrypted_content"} {
+	for _, k := range []string{"id", "status", "call_id", "name", "arguments", "input", "encrypted_content"} {
 		c.str(m, path, k)
 	}
 	if typ == "" && hasRole {
@@ -322,7 +322,13 @@ func (c *checker) item(v gjson.Result, path string) {
 		if v, present := m["arguments"]; !present || v.Type == gjson.Null {
 			c.addf("%s.arguments: is required", path)
 		}
-	case ItemFunctionCallOutput:
+	case ItemCustomToolCall:
+		c.required(m, path, "call_id")
+		c.required(m, path, "name")
+		if v, present := m["input"]; !present || v.Type == gjson.Null {
+			c.addf("%s.input: is required", path)
+		}
+	case ItemFunctionCallOutput, ItemCustomToolCallOutput:
 		c.required(m, path, "call_id")
 		c.content(m, path, "output", "", true)
 	case ItemReasoning:
@@ -333,12 +339,12 @@ func (c *checker) item(v gjson.Result, path string) {
 	case "":
 		c.addf("%s.type: is required", path)
 	default:
-		c.addf("%s.type: %q items are not supported; lynkr converts message, function_call, function_call_output and reasoning items", path, typ)
+		c.addf("%s.type: %q items are not supported; lynkr converts message, function_call, function_call_output, custom_tool_call, custom_tool_call_output and reasoning items", path, typ)
 	}
 	if typ != ItemMessage && typ != ItemReasoning {
 		c.nullOrString(m, path, "content")
 	}
-	if typ != ItemFunctionCallOutput {
+	if typ != ItemFunctionCallOutput && typ != ItemCustomToolCallOutput {
 		c.nullOrString(m, path, "output")
 	}
 	if typ != ItemReasoning {
@@ -474,7 +480,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// tools checks the tools and returns the names of the function tools.
+// tools checks the tools and returns their names.
 func (c *checker) tools(v gjson.Result) []string {
 	if !v.Exists() || v.Type == gjson.Null {
 		return nil
@@ -502,8 +508,9 @@ func (c *checker) tool(t gjson.Result, path string, names []string, full bool) [
 	name, _ := c.str(m, path, "name")
 	c.str(m, path, "description")
 	c.boolean(m, path, "strict")
+	c.customFormat(m["format"], path+".format")
 	switch typ {
-	case "function":
+	case "function", "custom":
 		if name == "" {
 			c.addf("%s.name: is required", path)
 		} else if full && contains(names, name) {
@@ -516,9 +523,36 @@ func (c *checker) tool(t gjson.Result, path string, names []string, full bool) [
 	case "":
 		c.addf("%s.type: is required", path)
 	default:
-		c.addf("%s.type: %q tools are not supported: lynkr forwards function tools only, hosted tools run inside OpenAI", path, typ)
+		c.addf("%s.type: %q tools are not supported: lynkr forwards function and custom tools, hosted tools run inside OpenAI", path, typ)
 	}
 	return names
+}
+
+// customFormat checks a custom tool's format.
+func (c *checker) customFormat(v gjson.Result, path string) {
+	if !v.Exists() || v.Type == gjson.Null {
+		return
+	}
+	if !v.IsObject() {
+		c.addf("%s: must be an object, not %s", path, kind(v))
+		return
+	}
+	m := c.object(v, path, "type", "syntax", "definition")
+	typ, _ := c.str(m, path, "type")
+	syntax, _ := c.str(m, path, "syntax")
+	def, _ := c.str(m, path, "definition")
+	switch typ {
+	case "text":
+	case "grammar":
+		if syntax != "lark" && syntax != "regex" {
+			c.addf("%s.syntax: must be lark or regex, not %q", path, syntax)
+		}
+		if def == "" {
+			c.addf("%s.definition: is required", path)
+		}
+	default:
+		c.addf("%s.type: must be text or grammar, not %q", path, typ)
+	}
 }
 
 func (c *checker) toolChoice(v gjson.Result, names []string) {
@@ -536,7 +570,7 @@ func (c *checker) toolChoice(v gjson.Result, names []string) {
 		name, _ := c.str(m, "tool_choice", "name")
 		mode, _ := c.str(m, "tool_choice", "mode")
 		switch typ {
-		case "function":
+		case "function", "custom":
 			if name == "" {
 				c.addf("tool_choice.name: is required")
 			} else if !contains(names, name) {
@@ -561,7 +595,7 @@ func (c *checker) toolChoice(v gjson.Result, names []string) {
 		case "":
 			c.addf("tool_choice.type: is required")
 		default:
-			c.addf("tool_choice.type: %q is not supported: lynkr forwards function tools only", typ)
+			c.addf("tool_choice.type: %q is not supported: lynkr forwards function and custom tools", typ)
 		}
 		if t, ok := m["tools"]; ok && typ != "allowed_tools" && t.Type != gjson.Null {
 			if !t.IsArray() {

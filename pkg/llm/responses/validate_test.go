@@ -76,7 +76,7 @@ func TestValidate(t *testing.T) {
 				"input[3].arguments: is required",
 				"input[4].call_id: must not be empty",
 				"input[4].output: is required",
-				`input[5].type: "computer_call" items are not supported; lynkr converts message, function_call, function_call_output and reasoning items`,
+				`input[5].type: "computer_call" items are not supported; lynkr converts message, function_call, function_call_output, custom_tool_call, custom_tool_call_output and reasoning items`,
 				"input[6].type: is required",
 				`input[7].content[0].type: must be input_text, output_text, input_image, input_file here, not "output_image"`,
 				"input[7].content[1].file_id: uploaded files are not supported; send the image as image_url (an https or data: URL)",
@@ -103,7 +103,7 @@ func TestValidate(t *testing.T) {
 			want: []string{
 				"tools[0].parameters: must be a JSON Schema object, not a string",
 				`tools[1].name: "f" names two tools`,
-				`tools[2].type: "web_search" tools are not supported: lynkr forwards function tools only, hosted tools run inside OpenAI`,
+				`tools[2].type: "web_search" tools are not supported: lynkr forwards function and custom tools, hosted tools run inside OpenAI`,
 				"tools[3].name: is required",
 				`tool_choice.name: "g" is not one of the tools`,
 			},

@@ -10,10 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"golang.org/x/sync/errgroup"
@@ -96,8 +98,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 	natsURL := e.String("NATS_URL", "")
 	dataDir := e.String("LYNKR_DATA_DIR", defaultDataDir())
 	listen := e.String("NATS_LISTEN", "")
+	pprofAddr := e.String("PPROF_ADDR", "")
 	if err := e.Err(); err != nil {
 		return nil, err
+	}
+	if pprofAddr != "" {
+		// Go's profiler, for an operator chasing CPU or memory; off unless asked for.
+		srv := &http.Server{Addr: pprofAddr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.ListenAndServe() }()
+		a.closers = append(a.closers, func() { _ = srv.Close() })
 	}
 	if natsURL == "" {
 		s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: filepath.Join(dataDir, "jetstream"), Listen: listen})
@@ -187,6 +196,14 @@ func (a *App) close() {
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
 	}
+}
+
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // defaultDataDir is where the embedded JetStream keeps its files unless LYNKR_DATA_DIR says.

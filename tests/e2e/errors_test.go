@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/openai/openai-go/v3"
+
+	"github.com/lynkr/lynkr/pkg/fakeupstream"
+)
+
+// clientCall is one call of an SDK client through lynkr; it returns the SDK's error.
+type clientCall struct {
+	name string
+	run  func(t *testing.T, s *stack) error
+}
+
+// nonStreamCalls are a non-streamed call of each client API.
+var nonStreamCalls = []clientCall{
+	{"anthropic messages", func(t *testing.T, s *stack) error {
+		c := s.anthropic()
+		_, err := c.Messages.New(t.Context(), anthropicParams(scenario{name: "error"}))
+		return err
+	}},
+	{"openai chat", func(t *testing.T, s *stack) error {
+		c := s.openai()
+		_, err := c.Chat.Completions.New(t.Context(), chatParams(scenario{name: "error"}))
+		return err
+	}},
+	{"openai responses", func(t *testing.T, s *stack) error {
+		c := s.openai()
+		_, err := c.Responses.New(t.Context(), responsesParams(scenario{name: "error"}))
+		return err
+	}},
+}
+
+// apiError returns the status, error type and message of an SDK error, and whether it was
+// the SDK's own API error type (the client's API error shape, parsed).
+func apiError(err error) (status int, typ, msg string, ok bool) {
+	var ae *anthropic.Error
+	if errors.As(err, &ae) {
+		return ae.StatusCode, string(ae.Type()), ae.Message, ae.Type() != ""
+	}
+	var oe *openai.Error
+	if errors.As(err, &oe) {
+		return oe.StatusCode, oe.Type, oe.Message, oe.Message != ""
+	}
+	return 0, "", "", false
+}
+
+// TestUpstreamErrorStatuses checks that an upstream's error status reaches each client with
+// that status, in the client's own API error shape, with the type that goes with it and the
+// upstream's message.
+func TestUpstreamErrorStatuses(t *testing.T) {
+	faults := []struct {
+		fault    fakeupstream.Fault
+		wantType string
+	}{
+		{fakeupstream.Fault{Status: 400, Message: "messages.0: bad thing"}, "invalid_request_error"},
+		{fakeupstream.Fault{Status: 429, Message: "slow down please", RetryAfter: "1"}, "rate_limit_error"},
+		{fakeupstream.Fault{Status: 529, Message: "we are overloaded"}, "overloaded_error"},
+		{fakeupstream.Fault{Status: 500, Message: "it broke"}, "api_error"},
+	}
+	for _, kind := range upstreams {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			s := start(t, kind, nil)
+			for _, f := range faults {
+				for _, call := range nonStreamCalls {
+					// Every call fails, however often lynkr tries.
+					s.Fake.Reset()
+					s.Fake.FailNext(1000, f.fault)
+					err := call.run(t, s)
+					status, typ, msg, ok := apiError(err)
+					if !ok || status != f.fault.Status || typ != f.wantType || !strings.Contains(msg, f.fault.Message) {
+						t.Errorf("%s, upstream %d: got status %d type %q message %q (%v), want %d %s with the upstream's message",
+							call.name, f.fault.Status, status, typ, msg, err, f.fault.Status, f.wantType)
+					}
+				}
+			}
+			s.Fake.Reset()
+		})
+	}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestUnreachableUpstream checks that an upstream nobody answers at gives a 502 that names
+// the URL lynkr tried.
+func TestUnreachableUpstream(t *testing.T) {
+	for _, kind := range upstreams {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			addr := closedPort(t)
+			s := startLynkr(t, kind, "http://"+addr, nil)
+			for _, call := range nonStreamCalls {
+				status, typ, msg, ok := apiError(call.run(t, s))
+				if !ok || status != http.StatusBadGateway || typ != "api_error" || !strings.Contains(msg, addr) {
+					t.Errorf("%s: status %d type %q message %q, want 502 api_error naming %s", call.name, status, typ, msg, addr)
+				}
+			}
+			// A stream fails before it starts: the same error, as a status.
+			c := s.anthropic()
+			stream := c.Messages.NewStreaming(t.Context(), anthropicParams(scenario{name: "unreachable"}))
+			for stream.Next() {
+				t.Errorf("event %s from an unreachable upstream", stream.Current().Type)
+			}
+			if status, _, msg, _ := apiError(stream.Err()); status != http.StatusBadGateway || !strings.Contains(msg, addr) {
+				t.Errorf("stream: %v, want a 502 naming %s", stream.Err(), addr)
+			}
+		})
+	}
+}
+
+// TestStreamCutMidway checks that a stream the upstream breaks off — its connection dropped,
+// or its own in-stream error — ends with an error event in the client's format, never as a
+// complete answer.
+func TestStreamCutMidway(t *testing.T) {
+	faults := map[string]fakeupstream.Fault{
+		"dropped":         {Kind: fakeupstream.FailDrop, AfterChunks: 4},
+		"in-stream error": {Kind: fakeupstream.FailStreamError, AfterChunks: 4, Message: "upstream blew up"},
+	}
+	reply := fakeupstream.Reply{Text: "one two three four five six seven eight nine ten", ToolCalls: []fakeupstream.ToolCall{weatherCall}}
+	for _, kind := range upstreams {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			s := start(t, kind, nil)
+			s.Fake.SetDefault(reply)
+			for name, f := range faults {
+				t.Run(name+"/anthropic", func(t *testing.T) {
+					s.Fake.FailNext(1, f)
+					c := s.anthropic()
+					stream := c.Messages.NewStreaming(t.Context(), anthropicParams(scenario{name: "cut", tools: true}))
+					var acc anthropic.Message
+					for stream.Next() {
+						ev := stream.Current()
+						if ev.Type == "message_stop" || ev.Type == "message_delta" {
+							t.Errorf("a cut stream presented as complete: %s", ev.RawJSON())
+						}
+						if err := acc.Accumulate(ev); err != nil {
+							t.Errorf("Accumulate: %v", err)
+						}
+					}
+					var ae *anthropic.Error
+					t.Logf("anthropic err=%v", stream.Err())
+					if !errors.As(stream.Err(), &ae) || ae.Type() == "" {
+						t.Errorf("stream ended with %v, want an Anthropic error event", stream.Err())
+					}
+				})
+				t.Run(name+"/chat", func(t *testing.T) {
+					s.Fake.FailNext(1, f)
+					c := s.openai()
+					params := chatParams(scenario{name: "cut", tools: true})
+					params.StreamOptions.IncludeUsage = openai.Bool(true)
+					stream := c.Chat.Completions.NewStreaming(t.Context(), params)
+					for stream.Next() {
+						for _, ch := range stream.Current().Choices {
+							if ch.FinishReason != "" {
+								t.Errorf("a cut stream presented as complete: %s", stream.Current().RawJSON())
+							}
+						}
+					}
+					if stream.Err() == nil {
+						t.Error("a cut chat stream ended without an error")
+					}
+				})
+				t.Run(name+"/responses", func(t *testing.T) {
+					s.Fake.FailNext(1, f)
+					c := s.openai()
+					stream := c.Responses.NewStreaming(t.Context(), responsesParams(scenario{name: "cut", tools: true}))
+					gotError := false
+					for stream.Next() {
+						switch ev := stream.Current(); ev.Type {
+						case "response.completed", "response.incomplete":
+							t.Errorf("a cut stream presented as complete: %.300s", ev.RawJSON())
+						case "error", "response.failed":
+							gotError = true
+						}
+					}
+					t.Logf("gotError=%v err=%v", gotError, stream.Err())
+					if !gotError && stream.Err() == nil {
+						t.Error("a cut responses stream ended without an error event")
+					}
+				})
+			}
+		})
+	}
+}
