@@ -156,7 +156,6 @@ func TestStreamCutMidway(t *testing.T) {
 						}
 					}
 					var ae *anthropic.Error
-					t.Logf("anthropic err=%v", stream.Err())
 					if !errors.As(stream.Err(), &ae) || ae.Type() == "" {
 						t.Errorf("stream ended with %v, want an Anthropic error event", stream.Err())
 					}
@@ -191,7 +190,6 @@ func TestStreamCutMidway(t *testing.T) {
 							gotError = true
 						}
 					}
-					t.Logf("gotError=%v err=%v", gotError, stream.Err())
 					if !gotError && stream.Err() == nil {
 						t.Error("a cut responses stream ended without an error event")
 					}

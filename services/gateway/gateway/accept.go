@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -94,8 +95,8 @@ func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 
 		w := newAnswerWriter(c.Response(), ep.format, stream, g.cfg.PingInterval)
 		status, werr := w.relay(ctx, answer)
-		if werr != nil && ctx.Err() != nil {
-			// The client went away or the deadline passed: stop the upstream call.
+		if ctx.Err() != nil || errors.Is(werr, ErrWorkerLost) || errors.Is(werr, ErrAnswerGap) {
+			// Nobody will read the rest of this answer: stop the upstream call.
 			_ = g.nc.Publish(bus.CancelSubject(id), nil)
 		}
 		g.logRequest(r, id, provider, model, stream, status, start, werr)

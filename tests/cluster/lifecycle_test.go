@@ -1,0 +1,145 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lynkr/lynkr/pkg/fakeupstream"
+	"github.com/lynkr/lynkr/tests/harness"
+)
+
+// waitFor polls cond every 10 ms until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSIGTERMToGatewayFinishesInFlightRequestsAndRefusesNewOnes(t *testing.T) {
+	c := startCluster(t, 1, 2, nil, fakeupstream.Reply{Echo: true, HeaderDelay: 2 * time.Second})
+	const n = 100
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			prompt := fmt.Sprintf("in flight %d", i)
+			got, err := send(context.Background(), client, c.gateways[0], kind(i%int(kinds)), prompt)
+			if err == nil && got != "echo: "+prompt {
+				err = fmt.Errorf("answer %q", got)
+			}
+			if err != nil {
+				errs <- fmt.Errorf("request %d: %w", i, err)
+			}
+		}()
+	}
+	waitFor(t, 10*time.Second, "100 requests at the upstream", func() bool { return c.fake.InFlight() == n })
+	if err := c.gwProcs[0].Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(c.gateways[0], "http://")
+	waitFor(t, 2*time.Second, "the gateway to refuse new connections", func() bool {
+		conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
+			return true
+		}
+		conn.Close()
+		return false
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if code := c.gwProcs[0].Wait(30 * time.Second); code != 0 {
+		t.Fatalf("gateway exit code %d, want 0", code)
+	}
+}
+
+func TestSIGTERMToWorkerMidRequestTheRequestCompletes(t *testing.T) {
+	c := startCluster(t, 1, 1, nil, fakeupstream.Reply{Echo: true, HeaderDelay: 1500 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() {
+		got, err := send(context.Background(), http.DefaultClient, c.gateways[0], chatPlain, "finish me")
+		if err == nil && got != "echo: finish me" {
+			err = fmt.Errorf("answer %q", got)
+		}
+		done <- err
+	}()
+	waitFor(t, 10*time.Second, "the request at the upstream", func() bool { return c.fake.InFlight() == 1 })
+	if err := c.workers[0].Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	if code := c.workers[0].Wait(30 * time.Second); code != 0 {
+		t.Fatalf("worker exit code %d, want 0", code)
+	}
+}
+
+func TestWorkerKilledMidStreamEndsTheStreamWithAnErrorEvent(t *testing.T) {
+	c := startCluster(t, 1, 2, map[string]string{"WORKER_ACK_WAIT": "1500"},
+		fakeupstream.Reply{Text: strings.Repeat("word ", 40), Chunks: 40, ChunkDelay: 100 * time.Millisecond})
+	body := `{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"stream"}]}`
+	req, _ := http.NewRequest(http.MethodPost, c.gateways[0]+"/v1/messages", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// Read until some text has arrived, then kill the worker that is streaming it.
+	var got bytes.Buffer
+	buf := make([]byte, 4096)
+	for !bytes.Contains(got.Bytes(), []byte("text_delta")) {
+		n, err := resp.Body.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("stream ended before any text: %v\n%s", err, got.String())
+		}
+	}
+	var holder *harness.Proc
+	for _, w := range c.workers {
+		if strings.Contains(w.Output(), `"msg":"request taken"`) {
+			holder = w
+		}
+	}
+	if holder == nil {
+		t.Fatal("no worker took the request")
+	}
+	holder.Kill()
+	readDone := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(&got, resp.Body)
+		readDone <- err
+	}()
+	select {
+	case <-readDone:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stream hung after its worker died")
+	}
+	out := got.String()
+	if strings.Contains(out, "message_stop") {
+		t.Fatalf("a cut stream was presented as complete:\n%s", out)
+	}
+	if !strings.Contains(out, "event: error") || !strings.Contains(out, "stopped after part of the answer") {
+		t.Fatalf("the stream did not end with an error event:\n%s", out)
+	}
+}
