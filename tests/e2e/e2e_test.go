@@ -120,6 +120,8 @@ func startLynkr(t testing.TB, kind upstream, endpoint string, extra map[string]s
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
+		stopAt := time.Now()
+		defer func() { t.Logf("TMP stop took %v", time.Since(stopAt)) }()
 		cancel()
 		select {
 		case err := <-done:
@@ -133,6 +135,8 @@ func startLynkr(t testing.TB, kind upstream, endpoint string, extra map[string]s
 			t.Logf("lynkr log:\n%s", logs.String())
 		}
 	})
+	readyAt := time.Now()
+	defer func() { t.Logf("TMP ready took %v", time.Since(readyAt)) }()
 	select {
 	case <-a.Gateway().Ready():
 	case err := <-done:

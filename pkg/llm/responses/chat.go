@@ -24,6 +24,10 @@ const attachedOutput = "(The output is attached to the next message.)"
 // (joining the assistant message just before them); function_call_output items become tool
 // messages; a reasoning item's reasoning_text becomes the reasoning_content of the next
 // assistant message (its summary and encrypted_content are OpenAI's own and are dropped).
+// A custom tool (Codex's freeform apply_patch) becomes a function tool with one string
+// argument, input, its grammar told in the description; its custom_tool_call items become
+// calls of that function and its outputs tool messages. Images and files in a call's output
+// follow the tool messages in a user message, since chat tool messages carry text only.
 // max_output_tokens becomes max_completion_tokens, the field OpenAI's current models require;
 // a stream asks for stream_options.include_usage. store and metadata stay with lynkr: they are
 // echoed in the answer, not sent upstream.
@@ -54,7 +58,11 @@ func ResponsesToChatRequest(body []byte, model string) ([]byte, error) {
 		out.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
 	}
 	for _, t := range r.Tools {
-		def := &openai.FunctionDef{Name: t.Name, Description: t.Description, Parameters: t.Parameters, Strict: t.Strict}
+		params := t.Parameters
+		if string(params) == "null" {
+			params = nil
+		}
+		def := &openai.FunctionDef{Name: t.Name, Description: t.Description, Parameters: params, Strict: t.Strict}
 		if t.Type == "custom" {
 			def = customFunction(t)
 		}

@@ -196,3 +196,185 @@ func checkSequence(t *testing.T, evs []sse.Event) {
 		}
 	}
 }
+
+// summary names the events briefly: the type without "response.", the item type for item
+// events, the status for the closing event.
+func summary(evs []sse.Event) string {
+	var b []string
+	for _, ev := range evs {
+		d := gjson.ParseBytes(ev.Data)
+		name := strings.TrimPrefix(ev.Event, "response.")
+		switch ev.Event {
+		case EventOutputItemAdded, EventOutputItemDone:
+			name += "(" + d.Get("item.type").String() + ")"
+		case EventCompleted, EventIncomplete, EventFailed:
+			name += "(" + d.Get("response.status").String() + ")"
+		case EventOutputTextDelta, EventFunctionCallArgumentsDelta, EventCustomToolCallInputDelta:
+			name += "(" + d.Get("delta").String() + ")"
+		}
+		b = append(b, name)
+	}
+	return strings.Join(b, " ")
+}
+
+func chunk(delta string, finish string) string {
+	fr := "null"
+	if finish != "" {
+		fr = `"` + finish + `"`
+	}
+	return `{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":` + delta + `,"finish_reason":` + fr + `}]}`
+}
+
+// TestChatToResponsesStream checks the state machine's decisions one at a time.
+func TestChatToResponsesStream(t *testing.T) {
+	const start = "created in_progress "
+	tests := []struct {
+		name    string
+		req     string
+		events  []string // the data of each upstream event
+		close   bool     // call Close after the events
+		want    string
+		wantErr error
+	}{
+		{
+			name:   "text after a tool call is a new message after it",
+			events: []string{chunk(`{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"{}"}}]}`, ""), chunk(`{"content":"hi"}`, ""), chunk(`{}`, "tool_calls"), "[DONE]"},
+			want:   start + "output_item.added(function_call) function_call_arguments.delta({}) function_call_arguments.done output_item.done(function_call) output_item.added(message) content_part.added output_text.delta(hi) output_text.done content_part.done output_item.done(message) completed(completed)",
+		},
+		{
+			name:   "a call is added once its name is known",
+			events: []string{chunk(`{"tool_calls":[{"index":0,"id":"a","function":{"arguments":"{\"x\""}}]}`, ""), chunk(`{"tool_calls":[{"index":0,"function":{"name":"f","arguments":":1}"}}]}`, ""), chunk(`{}`, "tool_calls"), "[DONE]"},
+			want:   start + `output_item.added(function_call) function_call_arguments.delta({"x":1}) function_call_arguments.done output_item.done(function_call) completed(completed)`,
+		},
+		{
+			name:   "finish without [DONE] completes at Close",
+			events: []string{chunk(`{"content":"a"}`, "stop")},
+			close:  true,
+			want:   start + "output_item.added(message) content_part.added output_text.delta(a) output_text.done content_part.done output_item.done(message) completed(completed)",
+		},
+		{
+			name:    "no finish and no [DONE] is truncated",
+			events:  []string{chunk(`{"content":"a"}`, "")},
+			close:   true,
+			want:    start + "output_item.added(message) content_part.added output_text.delta(a)",
+			wantErr: llm.ErrTruncated,
+		},
+		{
+			name:    "nothing at all is truncated",
+			close:   true,
+			wantErr: llm.ErrTruncated,
+		},
+		{
+			name:   "[DONE] alone completes an empty response",
+			events: []string{"[DONE]"},
+			close:  true,
+			want:   start + "completed(completed)",
+		},
+		{
+			name:   "events after the end are ignored",
+			events: []string{chunk(`{}`, "stop"), "[DONE]", chunk(`{"content":"late"}`, ""), "[DONE]"},
+			close:  true,
+			want:   start + "completed(completed)",
+		},
+		{
+			name:   "content filter is incomplete",
+			events: []string{chunk(`{"content":"a"}`, "content_filter"), "[DONE]"},
+			want:   start + "output_item.added(message) content_part.added output_text.delta(a) output_text.done content_part.done output_item.done(message) incomplete(incomplete)",
+		},
+		{
+			name:    "a chunk that is not JSON",
+			events:  []string{chunk(`{"content":"a"}`, ""), `{"choices":[`},
+			want:    start + "output_item.added(message) content_part.added output_text.delta(a)",
+			wantErr: llm.ErrInvalid,
+		},
+		{
+			name:   "other choices are ignored",
+			events: []string{`{"choices":[{"index":1,"delta":{"content":"b"},"finish_reason":null},{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]}`, "[DONE]"},
+			want:   start + "output_item.added(message) content_part.added output_text.delta(a) output_text.done content_part.done output_item.done(message) completed(completed)",
+		},
+		{
+			name:   "keep-alive events with no data are skipped",
+			events: []string{"", chunk(`{}`, "stop"), "[DONE]"},
+			want:   start + "completed(completed)",
+		},
+		{
+			name:   "a custom tool's input is sent whole",
+			req:    `{"model":"m","input":"x","tools":[{"type":"custom","name":"p"}]}`,
+			events: []string{chunk(`{"tool_calls":[{"index":0,"id":"a","function":{"name":"p","arguments":"{\"input\":"}}]}`, ""), chunk(`{"tool_calls":[{"index":0,"function":{"arguments":"\"x\\ny\"}"}}]}`, ""), chunk(`{}`, "tool_calls"), "[DONE]"},
+			want:   start + "output_item.added(custom_tool_call) custom_tool_call_input.delta(x\ny) custom_tool_call_input.done output_item.done(custom_tool_call) completed(completed)",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := tc.req
+			if req == "" {
+				req = `{"model":"m","input":"x"}`
+			}
+			s := newTestStream([]byte(req))
+			var out []sse.Event
+			var err error
+			for _, data := range tc.events {
+				var evs []sse.Event
+				evs, err = s.Next(sse.Event{Data: []byte(data)})
+				out = append(out, evs...)
+				if err != nil {
+					break
+				}
+			}
+			if err == nil && tc.close {
+				var evs []sse.Event
+				evs, err = s.Close()
+				out = append(out, evs...)
+			}
+			if !errors.Is(err, tc.wantErr) || (err != nil) != (tc.wantErr != nil) {
+				t.Fatalf("error %v, want %v", err, tc.wantErr)
+			}
+			checkSequence(t, out)
+			if got := summary(out); got != strings.TrimSpace(tc.want) {
+				t.Errorf("events:\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestChatToResponsesStreamUsage(t *testing.T) {
+	s := newTestStream(nil)
+	if (s.Usage() != llm.Usage{}) {
+		t.Fatalf("usage before any chunk: %+v", s.Usage())
+	}
+	in, err := os.ReadFile("testdata/stream/usage_cached.in.sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runStream(s, in); err != nil {
+		t.Fatal(err)
+	}
+	if want := (llm.Usage{InputTokens: 12400, OutputTokens: 96, CacheReadTokens: 11264}); s.Usage() != want {
+		t.Errorf("usage %+v, want %+v", s.Usage(), want)
+	}
+}
+
+func BenchmarkChatToResponsesStream(b *testing.B) {
+	in, err := os.ReadFile("testdata/stream/text_tool_call.in.sse")
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, err := os.ReadFile("testdata/stream/text_tool_call.req.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var events []sse.Event
+	r := sse.NewReader(bytes.NewReader(in), 0)
+	for ev, err := r.Next(); err == nil; ev, err = r.Next() {
+		events = append(events, ev)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s := NewChatToResponsesStream(req)
+		for _, ev := range events {
+			if _, err := s.Next(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

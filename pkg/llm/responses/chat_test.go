@@ -163,6 +163,20 @@ func TestResponsesToChatRequest(t *testing.T) {
 			},
 		},
 		{
+			name: "null parameters are left out",
+			body: `{"model":"m","input":"hi","tools":[{"type":"function","name":"f","parameters":null}]}`,
+			want: map[string]string{"tools": `[{"type":"function","function":{"name":"f"}}]`},
+		},
+		{
+			name: "custom tool choice names its function",
+			body: `{"model":"m","input":"hi","tools":[{"type":"custom","name":"apply_patch"}],"tool_choice":{"type":"custom","name":"apply_patch"}}`,
+			want: map[string]string{
+				"tool_choice":                          `{"type":"function","function":{"name":"apply_patch"}}`,
+				"tools.0.function.parameters.required": `["input"]`,
+				"tools.0.function.description":         ``,
+			},
+		},
+		{
 			name: "store and metadata stay with lynkr",
 			body: `{"model":"m","input":"hi","store":true,"metadata":{"a":"b"}}`,
 			want: map[string]string{"store": ``, "metadata": ``},

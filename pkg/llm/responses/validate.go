@@ -37,7 +37,11 @@ func Validate(body []byte) (llm.Summary, []string) {
 		return sum, []string{"the body must be a JSON object"}
 	}
 	c := &checker{}
-	m := c.object(root, "", requestKeys...)
+	m := c.object(root, "", "model", "input", "instructions", "tools", "tool_choice",
+		"parallel_tool_calls", "max_output_tokens", "max_tool_calls", "temperature", "top_p",
+		"top_logprobs", "stream", "store", "metadata", "previous_response_id", "reasoning", "text",
+		"include", "truncation", "user", "safety_identifier", "prompt_cache_key", "service_tier",
+		"conversation", "background", "prompt")
 
 	model, ok := c.str(m, "", "model")
 	sum.Model = model
@@ -81,21 +85,6 @@ func Validate(body []byte) (llm.Summary, []string) {
 	}
 	return sum, c.list()
 }
-
-// requestKeys are the request members Validate knows by name.
-var requestKeys = []string{"model", "input", "instructions", "tools", "tool_choice",
-	"parallel_tool_calls", "max_output_tokens", "max_tool_calls", "temperature", "top_p",
-	"top_logprobs", "stream", "store", "metadata", "previous_response_id", "reasoning", "text",
-	"include", "truncation", "user", "safety_identifier", "prompt_cache_key", "service_tier",
-	"conversation", "background", "prompt"}
-
-var (
-	itemKeys   = []string{"type", "id", "status", "role", "content", "call_id", "name", "arguments", "input", "output", "summary", "encrypted_content"}
-	partKeys   = []string{"type", "text", "annotations", "refusal", "image_url", "detail", "file_id", "file_data", "file_url", "filename"}
-	toolKeys   = []string{"type", "name", "description", "parameters", "strict", "format"}
-	choiceKeys = []string{"type", "name", "mode", "tools"}
-	formatKeys = []string{"type", "name", "description", "schema", "strict"}
-)
 
 // checker collects problems.
 type checker struct {
@@ -294,7 +283,8 @@ func (c *checker) item(v gjson.Result, path string) {
 		c.addf("%s: must be an object, not %s", path, kind(v))
 		return
 	}
-	m := c.object(v, path, itemKeys...)
+	m := c.object(v, path, "type", "id", "status", "role", "content", "call_id", "name",
+		"arguments", "input", "output", "summary", "encrypted_content")
 	typ, _ := c.str(m, path, "type")
 	role, hasRole := c.str(m, path, "role")
 	for _, k := range []string{"id", "status", "call_id", "name", "arguments", "input", "encrypted_content"} {
@@ -417,12 +407,11 @@ func (c *checker) parts(m map[string]gjson.Result, path, key string, allowed []s
 			c.addf("%s: must be an object, not %s", pp, kind(p))
 			continue
 		}
-		pm := c.object(p, pp, partKeys...)
+		pm := c.object(p, pp, "type", "text", "annotations", "refusal", "image_url", "detail",
+			"file_id", "file_data", "file_url", "filename")
 		typ, _ := c.str(pm, pp, "type")
-		for _, k := range partKeys[1:] {
-			if k != "annotations" {
-				c.str(pm, pp, k)
-			}
+		for _, k := range []string{"text", "refusal", "image_url", "detail", "file_id", "file_data", "file_url", "filename"} {
+			c.str(pm, pp, k)
 		}
 		if a, ok := pm["annotations"]; ok && a.Type != gjson.Null && !a.IsArray() {
 			c.addf("%s.annotations: must be an array, not %s", pp, kind(a))
@@ -503,7 +492,7 @@ func (c *checker) tool(t gjson.Result, path string, names []string, full bool) [
 		c.addf("%s: must be an object, not %s", path, kind(t))
 		return names
 	}
-	m := c.object(t, path, toolKeys...)
+	m := c.object(t, path, "type", "name", "description", "parameters", "strict", "format")
 	typ, _ := c.str(m, path, "type")
 	name, _ := c.str(m, path, "name")
 	c.str(m, path, "description")
@@ -565,7 +554,7 @@ func (c *checker) toolChoice(v gjson.Result, names []string) {
 			c.addf("tool_choice: must be none, auto or required, not %q", s)
 		}
 	case v.IsObject():
-		m := c.object(v, "tool_choice", choiceKeys...)
+		m := c.object(v, "tool_choice", "type", "name", "mode", "tools")
 		typ, _ := c.str(m, "tool_choice", "type")
 		name, _ := c.str(m, "tool_choice", "name")
 		mode, _ := c.str(m, "tool_choice", "mode")
@@ -673,7 +662,7 @@ func (c *checker) text(v gjson.Result) {
 		c.addf("text.format: must be an object, not %s", kind(f))
 		return
 	}
-	fm := c.object(f, "text.format", formatKeys...)
+	fm := c.object(f, "text.format", "type", "name", "description", "schema", "strict")
 	typ, _ := c.str(fm, "text.format", "type")
 	name, _ := c.str(fm, "text.format", "name")
 	c.str(fm, "text.format", "description")

@@ -190,3 +190,31 @@ func TestValidateBoundsTheList(t *testing.T) {
 		t.Errorf("%d problems, last %q", len(got), got[len(got)-1])
 	}
 }
+
+func BenchmarkValidate(b *testing.B) {
+	body, err := os.ReadFile("testdata/request/codex_turn.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, problems := Validate(body); len(problems) > 0 {
+			b.Fatal(problems)
+		}
+	}
+}
+
+func BenchmarkResponsesToChatRequest(b *testing.B) {
+	body, err := os.ReadFile("testdata/request/codex_turn.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ResponsesToChatRequest(body, "upstream"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
