@@ -264,14 +264,14 @@ func (e *OpenError) Error() string {
 // Unwrap makes errors.Is(err, ErrOpen) hold.
 func (e *OpenError) Unwrap() error { return ErrOpen }
 
-// RetryAfter is how long a client should wait from now: at least a second, as Retry-After
-// counts whole seconds.
+// RetryAfter is how long a client should wait from now, in whole seconds as Retry-After
+// counts them, rounded up and at least one.
 func (e *OpenError) RetryAfter(now time.Time) time.Duration {
 	d := e.Until.Sub(now)
 	if d < time.Second {
 		return time.Second
 	}
-	return d.Round(time.Second)
+	return (d + time.Second - 1).Truncate(time.Second)
 }
 
 // Breaker is the circuit breaker of one provider. It is safe for concurrent use.
@@ -297,8 +297,9 @@ type Change struct {
 	Until time.Time
 }
 
-// New returns the breaker of a provider. onChange, if not nil, is called on every change of
-// state, with the breaker's lock held: it must be quick and must not call the breaker.
+// New returns the breaker of a provider; cfg must have passed Validate. onChange, if not nil,
+// is called on every change of state, with the breaker's lock held: it must be quick and must
+// not call the breaker.
 func New(provider string, cfg Config, onChange func(Change)) *Breaker {
 	return newBreaker(provider, cfg, Options{OnStateChange: onChange})
 }

@@ -25,7 +25,8 @@ type Set struct {
 	breakers sync.Map // provider → *Breaker
 }
 
-// NewSet returns an empty set whose breakers all have the settings cfg.
+// NewSet returns an empty set whose breakers all have the settings cfg, which must have
+// passed Validate.
 func NewSet(cfg Config, opts Options) *Set {
 	return &Set{cfg: cfg, opts: opts}
 }

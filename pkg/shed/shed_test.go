@@ -80,7 +80,7 @@ func TestMemoryThresholdTrips(t *testing.T) {
 
 func TestHeapThresholdTrips(t *testing.T) {
 	c := quiet()
-	c.HeapThreshold = 0.0001
+	c.HeapThreshold = 1e-9 // a test binary's heap is a few MiB, 0.0001 of a big machine's RAM
 	s := newShed(t, c)
 	overloaded(t, s.Begin(), ReasonHeap)
 	if snap := s.Snapshot(); snap.Shed[ReasonHeap] != 1 || snap.Heap.UsedBytes <= 0 {

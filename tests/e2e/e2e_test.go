@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -123,6 +125,16 @@ func startLynkr(t testing.TB, kind upstream, endpoint string, extra map[string]s
 		stopAt := time.Now()
 		defer func() { t.Logf("TMP stop took %v", time.Since(stopAt)) }()
 		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("lynkr Run: %v", err)
+			}
+		case <-time.After(8 * time.Second):
+			var b strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&b, 1)
+			os.WriteFile("/tmp/goroutines.txt", []byte(b.String()), 0o644)
+		}
 		select {
 		case err := <-done:
 			if err != nil {

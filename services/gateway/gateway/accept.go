@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lynkr/lynkr/pkg/apierror"
+	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/proto/busv1"
 )
@@ -142,6 +143,16 @@ func (g *Gateway) pick(ep endpoint, model string, h http.Header) (provider, upst
 		}
 	default:
 		provider, upstreamModel = g.router.Route(model, known)
+	}
+	if until, open := g.board.Open(provider); open {
+		// A worker found the provider down: queue no work for it, but for its fallback.
+		fb := g.cfg.FallbackProvider
+		if _, fbOpen := g.board.Open(fb); fb == "" || fb == provider || !known(fb) || fbOpen {
+			e := apierror.New(http.StatusServiceUnavailable, "provider %s is unavailable: its circuit breaker is open after repeated failures", provider)
+			e.RetryAfter = (&breaker.OpenError{Until: until}).RetryAfter(time.Now())
+			return "", "", e
+		}
+		provider = fb
 	}
 	info, ok := g.registry.Get(provider)
 	if !ok {

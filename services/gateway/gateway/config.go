@@ -23,6 +23,9 @@ type Config struct {
 	Instance string
 	// DefaultProvider gets every request no rule routes elsewhere (MODEL_PROVIDER).
 	DefaultProvider string
+	// FallbackProvider takes the requests of a provider whose circuit breaker is open
+	// (FALLBACK_PROVIDER, when FALLBACK_ENABLED is not false).
+	FallbackProvider string
 	// EmbeddingsProvider serves /v1/embeddings (EMBEDDINGS_PROVIDER); empty picks the default
 	// provider if it can, else any provider that can.
 	EmbeddingsProvider string
@@ -53,6 +56,7 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		Instance:           e.String("GATEWAY_ID", sanitize(host)+"-"+nuid.Next()[16:]),
 		DefaultProvider:    e.String("MODEL_PROVIDER", "ollama"),
 		EmbeddingsProvider: e.String("EMBEDDINGS_PROVIDER", ""),
+		FallbackProvider:   e.String("FALLBACK_PROVIDER", ""),
 		StrictModels:       e.Bool("STRICT_MODELS", false),
 		MaxBodyBytes:       e.Bytes("MAX_REQUEST_BODY_BYTES", 8<<20),
 		RequestTimeout:     e.Millis("REQUEST_TIMEOUT", 10*time.Minute),
@@ -61,6 +65,9 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		Streams:            bus.DefaultStreamConfig(),
 	}
 	c.Streams.Replicas = e.Int("NATS_REPLICAS", 1, 1)
+	if !e.Bool("FALLBACK_ENABLED", true) {
+		c.FallbackProvider = ""
+	}
 	rules, err := route.ParseRules(e.String("ROUTES", ""))
 	e.Check(err == nil, "ROUTES", e.String("ROUTES", ""), fmt.Sprint(err))
 	c.Routes = rules

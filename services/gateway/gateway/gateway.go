@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sethvargo/go-retry"
 
+	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/services/gateway/internal/registry"
 	"github.com/lynkr/lynkr/services/gateway/internal/relay"
@@ -41,6 +42,7 @@ type Gateway struct {
 	kv       jetstream.KeyValue
 	relay    *relay.Relay
 	registry *registry.Registry
+	board    *breaker.Board
 	router   route.Router
 	echo     *echo.Echo
 
@@ -60,11 +62,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	var kv jetstream.KeyValue
+	var kv, breakerKV jetstream.KeyValue
 	backoff := retry.WithCappedDuration(2*time.Second, retry.NewExponential(100*time.Millisecond))
 	err = retry.Do(ctx, backoff, func(ctx context.Context) error {
 		if err := bus.Setup(ctx, js, cfg.Streams); err != nil {
 			log.Warn("waiting for NATS JetStream", "error", err)
+			return retry.RetryableError(err)
+		}
+		if breakerKV, err = breaker.EnsureBucket(ctx, js, cfg.Streams); err != nil {
 			return retry.RetryableError(err)
 		}
 		kv, err = js.KeyValue(ctx, bus.ProviderBucket)
@@ -85,6 +90,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 		kv:       kv,
 		relay:    rl,
 		registry: registry.New(),
+		board:    breaker.NewBoard(breakerKV, log, time.Now),
 		router:   route.Router{Default: cfg.DefaultProvider, Rules: cfg.Routes},
 		ready:    make(chan struct{}),
 	}
@@ -111,8 +117,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer g.relay.Close()
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
-	watchErr := make(chan error, 1)
+	watchErr := make(chan error, 2)
 	go func() { watchErr <- g.registry.Run(watchCtx, g.kv, g.log) }()
+	go func() {
+		if err := g.board.Run(watchCtx); err != nil {
+			watchErr <- err
+		}
+	}()
 	select {
 	case <-g.registry.Synced():
 	case err := <-watchErr:
@@ -132,6 +143,29 @@ func (g *Gateway) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	var tmpMu sync.Mutex
+	tmpStates := map[net.Conn]http.ConnState{}
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		tmpMu.Lock()
+		tmpStates[c] = st
+		if st == http.StateClosed || st == http.StateHijacked {
+			delete(tmpStates, c)
+		}
+		tmpMu.Unlock()
+	}
+	go func() {
+		<-ctx.Done()
+		for i := 0; i < 40; i++ {
+			time.Sleep(time.Second)
+			tmpMu.Lock()
+			count := map[http.ConnState]int{}
+			for _, st := range tmpStates {
+				count[st]++
+			}
+			tmpMu.Unlock()
+			fmt.Println("TMPSTATES", i, count, g.relay.InFlight())
+		}
+	}()
 	g.mu.Lock()
 	g.addr = ln.Addr()
 	g.mu.Unlock()

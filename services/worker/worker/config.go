@@ -7,8 +7,10 @@ import (
 
 	"github.com/nats-io/nuid"
 
+	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/retry"
 )
 
 // Config is a worker's configuration; the providers themselves are configured by
@@ -36,6 +38,13 @@ type Config struct {
 	AnnounceEvery time.Duration
 	// Streams shapes the JetStream assets the worker creates if they are missing.
 	Streams bus.StreamConfig
+	// UpstreamTimeout bounds the wait for an upstream's answer to begin, per attempt
+	// (UPSTREAM_TIMEOUT, ms); the request's deadline bounds the rest.
+	UpstreamTimeout time.Duration
+	// Breaker sets every provider's circuit breaker (CIRCUIT_BREAKER_*).
+	Breaker breaker.Config
+	// Retry sets every provider's retry policy (API_RETRY_*).
+	Retry retry.Config
 }
 
 // ConfigFromEnv reads the worker's settings.
@@ -54,7 +63,15 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		Streams:         bus.DefaultStreamConfig(),
 	}
 	c.Streams.Replicas = e.Int("NATS_REPLICAS", 1, 1)
+	c.UpstreamTimeout = e.Millis("UPSTREAM_TIMEOUT", 2*time.Minute)
 	if err := e.Err(); err != nil {
+		return Config{}, err
+	}
+	var err error
+	if c.Breaker, err = breaker.ConfigFromEnv(lookup); err != nil {
+		return Config{}, err
+	}
+	if c.Retry, err = retry.ConfigFromEnv(lookup); err != nil {
 		return Config{}, err
 	}
 	return c, c.Validate()
@@ -65,5 +82,11 @@ func (c Config) Validate() error {
 	if c.AckWait < time.Second {
 		return fmt.Errorf("WORKER_ACK_WAIT=%s: want at least 1000 ms", c.AckWait)
 	}
-	return nil
+	if c.UpstreamTimeout <= 0 {
+		return fmt.Errorf("UPSTREAM_TIMEOUT=%s: want a positive number of milliseconds", c.UpstreamTimeout)
+	}
+	if err := c.Breaker.Validate(); err != nil {
+		return err
+	}
+	return c.Retry.Validate()
 }

@@ -14,11 +14,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/sethvargo/go-retry"
+	goretry "github.com/sethvargo/go-retry"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/provider"
+	"github.com/lynkr/lynkr/pkg/retry"
 )
 
 // Deps are what the worker is given rather than makes.
@@ -44,6 +46,11 @@ type Worker struct {
 	ps   *provider.Set
 	http *http.Client
 
+	breakers  *breaker.Set
+	board     *breaker.Board
+	publisher *breaker.Publisher
+	retries   map[string]*retry.Policy // by provider
+
 	mu       sync.Mutex
 	inFlight map[string]context.CancelCauseFunc
 	canceled map[string]time.Time // requests canceled before a worker took them
@@ -65,20 +72,49 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	var kv jetstream.KeyValue
-	backoff := retry.WithCappedDuration(2*time.Second, retry.NewExponential(100*time.Millisecond))
-	err = retry.Do(ctx, backoff, func(ctx context.Context) error {
+	var kv, breakerKV jetstream.KeyValue
+	backoff := goretry.WithCappedDuration(2*time.Second, goretry.NewExponential(100*time.Millisecond))
+	err = goretry.Do(ctx, backoff, func(ctx context.Context) error {
 		if err := bus.Setup(ctx, js, cfg.Streams); err != nil {
 			log.Warn("waiting for NATS JetStream", "error", err)
-			return retry.RetryableError(err)
+			return goretry.RetryableError(err)
+		}
+		if breakerKV, err = breaker.EnsureBucket(ctx, js, cfg.Streams); err != nil {
+			return goretry.RetryableError(err)
 		}
 		kv, err = js.KeyValue(ctx, bus.ProviderBucket)
-		return retry.RetryableError(err)
+		return goretry.RetryableError(err)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
+	board := breaker.NewBoard(breakerKV, log, time.Now)
+	publisher := breaker.NewPublisher(breakerKV, cfg.Instance, log)
+	retries := make(map[string]*retry.Policy)
+	for _, name := range deps.Providers.Names() {
+		plog := log.With("provider", name)
+		p, err := retry.New(cfg.Retry, retry.Options{
+			OnRetry: func(attempt int, delay time.Duration, err error) {
+				plog.Info("retrying upstream call", "attempt", attempt+1, "delay_ms", delay.Milliseconds(), "error", err)
+			},
+			OnGiveUp: func(attempt int, why retry.GiveUp, err error) {
+				plog.Warn("not retrying upstream call", "attempts", attempt, "reason", why.String(), "error", err)
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		retries[name] = p
+	}
 	return &Worker{
+		board:     board,
+		publisher: publisher,
+		retries:   retries,
+		breakers: breaker.NewSet(cfg.Breaker, breaker.Options{
+			Instance:      cfg.Instance,
+			OnStateChange: publisher.Notify,
+			Board:         board,
+		}),
 		cfg:       cfg,
 		log:       log,
 		nc:        deps.NATS,
@@ -118,6 +154,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		g.Go(func() error { return w.consume(gctx, cons, p) })
 	}
 	g.Go(func() error { return w.announce(gctx) })
+	g.Go(func() error { return w.board.Run(gctx) })
+	g.Go(func() error { return w.publisher.Run(gctx) })
 	return g.Wait()
 }
 
