@@ -60,7 +60,7 @@ type LimitedError struct {
 	Reason string
 	// Limit describes the limit that refused, for logs.
 	Limit string
-	// Err is the cause of an ReasonUnavailable refusal (it wraps ErrUnavailable).
+	// Err is the cause of a ReasonUnavailable refusal (it wraps ErrUnavailable).
 	Err error
 }
 

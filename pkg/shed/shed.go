@@ -63,10 +63,11 @@ type Shedder struct {
 
 	shedMemory, shedHeap, shedActive atomic.Uint64
 
-	mu      sync.Mutex // serialises sampling; guards signals and buf
-	signals []*signal
-	mem     memSource
-	buf     []metrics.Sample
+	sampling sync.Mutex // serialises Refresh; guards buf
+	mem      memSource
+	buf      []metrics.Sample
+	mu       sync.Mutex // guards signals, which only grows
+	signals  []*signal
 }
 
 type signal struct {
@@ -184,8 +185,11 @@ func (s *Shedder) Check() error {
 // Refresh samples memory, heap and the extra signals now and publishes the verdict. Run calls
 // it on a ticker; a caller needing a fresh reading (a test, an operator's endpoint) may too.
 func (s *Shedder) Refresh() {
+	s.sampling.Lock()
+	defer s.sampling.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	signals := s.signals[:len(s.signals):len(s.signals)]
+	s.mu.Unlock()
 	st := &sample{at: time.Now()}
 
 	var err error
@@ -233,8 +237,8 @@ func (s *Shedder) Refresh() {
 			}
 		}
 	}
-	st.signals = make([]SignalState, len(s.signals))
-	for i, sg := range s.signals {
+	st.signals = make([]SignalState, len(signals))
+	for i, sg := range signals {
 		tripped, detail := sg.sample()
 		st.signals[i] = SignalState{Name: sg.name, Tripped: tripped, Detail: detail}
 		if tripped && st.trip == nil {

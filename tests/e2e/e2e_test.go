@@ -10,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +43,9 @@ type stack struct {
 	Fake *fakeupstream.Server
 	kind upstream
 	logs *syncBuffer
+	// HTTP is the stack's own client: its connections go when the stack stops, so a
+	// connection dialled and never used cannot hold up the gateway's graceful shutdown.
+	HTTP *http.Client
 }
 
 // syncBuffer collects the process's log lines, shown when a test fails.
@@ -121,20 +122,10 @@ func startLynkr(t testing.TB, kind upstream, endpoint string, extra map[string]s
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(func() {
-		stopAt := time.Now()
-		defer func() { t.Logf("TMP stop took %v", time.Since(stopAt)) }()
+		hc.CloseIdleConnections()
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("lynkr Run: %v", err)
-			}
-		case <-time.After(8 * time.Second):
-			var b strings.Builder
-			pprof.Lookup("goroutine").WriteTo(&b, 1)
-			os.WriteFile("/tmp/goroutines.txt", []byte(b.String()), 0o644)
-		}
 		select {
 		case err := <-done:
 			if err != nil {
@@ -147,8 +138,6 @@ func startLynkr(t testing.TB, kind upstream, endpoint string, extra map[string]s
 			t.Logf("lynkr log:\n%s", logs.String())
 		}
 	})
-	readyAt := time.Now()
-	defer func() { t.Logf("TMP ready took %v", time.Since(readyAt)) }()
 	select {
 	case <-a.Gateway().Ready():
 	case err := <-done:
@@ -156,21 +145,21 @@ func startLynkr(t testing.TB, kind upstream, endpoint string, extra map[string]s
 	case <-time.After(20 * time.Second):
 		t.Fatal("lynkr not ready within 20s")
 	}
-	return &stack{t: t, URL: "http://" + a.Gateway().Addr().String(), kind: kind, logs: logs}
+	return &stack{t: t, URL: "http://" + a.Gateway().Addr().String(), kind: kind, logs: logs, HTTP: hc}
 }
 
 // anthropic returns an Anthropic SDK client of the gateway. The SDK does not retry, so a
 // test sees each answer as the gateway gave it.
 func (s *stack) anthropic(opts ...aoption.RequestOption) anthropic.Client {
 	return anthropic.NewClient(append([]aoption.RequestOption{
-		aoption.WithBaseURL(s.URL), aoption.WithAPIKey("client-key"), aoption.WithMaxRetries(0),
+		aoption.WithBaseURL(s.URL), aoption.WithAPIKey("client-key"), aoption.WithMaxRetries(0), aoption.WithHTTPClient(s.HTTP),
 	}, opts...)...)
 }
 
 // openai returns an OpenAI SDK client of the gateway.
 func (s *stack) openai(opts ...ooption.RequestOption) openai.Client {
 	return openai.NewClient(append([]ooption.RequestOption{
-		ooption.WithBaseURL(s.URL + "/v1/"), ooption.WithAPIKey("client-key"), ooption.WithMaxRetries(0),
+		ooption.WithBaseURL(s.URL + "/v1/"), ooption.WithAPIKey("client-key"), ooption.WithMaxRetries(0), ooption.WithHTTPClient(s.HTTP),
 	}, opts...)...)
 }
 
@@ -211,7 +200,7 @@ func (s *stack) post(t testing.TB, path, body string, header map[string]string) 
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

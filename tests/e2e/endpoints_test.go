@@ -131,7 +131,7 @@ func TestModelsAndRoot(t *testing.T) {
 		t.Errorf("OpenAI list %s, want OpenAI's shape listing %v", list.RawJSON(), want)
 	}
 
-	resp, err := http.Head(s.URL + "/")
+	resp, err := s.HTTP.Head(s.URL + "/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -303,7 +303,7 @@ func TestResponseHeaders(t *testing.T) {
 					if own != "" {
 						req.Header.Set("X-Request-Id", own)
 					}
-					resp, err := http.DefaultClient.Do(req)
+					resp, err := s.HTTP.Do(req)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +17,11 @@ import (
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/limiter"
+	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/shed"
 	"github.com/lynkr/lynkr/proto/busv1"
+	"github.com/lynkr/lynkr/services/gateway/internal/relay"
 )
 
 // publishTimeout bounds the wait for JetStream to accept a request: past it the client gets a
@@ -27,95 +32,184 @@ const publishTimeout = 5 * time.Second
 // them: workers hold the provider's own.
 var forwardedHeaders = []string{"anthropic-version", "anthropic-beta"}
 
-// accept is the handler of every endpoint that goes to a provider: read, validate, route,
-// publish, relay the answer.
+// accept is the handler of every endpoint that goes to a provider: admit, publish, relay the
+// answer.
 func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		r := c.Request()
 		id := r.Header.Get(HeaderRequestID)
-		body, err := readBody(r, g.cfg.MaxBodyBytes)
+		a := admission{provider: "none"}
+		status, err := g.serve(c, ep, id, &a)
+		if status == 0 {
+			status = apierror.As(err).Status
+		}
+		elapsed := time.Since(start)
+		g.metrics.Requests.WithLabelValues(a.provider, strconv.Itoa(status)).Inc()
+		g.metrics.Duration.WithLabelValues(a.provider).Observe(elapsed.Seconds())
 		if err != nil {
-			return err
+			g.metrics.Errors.WithLabelValues(a.provider, apierror.As(err).Type).Inc()
 		}
-		sum, problems := ep.validate(body)
-		if len(problems) > 0 {
-			return apierror.Invalid(problems)
+		g.logRequest(r, id, a, status, elapsed, err)
+		if c.Response().Committed {
+			return nil
 		}
-		stream := sum.Stream && ep.op != busv1.Operation_OPERATION_COUNT_TOKENS && ep.op != busv1.Operation_OPERATION_EMBEDDINGS
-		provider, model, err := g.pick(ep, sum.Model, r.Header)
-		if err != nil {
-			return err
-		}
-
-		ctx, cancel := context.WithTimeout(r.Context(), g.cfg.RequestTimeout)
-		defer cancel()
-		deadline, _ := ctx.Deadline()
-		msg := &busv1.Request{
-			Id:               id,
-			ReplySubject:     bus.ReplySubject(g.cfg.Instance, id),
-			Operation:        ep.op,
-			Provider:         provider,
-			Model:            model,
-			Stream:           stream,
-			DeadlineUnixNano: deadline.UnixNano(),
-			Body:             body,
-			AcceptedUnixNano: start.UnixNano(),
-		}
-		for _, h := range forwardedHeaders {
-			if v := r.Header.Values(h); len(v) > 0 {
-				if msg.Headers == nil {
-					msg.Headers = make(map[string]string, len(forwardedHeaders))
-				}
-				msg.Headers[h] = strings.Join(v, ",")
-			}
-		}
-		data, err := proto.Marshal(msg)
-		if err != nil {
-			return err
-		}
-
-		answer := g.relay.Expect(id)
-		defer g.relay.Done(answer)
-		pubCtx, cancelPub := context.WithTimeout(ctx, publishTimeout)
-		defer cancelPub()
-		ack, err := g.js.PublishMsg(pubCtx, &nats.Msg{
-			Subject: bus.RequestSubject(provider),
-			Data:    data,
-			Header:  nats.Header{nats.MsgIdHdr: []string{id}},
-		})
-		switch {
-		case err != nil:
-			g.log.Error("could not queue request", "request_id", id, "provider", provider, "error", err)
-			e := apierror.New(http.StatusServiceUnavailable, "could not queue the request: the message bus is unavailable")
-			e.RetryAfter = time.Second
-			return e
-		case ack.Duplicate:
-			return apierror.New(http.StatusConflict, "request id %q was already used for another request; send a new X-Request-Id", id)
-		}
-
-		w := newAnswerWriter(c.Response(), ep.format, stream, g.cfg.PingInterval)
-		status, werr := w.relay(ctx, answer)
-		if ctx.Err() != nil || errors.Is(werr, ErrWorkerLost) || errors.Is(werr, ErrAnswerGap) {
-			// Nobody will read the rest of this answer: stop the upstream call.
-			_ = g.nc.Publish(bus.CancelSubject(id), nil)
-		}
-		g.logRequest(r, id, provider, model, stream, status, start, werr)
-		return nil
+		return err
 	}
 }
 
-func (g *Gateway) logRequest(r *http.Request, id, provider, model string, stream bool, status int, start time.Time, err error) {
+// admission is what the gateway decided about a request before queueing it.
+type admission struct {
+	sum      llm.Summary
+	stream   bool
+	provider string
+	model    string
+	lease    limiter.Lease
+}
+
+// serve runs one request and returns the status the client got (0 if nothing was written
+// yet, in which case err is the answer).
+func (g *Gateway) serve(c echo.Context, ep endpoint, id string, a *admission) (int, error) {
+	r := c.Request()
+	if err := g.shed.Begin(); err != nil {
+		return 0, g.refuse(err)
+	}
+	defer g.shed.End()
+	g.metrics.Active.Inc()
+	defer g.metrics.Active.Dec()
+	body, err := readBody(r, g.cfg.MaxBodyBytes)
+	if err != nil {
+		return 0, err
+	}
+	if err := g.admit(r.Context(), ep, r.Header, body, a); err != nil {
+		return 0, err
+	}
+	defer a.lease.Release()
+
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.RequestTimeout)
+	defer cancel()
+	answer, err := g.publish(ctx, ep, id, r.Header, body, a)
+	if err != nil {
+		return 0, err
+	}
+	defer g.relay.Done(answer)
+	w := newAnswerWriter(c.Response(), ep.format, a.stream, g.cfg.PingInterval)
+	status, err := w.relay(ctx, answer)
+	if ctx.Err() != nil || errors.Is(err, ErrWorkerLost) || errors.Is(err, ErrAnswerGap) {
+		// Nobody will read the rest of this answer: stop the upstream call.
+		_ = g.nc.Publish(bus.CancelSubject(id), nil)
+	}
+	return status, err
+}
+
+// admit is the per-request hot path before queueing: validate, route, and the cluster's
+// checks — the provider's breaker, its backlog, the shared limiter. On success a holds the
+// decision and a lease the caller must release.
+func (g *Gateway) admit(ctx context.Context, ep endpoint, h http.Header, body []byte, a *admission) error {
+	sum, problems := ep.validate(body)
+	if len(problems) > 0 {
+		return apierror.Invalid(problems)
+	}
+	a.sum = sum
+	a.stream = sum.Stream && ep.op != busv1.Operation_OPERATION_COUNT_TOKENS && ep.op != busv1.Operation_OPERATION_EMBEDDINGS
+	provider, model, err := g.pick(ep, sum.Model, h)
+	if err != nil {
+		return err
+	}
+	a.provider, a.model = provider, model
+	if lim := g.cfg.BacklogThreshold; lim > 0 {
+		if n := g.backlog.Pending(provider); n > lim {
+			g.metrics.Shed.WithLabelValues("backlog").Inc()
+			e := apierror.New(http.StatusServiceUnavailable, "provider %s has %d requests waiting for a worker (LOAD_SHEDDING_BACKLOG_THRESHOLD=%d)", provider, n, lim)
+			e.RetryAfter = 2 * time.Second
+			return e
+		}
+	}
+	lease, err := g.limiter.Acquire(ctx)
+	if err != nil {
+		return g.refuse(err)
+	}
+	a.lease = lease
+	return nil
+}
+
+// refuse turns a shedding or limiter refusal into the client's 503 with Retry-After.
+func (g *Gateway) refuse(err error) error {
+	var oe *shed.OverloadedError
+	var le *limiter.LimitedError
+	switch {
+	case errors.As(err, &oe):
+		g.metrics.Shed.WithLabelValues(oe.Reason).Inc()
+		return &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.TypeOverloaded,
+			Message: "lynkr is overloaded (" + oe.Error() + "); retry later", RetryAfter: oe.RetryAfter}
+	case errors.As(err, &le):
+		g.metrics.Shed.WithLabelValues("limiter_" + le.Reason).Inc()
+		return &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.TypeOverloaded,
+			Message: "the cluster is at its request limit (" + le.Error() + "); retry later", RetryAfter: le.RetryAfter}
+	}
+	return err
+}
+
+// publish puts the request on the bus and returns where its answer will arrive; the caller
+// must hand the answer back to the relay when done.
+func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, h http.Header, body []byte, a *admission) (*relay.Answer, error) {
+	deadline, _ := ctx.Deadline()
+	msg := &busv1.Request{
+		Id:               id,
+		ReplySubject:     bus.ReplySubject(g.cfg.Instance, id),
+		Operation:        ep.op,
+		Provider:         a.provider,
+		Model:            a.model,
+		Stream:           a.stream,
+		DeadlineUnixNano: deadline.UnixNano(),
+		Body:             body,
+		AcceptedUnixNano: time.Now().UnixNano(),
+	}
+	for _, name := range forwardedHeaders {
+		if v := h.Values(name); len(v) > 0 {
+			if msg.Headers == nil {
+				msg.Headers = make(map[string]string, len(forwardedHeaders))
+			}
+			msg.Headers[name] = strings.Join(v, ",")
+		}
+	}
+	data, err := proto.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	answer := g.relay.Expect(id)
+	pubCtx, cancelPub := context.WithTimeout(ctx, publishTimeout)
+	defer cancelPub()
+	ack, err := g.js.PublishMsg(pubCtx, &nats.Msg{
+		Subject: bus.RequestSubject(a.provider),
+		Data:    data,
+		Header:  nats.Header{nats.MsgIdHdr: []string{id}},
+	})
+	switch {
+	case err != nil:
+		g.relay.Done(answer)
+		g.log.Error("could not queue request", "request_id", id, "provider", a.provider, "error", err)
+		e := apierror.New(http.StatusServiceUnavailable, "could not queue the request: the message bus is unavailable")
+		e.RetryAfter = time.Second
+		return nil, e
+	case ack.Duplicate:
+		g.relay.Done(answer)
+		return nil, apierror.New(http.StatusConflict, "request id %q was already used for another request; send a new X-Request-Id", id)
+	}
+	return answer, nil
+}
+
+func (g *Gateway) logRequest(r *http.Request, id string, a admission, status int, elapsed time.Duration, err error) {
 	level := slog.LevelInfo
 	attrs := []slog.Attr{
 		slog.String("request_id", id),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
-		slog.String("provider", provider),
-		slog.String("model", model),
-		slog.Bool("stream", stream),
+		slog.String("provider", a.provider),
+		slog.String("model", a.model),
+		slog.Bool("stream", a.stream),
 		slog.Int("status", status),
-		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 	}
 	if err != nil {
 		level = slog.LevelWarn

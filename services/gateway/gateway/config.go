@@ -9,6 +9,8 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/limiter"
+	"github.com/lynkr/lynkr/pkg/shed"
 	"github.com/lynkr/lynkr/services/gateway/internal/route"
 )
 
@@ -44,6 +46,14 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Streams shapes the JetStream assets the gateway creates if they are missing.
 	Streams bus.StreamConfig
+	// Shed sets the local load shedding (LOAD_SHEDDING_*).
+	Shed shed.Config
+	// BacklogThreshold refuses (503) requests for a provider with more requests than this
+	// waiting in JetStream for a worker (LOAD_SHEDDING_BACKLOG_THRESHOLD; 0 turns it off).
+	BacklogThreshold uint64
+	// Limiter sets the cluster-wide limiter: shared through Redis with REDIS_URL, else in
+	// this process (LIMITER_*).
+	Limiter limiter.Config
 }
 
 // ConfigFromEnv reads the gateway's settings.
@@ -65,6 +75,7 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		Streams:            bus.DefaultStreamConfig(),
 	}
 	c.Streams.Replicas = e.Int("NATS_REPLICAS", 1, 1)
+	c.BacklogThreshold = uint64(e.Int("LOAD_SHEDDING_BACKLOG_THRESHOLD", 5000, 0))
 	if !e.Bool("FALLBACK_ENABLED", true) {
 		c.FallbackProvider = ""
 	}
@@ -72,6 +83,12 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 	e.Check(err == nil, "ROUTES", e.String("ROUTES", ""), fmt.Sprint(err))
 	c.Routes = rules
 	if err := e.Err(); err != nil {
+		return Config{}, err
+	}
+	if c.Shed, err = shed.ConfigFromEnv(lookup); err != nil {
+		return Config{}, err
+	}
+	if c.Limiter, err = limiter.ConfigFromEnv(lookup); err != nil {
 		return Config{}, err
 	}
 	return c, c.Validate()

@@ -16,10 +16,15 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-retry"
 
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/limiter"
+	"github.com/lynkr/lynkr/pkg/metrics"
+	"github.com/lynkr/lynkr/pkg/shed"
+	"github.com/lynkr/lynkr/services/gateway/internal/backlog"
 	"github.com/lynkr/lynkr/services/gateway/internal/registry"
 	"github.com/lynkr/lynkr/services/gateway/internal/relay"
 	"github.com/lynkr/lynkr/services/gateway/internal/route"
@@ -31,6 +36,9 @@ type Deps struct {
 	NATS *nats.Conn
 	// Logger receives one line per request and the gateway's own events.
 	Logger *slog.Logger
+	// Metrics is where the gateway registers its metrics, served on /metrics; nil makes a
+	// registry of the gateway's own.
+	Metrics *prometheus.Registry
 }
 
 // Gateway is one gateway instance.
@@ -43,6 +51,11 @@ type Gateway struct {
 	relay    *relay.Relay
 	registry *registry.Registry
 	board    *breaker.Board
+	backlog  *backlog.Monitor
+	shed     *shed.Shedder
+	limiter  limiter.Limiter
+	metrics  *metrics.Gateway
+	promReg  *prometheus.Registry
 	router   route.Router
 	echo     *echo.Echo
 
@@ -78,11 +91,31 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	rl, err := relay.Start(deps.NATS, cfg.Instance, log)
+	if deps.Metrics == nil {
+		deps.Metrics = prometheus.NewRegistry()
+	}
+	m, err := metrics.NewGateway(deps.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: metrics: %w", err)
+	}
+	shedder, err := shed.New(cfg.Shed)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	lim, err := limiter.New(ctx, cfg.Limiter)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	rl, err := relay.Start(deps.NATS, cfg.Instance, log)
+	if err != nil {
+		_ = lim.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	g := &Gateway{
+		shed:     shedder,
+		limiter:  lim,
+		metrics:  m,
+		promReg:  deps.Metrics,
 		cfg:      cfg,
 		log:      log,
 		nc:       deps.NATS,
@@ -94,8 +127,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 		router:   route.Router{Default: cfg.DefaultProvider, Rules: cfg.Routes},
 		ready:    make(chan struct{}),
 	}
+	g.backlog = backlog.New(js, g.providerNames, time.Second, log)
 	g.echo = g.routes()
 	return g, nil
+}
+
+// providerNames lists the providers workers serve.
+func (g *Gateway) providerNames() []string {
+	all := g.registry.All()
+	names := make([]string, len(all))
+	for i, p := range all {
+		names[i] = p.Name
+	}
+	return names
 }
 
 // Handler is the gateway's HTTP handler, for tests that serve it themselves.
@@ -115,8 +159,11 @@ func (g *Gateway) Addr() net.Addr {
 // requests finish within the shutdown timeout and returns.
 func (g *Gateway) Run(ctx context.Context) error {
 	defer g.relay.Close()
+	defer g.limiter.Close()
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
+	go g.backlog.Run(watchCtx)
+	go func() { _ = g.shed.Run(watchCtx) }()
 	watchErr := make(chan error, 2)
 	go func() { watchErr <- g.registry.Run(watchCtx, g.kv, g.log) }()
 	go func() {
@@ -143,29 +190,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	var tmpMu sync.Mutex
-	tmpStates := map[net.Conn]http.ConnState{}
-	srv.ConnState = func(c net.Conn, st http.ConnState) {
-		tmpMu.Lock()
-		tmpStates[c] = st
-		if st == http.StateClosed || st == http.StateHijacked {
-			delete(tmpStates, c)
-		}
-		tmpMu.Unlock()
-	}
-	go func() {
-		<-ctx.Done()
-		for i := 0; i < 40; i++ {
-			time.Sleep(time.Second)
-			tmpMu.Lock()
-			count := map[http.ConnState]int{}
-			for _, st := range tmpStates {
-				count[st]++
-			}
-			tmpMu.Unlock()
-			fmt.Println("TMPSTATES", i, count, g.relay.InFlight())
-		}
-	}()
 	g.mu.Lock()
 	g.addr = ln.Addr()
 	g.mu.Unlock()

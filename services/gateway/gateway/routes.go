@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/bus"
@@ -58,6 +59,7 @@ func (g *Gateway) routes() *echo.Echo {
 	e.HEAD("/", root)
 	e.GET("/health/live", g.live)
 	e.GET("/health/ready", g.readiness)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(g.promReg, promhttp.HandlerOpts{Registry: g.promReg})))
 	return e
 }
 
