@@ -45,6 +45,11 @@ func workerEnv(natsURL, fakeURL string, extra map[string]string) map[string]stri
 // startCluster starts a nats-server, the fake upstream, and the given numbers of gateways and
 // workers, and waits until every gateway is ready.
 func startCluster(t *testing.T, gateways, workers int, workerExtra map[string]string, reply fakeupstream.Reply) *cluster {
+	return startClusterWith(t, gateways, workers, workerExtra, nil, reply)
+}
+
+// startClusterWith is startCluster with extra settings for the gateways too.
+func startClusterWith(t *testing.T, gateways, workers int, workerExtra, gatewayExtra map[string]string, reply fakeupstream.Reply) *cluster {
 	t.Helper()
 	c := &cluster{fake: fakeupstream.New(fakeupstream.WithReply(reply))}
 	t.Cleanup(c.fake.Close)
@@ -55,14 +60,14 @@ func startCluster(t *testing.T, gateways, workers int, workerExtra map[string]st
 	}
 	for i := range gateways {
 		port := harness.FreePort(t)
-		p := harness.Start(t, fmt.Sprintf("gateway-%d", i+1), bin.Gateway, map[string]string{
+		p := harness.Start(t, fmt.Sprintf("gateway-%d", i+1), bin.Gateway, mergeEnv(map[string]string{
 			"NATS_URL":       c.natsURL,
 			"MODEL_PROVIDER": "openai",
 			"HOST":           "127.0.0.1",
 			"PORT":           strconv.Itoa(port),
 			"GATEWAY_ID":     fmt.Sprintf("gateway-%d", i+1),
 			"LOG_LEVEL":      "warn",
-		})
+		}, gatewayExtra))
 		c.gwProcs = append(c.gwProcs, p)
 		c.gateways = append(c.gateways, fmt.Sprintf("http://127.0.0.1:%d", port))
 	}

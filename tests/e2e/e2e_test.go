@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -224,6 +223,3 @@ func canonical(t testing.TB, raw []byte) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
-
-// discard is a logger for code that needs one and whose output no test reads.
-var discard = slog.New(slog.DiscardHandler)

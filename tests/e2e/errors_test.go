@@ -38,6 +38,10 @@ var nonStreamCalls = []clientCall{
 	}},
 }
 
+// direct turns off lynkr's retries and keeps its circuit breaker closed, so each upstream
+// answer reaches the client as it was.
+var direct = map[string]string{"API_RETRY_MAX_RETRIES": "0", "CIRCUIT_BREAKER_FAILURE_THRESHOLD": "1000000"}
+
 // apiError returns the status, error type and message of an SDK error, and whether it was
 // the SDK's own API error type (the client's API error shape, parsed).
 func apiError(err error) (status int, typ, msg string, ok bool) {
@@ -52,6 +56,19 @@ func apiError(err error) (status int, typ, msg string, ok bool) {
 	return 0, "", "", false
 }
 
+// errorHeader returns a header of the HTTP answer behind an SDK error.
+func errorHeader(err error, name string) string {
+	var ae *anthropic.Error
+	if errors.As(err, &ae) && ae.Response != nil {
+		return ae.Response.Header.Get(name)
+	}
+	var oe *openai.Error
+	if errors.As(err, &oe) && oe.Response != nil {
+		return oe.Response.Header.Get(name)
+	}
+	return ""
+}
+
 // TestUpstreamErrorStatuses checks that an upstream's error status reaches each client with
 // that status, in the client's own API error shape, with the type that goes with it and the
 // upstream's message.
@@ -61,14 +78,14 @@ func TestUpstreamErrorStatuses(t *testing.T) {
 		wantType string
 	}{
 		{fakeupstream.Fault{Status: 400, Message: "messages.0: bad thing"}, "invalid_request_error"},
-		{fakeupstream.Fault{Status: 429, Message: "slow down please", RetryAfter: "1"}, "rate_limit_error"},
+		{fakeupstream.Fault{Status: 429, Message: "slow down please", RetryAfter: "7"}, "rate_limit_error"},
 		{fakeupstream.Fault{Status: 529, Message: "we are overloaded"}, "overloaded_error"},
 		{fakeupstream.Fault{Status: 500, Message: "it broke"}, "api_error"},
 	}
 	for _, kind := range upstreams {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			s := start(t, kind, nil)
+			s := start(t, kind, direct)
 			for _, f := range faults {
 				for _, call := range nonStreamCalls {
 					// Every call fails, however often lynkr tries.
@@ -79,6 +96,9 @@ func TestUpstreamErrorStatuses(t *testing.T) {
 					if !ok || status != f.fault.Status || typ != f.wantType || !strings.Contains(msg, f.fault.Message) {
 						t.Errorf("%s, upstream %d: got status %d type %q message %q (%v), want %d %s with the upstream's message",
 							call.name, f.fault.Status, status, typ, msg, err, f.fault.Status, f.wantType)
+					}
+					if f.fault.RetryAfter != "" && errorHeader(err, "Retry-After") != f.fault.RetryAfter {
+						t.Errorf("%s, upstream %d: Retry-After %q, want the upstream's %q", call.name, f.fault.Status, errorHeader(err, "Retry-After"), f.fault.RetryAfter)
 					}
 				}
 			}
@@ -106,11 +126,11 @@ func TestUnreachableUpstream(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			addr := closedPort(t)
-			s := startLynkr(t, kind, "http://"+addr, nil)
+			s := startLynkr(t, kind, "http://"+addr, direct)
 			for _, call := range nonStreamCalls {
 				status, typ, msg, ok := apiError(call.run(t, s))
-				if !ok || status != http.StatusBadGateway || typ != "api_error" || !strings.Contains(msg, addr) {
-					t.Errorf("%s: status %d type %q message %q, want 502 api_error naming %s", call.name, status, typ, msg, addr)
+				if !ok || status != http.StatusBadGateway || typ != "api_error" || !strings.Contains(msg, "http://"+addr+"/v1/") {
+					t.Errorf("%s: status %d type %q message %q, want 502 api_error naming http://%s/v1/…", call.name, status, typ, msg, addr)
 				}
 			}
 			// A stream fails before it starts: the same error, as a status.
@@ -138,7 +158,7 @@ func TestStreamCutMidway(t *testing.T) {
 	for _, kind := range upstreams {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			s := start(t, kind, nil)
+			s := start(t, kind, direct)
 			s.Fake.SetDefault(reply)
 			for name, f := range faults {
 				t.Run(name+"/anthropic", func(t *testing.T) {
@@ -194,6 +214,46 @@ func TestStreamCutMidway(t *testing.T) {
 						t.Error("a cut responses stream ended without an error event")
 					}
 				})
+			}
+		})
+	}
+}
+
+// TestRetriedTransparently checks that an upstream failure before any answer byte — an error
+// status, or a dropped connection — is retried by lynkr, and the client, streaming or not,
+// gets the answer as if nothing had happened.
+func TestRetriedTransparently(t *testing.T) {
+	for _, kind := range upstreams {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			s := start(t, kind, map[string]string{"API_RETRY_INITIAL_DELAY": "10", "API_RETRY_MAX_DELAY": "50"})
+			sc := scenarios[2] // text and parallel tools
+			for _, f := range []fakeupstream.Fault{{Status: 503}, {Status: 429, RetryAfter: "0"}, {Kind: fakeupstream.FailDrop}} {
+				s.Fake.FailNext(1, f)
+				s.Fake.Enqueue(sc.reply)
+				c := s.anthropic()
+				msg, err := c.Messages.New(t.Context(), anthropicParams(sc))
+				if err != nil {
+					t.Fatalf("after a %+v: %v", f, err)
+				}
+				checkAnthropicMessage(t, s, sc, msg)
+
+				s.Fake.FailNext(1, f)
+				s.Fake.Enqueue(sc.reply)
+				stream := c.Messages.NewStreaming(t.Context(), anthropicParams(sc))
+				var acc anthropic.Message
+				for stream.Next() {
+					if err := acc.Accumulate(stream.Current()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := stream.Err(); err != nil {
+					t.Fatalf("stream after a %+v: %v", f, err)
+				}
+				checkAnthropicMessage(t, s, sc, &acc)
+			}
+			if n := len(s.upstreamCalls()); n != 12 {
+				t.Errorf("the upstream got %d calls, want 12 (6 failed, 6 retried)", n)
 			}
 		})
 	}

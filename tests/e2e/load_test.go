@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -121,6 +122,19 @@ func TestRequestSizeLimit(t *testing.T) {
 			var oe *openai.Error
 			if !errors.As(err, &oe) || oe.StatusCode != http.StatusRequestEntityTooLarge || oe.Type != "request_too_large" || !strings.Contains(oe.Message, "MAX_REQUEST_BODY_BYTES") {
 				t.Errorf("9 MB OpenAI request: %v, want a 413 in OpenAI's format naming the limit", err)
+			}
+			// A body of unknown length (chunked) is measured as it is read.
+			req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/responses", io.MultiReader(
+				strings.NewReader(`{"model":"gpt-4o","input":"`), strings.NewReader(huge), strings.NewReader(`"}`)))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := s.HTTP.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), `"type":"request_too_large"`) {
+				t.Errorf("9 MB chunked request: status %d %s, want 413 in OpenAI's format", resp.StatusCode, b)
 			}
 			if n := s.Fake.Calls(); n != calls {
 				t.Errorf("the upstream got %d calls for requests over the limit", n-calls)

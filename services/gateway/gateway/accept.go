@@ -45,7 +45,7 @@ func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 			status = apierror.As(err).Status
 		}
 		elapsed := time.Since(start)
-		g.metrics.Requests.WithLabelValues(a.provider, strconv.Itoa(status)).Inc()
+		g.metrics.Requests.WithLabelValues(a.provider, statusLabel(status)).Inc()
 		g.metrics.Duration.WithLabelValues(a.provider).Observe(elapsed.Seconds())
 		if err != nil {
 			g.metrics.Errors.WithLabelValues(a.provider, apierror.As(err).Type).Inc()
@@ -56,6 +56,27 @@ func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 		}
 		return err
 	}
+}
+
+// statusLabel is the metric label of an HTTP status, without allocating for the common ones.
+func statusLabel(code int) string {
+	switch code {
+	case http.StatusOK:
+		return "200"
+	case http.StatusBadRequest:
+		return "400"
+	case http.StatusNotFound:
+		return "404"
+	case http.StatusTooManyRequests:
+		return "429"
+	case http.StatusBadGateway:
+		return "502"
+	case http.StatusServiceUnavailable:
+		return "503"
+	case http.StatusGatewayTimeout:
+		return "504"
+	}
+	return strconv.Itoa(code)
 }
 
 // admission is what the gateway decided about a request before queueing it.

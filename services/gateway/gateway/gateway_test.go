@@ -272,3 +272,50 @@ func TestDuplicateRequestIDIsRefused(t *testing.T) {
 		t.Fatalf("second: %d %s, want 409", second.StatusCode, b)
 	}
 }
+
+func TestActiveRequestsThresholdSheds(t *testing.T) {
+	url, _ := startGateway(t, map[string]string{"LOAD_SHEDDING_ACTIVE_REQUESTS_THRESHOLD": "2", "REQUEST_TIMEOUT": "3000"})
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`
+	// Two requests wait for a worker that never comes and hold both places.
+	held := make(chan int, 2)
+	for range 2 {
+		go func() {
+			resp, _ := post(t, url+"/v1/chat/completions", body, nil)
+			held <- resp.StatusCode
+		}()
+	}
+	var resp *http.Response
+	var b []byte
+	for i := 0; i < 100; i++ {
+		if resp, b = post(t, url+"/v1/chat/completions", body, nil); resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(b), "active") {
+		t.Fatalf("third request: %d Retry-After %q %s; want 503 naming active requests", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	for range 2 {
+		if s := <-held; s != http.StatusGatewayTimeout {
+			t.Errorf("held request ended %d, want 504", s)
+		}
+	}
+}
+
+func TestMemoryThresholdSheds(t *testing.T) {
+	url, _ := startGateway(t, map[string]string{"LOAD_SHEDDING_MEMORY_THRESHOLD": "0.0001"})
+	resp, b := post(t, url+"/v1/messages", `{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		!strings.Contains(string(b), "memory") || !strings.Contains(string(b), "overloaded_error") {
+		t.Fatalf("%d Retry-After %q %s; want 503 overloaded naming memory", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	metrics, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer metrics.Body.Close()
+	m, _ := io.ReadAll(metrics.Body)
+	if !strings.Contains(string(m), `lynkr_load_shedding_rejected_total{reason="memory"} 1`) {
+		t.Errorf("/metrics does not count the shed request:\n%s", m)
+	}
+}

@@ -67,15 +67,30 @@ func (g *Gateway) routes() *echo.Echo {
 // every response.
 func requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		r := c.Request()
-		id := r.Header.Get(HeaderRequestID)
-		if !bus.ValidToken(id) {
-			id = "req_" + nuid.Next()
-			r.Header.Set(HeaderRequestID, id)
-		}
-		c.Response().Header().Set(HeaderRequestID, id)
+		ensureRequestID(c.Request().Header, c.Response().Header())
 		return next(c)
 	}
+}
+
+// ensureRequestID keeps the client's X-Request-Id if it can name a bus subject token, else
+// makes one, and sets it on both the request and the response.
+func ensureRequestID(req, resp http.Header) string {
+	if v := req[HeaderRequestID]; len(v) > 0 && bus.ValidToken(v[0]) {
+		resp[HeaderRequestID] = v
+		return v[0]
+	}
+	// One string and one slice, shared by the request and the response.
+	v := []string{newRequestID()}
+	req[HeaderRequestID], resp[HeaderRequestID] = v, v
+	return v[0]
+}
+
+// newRequestID returns "req_" and a NUID: unique across instances without coordination.
+func newRequestID() string {
+	var b [4 + 22]byte
+	copy(b[:], "req_")
+	copy(b[4:], nuid.Next())
+	return string(b[:])
 }
 
 // recoverPanic turns a panic in a handler into a 500 in the client's format: a bug must cost
