@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lynkr/lynkr/pkg/apierror"
@@ -36,9 +37,11 @@ var forwardedHeaders = []string{"anthropic-version", "anthropic-beta"}
 // answer.
 func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		g.inFlight.Add(1)
+		defer g.inFlight.Add(-1)
 		start := time.Now()
 		r := c.Request()
-		id := r.Header.Get(HeaderRequestID)
+		id := busID(r.Header.Get(HeaderRequestID))
 		a := admission{provider: "none"}
 		status, err := g.serve(c, ep, id, &a)
 		if status == 0 {
@@ -56,6 +59,17 @@ func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 		}
 		return err
 	}
+}
+
+// busID is the id a request travels the bus under, the one every log line of it carries. It
+// is the X-Request-Id the gateway made, or the client's own with a unique suffix: JetStream
+// refuses a message id it saw in its duplicate window, and a client may well send the same id
+// again, for a retry of its own.
+func busID(requestID string) string {
+	if len(requestID) == len("req_")+22 && strings.HasPrefix(requestID, "req_") {
+		return requestID
+	}
+	return requestID + "-" + nuid.Next()
 }
 
 // statusLabel is the metric label of an HTTP status, without allocating for the common ones.

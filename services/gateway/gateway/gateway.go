@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -58,6 +59,8 @@ type Gateway struct {
 	promReg  *prometheus.Registry
 	router   route.Router
 	echo     *echo.Echo
+
+	inFlight atomic.Int64 // requests between arrival and their last byte
 
 	mu    sync.Mutex
 	addr  net.Addr
@@ -206,14 +209,31 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return fmt.Errorf("gateway: %w", err)
 	case <-ctx.Done():
 	}
-	g.log.Info("gateway shutting down", "in_flight", g.relay.InFlight(), "timeout", g.cfg.ShutdownTimeout)
+	g.log.Info("gateway shutting down", "in_flight", g.inFlight.Load(), "timeout", g.cfg.ShutdownTimeout)
 	shutCtx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("gateway: shutdown: %w", err)
-	} else if err != nil {
-		g.log.Warn("gateway shutdown timed out; closing remaining connections", "in_flight", g.relay.InFlight())
-		_ = srv.Close()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(shutCtx) }()
+	// net/http counts a connection that has not sent a request yet as busy for 5 s; once no
+	// request is in flight, such connections are closed rather than waited for.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if errors.Is(err, context.DeadlineExceeded) {
+				g.log.Warn("gateway shutdown timed out; closing remaining connections", "in_flight", g.inFlight.Load())
+				_ = srv.Close()
+				return nil
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("gateway: shutdown: %w", err)
+			}
+			return nil
+		case <-tick.C:
+			if g.inFlight.Load() == 0 {
+				_ = srv.Close()
+			}
+		}
 	}
-	return nil
 }

@@ -256,20 +256,36 @@ func TestModelsInTheCallersShape(t *testing.T) {
 	}
 }
 
-func TestDuplicateRequestIDIsRefused(t *testing.T) {
+func TestClientRequestIDMayBeSentAgain(t *testing.T) {
 	url, nc := startGateway(t, map[string]string{"REQUEST_TIMEOUT": "1000"})
-	// Play a worker that answers nothing: the first request times out, the second with the
-	// same id must not silently wait for an answer that will never come.
-	_ = nc
-	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`
-	h := map[string]string{HeaderRequestID: "dup-1"}
-	first, _ := post(t, url+"/v1/chat/completions", body, h)
-	if first.StatusCode != http.StatusGatewayTimeout {
-		t.Fatalf("first: %d, want 504 (no worker answers)", first.StatusCode)
+	// Count what reaches the bus: both requests must, each under its own bus id, although
+	// the client sent the same X-Request-Id (JetStream would drop the second as a duplicate).
+	sub, err := nc.SubscribeSync("lynkr.req.>")
+	if err != nil {
+		t.Fatal(err)
 	}
-	second, b := post(t, url+"/v1/chat/completions", body, h)
-	if second.StatusCode != http.StatusConflict {
-		t.Fatalf("second: %d %s, want 409", second.StatusCode, b)
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`
+	h := map[string]string{HeaderRequestID: "client-retry-1"}
+	for i := range 2 {
+		resp, b := post(t, url+"/v1/chat/completions", body, h)
+		if resp.StatusCode != http.StatusGatewayTimeout || resp.Header.Get(HeaderRequestID) != "client-retry-1" {
+			t.Fatalf("request %d: %d %q %s, want 504 (no worker answers) with the client's id", i+1, resp.StatusCode, resp.Header.Get(HeaderRequestID), b)
+		}
+	}
+	ids := map[string]bool{}
+	for range 2 {
+		m, err := sub.NextMsg(time.Second)
+		if err != nil {
+			t.Fatalf("a request did not reach the bus: %v", err)
+		}
+		id := m.Header.Get(nats.MsgIdHdr)
+		if !strings.HasPrefix(id, "client-retry-1-") {
+			t.Errorf("bus id %q does not carry the client's id", id)
+		}
+		ids[id] = true
+	}
+	if len(ids) != 2 {
+		t.Errorf("both requests went on the bus under one id: %v", ids)
 	}
 }
 
@@ -284,14 +300,14 @@ func TestActiveRequestsThresholdSheds(t *testing.T) {
 			held <- resp.StatusCode
 		}()
 	}
-	var resp *http.Response
-	var b []byte
-	for i := 0; i < 100; i++ {
-		if resp, b = post(t, url+"/v1/chat/completions", body, nil); resp.StatusCode == http.StatusServiceUnavailable {
-			break
+	// Wait until both are in flight, as the gateway's own gauge says.
+	for i := 0; !strings.Contains(scrape(t, url), "\nlynkr_active_requests 2\n"); i++ {
+		if i == 500 {
+			t.Fatal("the two held requests never were in flight together")
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
+	resp, b := post(t, url+"/v1/chat/completions", body, nil)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(b), "active") {
 		t.Fatalf("third request: %d Retry-After %q %s; want 503 naming active requests", resp.StatusCode, resp.Header.Get("Retry-After"), b)
 	}
@@ -309,13 +325,22 @@ func TestMemoryThresholdSheds(t *testing.T) {
 		!strings.Contains(string(b), "memory") || !strings.Contains(string(b), "overloaded_error") {
 		t.Fatalf("%d Retry-After %q %s; want 503 overloaded naming memory", resp.StatusCode, resp.Header.Get("Retry-After"), b)
 	}
-	metrics, err := http.Get(url + "/metrics")
+	if m := scrape(t, url); !strings.Contains(m, `lynkr_load_shedding_rejected_total{reason="memory"} 1`) {
+		t.Errorf("/metrics does not count the shed request:\n%s", m)
+	}
+}
+
+// scrape returns the gateway's /metrics page.
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer metrics.Body.Close()
-	m, _ := io.ReadAll(metrics.Body)
-	if !strings.Contains(string(m), `lynkr_load_shedding_rejected_total{reason="memory"} 1`) {
-		t.Errorf("/metrics does not count the shed request:\n%s", m)
+	defer resp.Body.Close()
+	m, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return string(m)
 }
