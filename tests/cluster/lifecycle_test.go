@@ -143,3 +143,26 @@ func TestWorkerKilledMidStreamEndsTheStreamWithAnErrorEvent(t *testing.T) {
 		t.Fatalf("the stream did not end with an error event:\n%s", out)
 	}
 }
+
+func TestAWorkerNeverStartsARequestWhoseDeadlinePassed(t *testing.T) {
+	c := startClusterWith(t, 1, 1, nil, map[string]string{"REQUEST_TIMEOUT": "1000"}, fakeupstream.Reply{Echo: true})
+	// No worker while the request waits: it times out at the gateway.
+	if err := c.workers[0].Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.workers[0].Wait(10 * time.Second); code != 0 {
+		t.Fatalf("worker exit code %d", code)
+	}
+	_, err := send(context.Background(), http.DefaultClient, c.gateways[0], chatPlain, "too late")
+	if err == nil || !strings.Contains(err.Error(), "status 504") {
+		t.Fatalf("request without a worker: %v, want a 504", err)
+	}
+	// A worker that comes later finds the expired request and drops it unanswered.
+	late := harness.Start(t, "late-worker", bin.Worker, workerEnv(c.natsURL, c.fake.URL(), nil))
+	waitFor(t, 15*time.Second, "the late worker to drop the expired request", func() bool {
+		return strings.Contains(late.Output(), "request expired before a worker took it")
+	})
+	if n := c.fake.Calls(); n != 0 {
+		t.Fatalf("the upstream was called %d times for a request nobody waited for", n)
+	}
+}
