@@ -12,7 +12,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nuid"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lynkr/lynkr/pkg/apierror"
@@ -41,7 +40,7 @@ func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 		defer g.inFlight.Add(-1)
 		start := time.Now()
 		r := c.Request()
-		id := busID(r.Header.Get(HeaderRequestID))
+		id := g.ids.busID(r.Header.Get(HeaderRequestID))
 		a := admission{provider: "none"}
 		status, err := g.serve(c, ep, id, &a)
 		if status == 0 {
@@ -59,17 +58,6 @@ func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 		}
 		return err
 	}
-}
-
-// busID is the id a request travels the bus under, the one every log line of it carries. It
-// is the X-Request-Id the gateway made, or the client's own with a unique suffix: JetStream
-// refuses a message id it saw in its duplicate window, and a client may well send the same id
-// again, for a retry of its own.
-func busID(requestID string) string {
-	if len(requestID) == len("req_")+22 && strings.HasPrefix(requestID, "req_") {
-		return requestID
-	}
-	return requestID + "-" + nuid.Next()
 }
 
 // statusLabel is the metric label of an HTTP status, without allocating for the common ones.

@@ -61,6 +61,7 @@ type Gateway struct {
 	echo     *echo.Echo
 
 	inFlight atomic.Int64 // requests between arrival and their last byte
+	ids      *idSource
 
 	mu    sync.Mutex
 	addr  net.Addr
@@ -129,6 +130,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 		board:    breaker.NewBoard(breakerKV, log, time.Now),
 		router:   route.Router{Default: cfg.DefaultProvider, Rules: cfg.Routes},
 		ready:    make(chan struct{}),
+		ids:      newIDSource(),
 	}
 	g.backlog = backlog.New(js, g.providerNames, time.Second, log)
 	g.echo = g.routes()

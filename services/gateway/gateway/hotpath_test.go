@@ -27,7 +27,7 @@ func BenchmarkHotPath(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		reqHeader.Del(HeaderRequestID)
-		ensureRequestID(reqHeader, respHeader)
+		g.ids.ensureRequestID(reqHeader, respHeader)
 		start := time.Now()
 		if err := g.shed.Begin(); err != nil {
 			b.Fatal(err)

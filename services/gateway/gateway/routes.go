@@ -9,20 +9,15 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lynkr/lynkr/pkg/apierror"
-	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/llm/anthropic"
 	"github.com/lynkr/lynkr/pkg/llm/openai"
 	"github.com/lynkr/lynkr/pkg/llm/responses"
 	"github.com/lynkr/lynkr/proto/busv1"
 )
-
-// HeaderRequestID carries the request id, taken from the client or made here.
-const HeaderRequestID = "X-Request-Id"
 
 // HeaderProvider lets a client pick the provider explicitly.
 const HeaderProvider = "X-Lynkr-Provider"
@@ -46,7 +41,7 @@ func (g *Gateway) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = g.handleError
-	e.Use(requestID, g.recoverPanic)
+	e.Use(g.requestID, g.recoverPanic)
 
 	e.POST("/v1/messages", g.accept(messagesEndpoint))
 	e.POST("/v1/messages/count_tokens", g.accept(countTokensEndpoint))
@@ -65,32 +60,11 @@ func (g *Gateway) routes() *echo.Echo {
 
 // requestID takes a usable X-Request-Id from the client or makes one, and returns it on
 // every response.
-func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+func (g *Gateway) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ensureRequestID(c.Request().Header, c.Response().Header())
+		g.ids.ensureRequestID(c.Request().Header, c.Response().Header())
 		return next(c)
 	}
-}
-
-// ensureRequestID keeps the client's X-Request-Id if it can name a bus subject token, else
-// makes one, and sets it on both the request and the response.
-func ensureRequestID(req, resp http.Header) string {
-	if v := req[HeaderRequestID]; len(v) > 0 && bus.ValidToken(v[0]) {
-		resp[HeaderRequestID] = v
-		return v[0]
-	}
-	// One string and one slice, shared by the request and the response.
-	v := []string{newRequestID()}
-	req[HeaderRequestID], resp[HeaderRequestID] = v, v
-	return v[0]
-}
-
-// newRequestID returns "req_" and a NUID: unique across instances without coordination.
-func newRequestID() string {
-	var b [4 + 22]byte
-	copy(b[:], "req_")
-	copy(b[4:], nuid.Next())
-	return string(b[:])
 }
 
 // recoverPanic turns a panic in a handler into a 500 in the client's format: a bug must cost
