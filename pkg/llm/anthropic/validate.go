@@ -1,15 +1,14 @@
 package anthropic
 
 import (
-	"fmt"
-
 	"github.com/tidwall/gjson"
 
 	"github.com/lynkr/lynkr/pkg/llm"
 )
 
 // ValidateMessages checks a POST /v1/messages body and returns what the gateway routes by,
-// and every problem found (none when the request is valid).
+// and every problem found (none when the request is valid). The summary shares memory with
+// body, which the caller must not modify while it uses the summary.
 func ValidateMessages(body []byte) (llm.Summary, []string) {
 	return validate(body, true)
 }
@@ -26,63 +25,78 @@ func validate(body []byte, full bool) (llm.Summary, []string) {
 	if !ok {
 		return llm.Summary{}, c.result()
 	}
-	top := members(root)
+	var model, maxTokens, stream, temperature, topP, topK, stopSequences, metadata, system,
+		messages, tools, toolChoice, thinking gjson.Result
+	lookup(root, field{"model", &model}, field{"max_tokens", &maxTokens}, field{"stream", &stream},
+		field{"temperature", &temperature}, field{"top_p", &topP}, field{"top_k", &topK},
+		field{"stop_sequences", &stopSequences}, field{"metadata", &metadata}, field{"system", &system},
+		field{"messages", &messages}, field{"tools", &tools}, field{"tool_choice", &toolChoice},
+		field{"thinking", &thinking})
 	var sum llm.Summary
-	if m := top["model"]; c.str("model", m, true) {
-		sum.Model = m.Str
+	if c.str(named("model"), model, true) {
+		sum.Model = unquote(model)
 	}
 	if full {
-		c.integer("max_tokens", top["max_tokens"], true, 1)
-		c.boolean("stream", top["stream"])
-		sum.Stream = top["stream"].Type == gjson.True
-		c.number("temperature", top["temperature"], 0, 1)
-		c.number("top_p", top["top_p"], 0, 1)
-		c.integer("top_k", top["top_k"], false, 0)
-		if v := top["stop_sequences"]; c.array("stop_sequences", v, false) {
-			for i, s := range elems(v) {
-				c.str(fmt.Sprintf("stop_sequences[%d]", i), s, false)
+		c.integer(named("max_tokens"), maxTokens, true, 1)
+		c.boolean(named("stream"), stream)
+		sum.Stream = stream.Type == gjson.True
+		c.number(named("temperature"), temperature, 0, 1)
+		c.number(named("top_p"), topP, 0, 1)
+		c.integer(named("top_k"), topK, false, 0)
+		if p := named("stop_sequences"); c.array(p, stopSequences, false) {
+			for i, s := range node(stopSequences).elems {
+				c.str(p.index(i), s, false)
 			}
 		}
-		if v := top["metadata"]; c.obj("metadata", v, false) {
-			if u := v.Get("user_id"); u.Type != gjson.Null {
-				c.str("metadata.user_id", u, false)
+		if p := named("metadata"); c.obj(p, metadata, false) {
+			if u := get(metadata, "user_id"); u.Type != gjson.Null {
+				c.str(p.at("user_id"), u, false)
 			}
 		}
 	}
-	c.system(top["system"])
-	c.messages(top["messages"])
-	c.tools(top["tools"])
-	if v := top["tool_choice"]; c.obj("tool_choice", v, false) {
-		if c.oneOf("tool_choice.type", v.Get("type"), true, ToolChoiceAuto, ToolChoiceAny, ToolChoiceTool, ToolChoiceNone) && v.Get("type").Str == ToolChoiceTool {
-			c.str("tool_choice.name", v.Get("name"), true)
+	c.system(system)
+	c.messages(messages)
+	c.tools(tools)
+	if p := named("tool_choice"); c.obj(p, toolChoice, false) {
+		var typ, name, disableParallel gjson.Result
+		lookup(toolChoice, field{"type", &typ}, field{"name", &name}, field{"disable_parallel_tool_use", &disableParallel})
+		if c.oneOf(p.at("type"), typ, true, ToolChoiceAuto, ToolChoiceAny, ToolChoiceTool, ToolChoiceNone) && unquote(typ) == ToolChoiceTool {
+			c.str(p.at("name"), name, true)
 		}
-		c.boolean("tool_choice.disable_parallel_tool_use", v.Get("disable_parallel_tool_use"))
+		c.boolean(p.at("disable_parallel_tool_use"), disableParallel)
 	}
-	if v := top["thinking"]; c.obj("thinking", v, false) {
-		if c.oneOf("thinking.type", v.Get("type"), true, "enabled", "disabled", "adaptive") && v.Get("type").Str == "enabled" {
-			c.integer("thinking.budget_tokens", v.Get("budget_tokens"), true, 1024)
+	if p := named("thinking"); c.obj(p, thinking, false) {
+		var typ, budget gjson.Result
+		lookup(thinking, field{"type", &typ}, field{"budget_tokens", &budget})
+		if c.oneOf(p.at("type"), typ, true, "enabled", "disabled", "adaptive") && unquote(typ) == "enabled" {
+			c.integer(p.at("budget_tokens"), budget, true, 1024)
 		}
 	}
 	return sum, c.result()
 }
 
+// named returns the path of the body's member name.
+func named(name string) path { return path{name: name} }
+
 func (c *checker) system(v gjson.Result) {
-	switch {
+	switch p := named("system"); {
 	case !v.Exists() || v.Type == gjson.String:
 	case v.IsArray():
-		for i, b := range elems(v) {
-			p := fmt.Sprintf("system[%d]", i)
+		for i, b := range node(v).elems {
+			q := p.index(i)
 			if !b.IsObject() {
-				c.add("%s must be a text block", p)
+				c.addAt(q, "%s must be a text block")
 				continue
 			}
-			if c.oneOf(p+".type", b.Get("type"), true, BlockText) {
-				c.str(p+".text", b.Get("text"), false)
-				if !b.Get("text").Exists() {
-					c.add("%s.text is required", p)
+			var typ, txt, cacheControl gjson.Result
+			lookup(b, field{"type", &typ}, field{"text", &txt}, field{"cache_control", &cacheControl})
+			if c.oneOf(q.at("type"), typ, true, BlockText) {
+				c.str(q.at("text"), txt, false)
+				if !txt.Exists() {
+					c.addAt(q, "%s.text is required")
 				}
 			}
-			c.cacheControl(p, b)
+			c.cacheControl(q, cacheControl)
 		}
 	default:
 		c.add("system must be a string or an array of text blocks")
@@ -90,32 +104,33 @@ func (c *checker) system(v gjson.Result) {
 }
 
 func (c *checker) messages(v gjson.Result) {
-	if !c.array("messages", v, true) {
+	p := named("messages")
+	if !c.array(p, v, true) {
 		return
 	}
 	n := 0
-	for i, m := range elems(v) {
+	for i, m := range node(v).elems {
 		n++
-		p := fmt.Sprintf("messages[%d]", i)
+		q := p.index(i)
 		if !m.IsObject() {
-			c.add("%s must be an object", p)
+			c.addAt(q, "%s must be an object")
 			continue
 		}
-		role := m.Get("role")
-		if !c.oneOf(p+".role", role, true, RoleUser, RoleAssistant) {
+		var role, content gjson.Result
+		lookup(m, field{"role", &role}, field{"content", &content})
+		if !c.oneOf(q.at("role"), role, true, RoleUser, RoleAssistant) {
 			role = gjson.Result{}
 		}
-		content := m.Get("content")
-		switch {
+		switch q := q.at("content"); {
 		case !content.Exists():
-			c.add("%s.content is required", p)
+			c.addAt(q, "%s is required")
 		case content.Type == gjson.String:
 		case content.IsArray():
-			for j, b := range elems(content) {
-				c.block(fmt.Sprintf("%s.content[%d]", p, j), b, role.Str)
+			for j, b := range node(content).elems {
+				c.block(q.index(j), b, unquote(role))
 			}
 		default:
-			c.add("%s.content must be a string or an array of content blocks", p)
+			c.addAt(q, "%s must be a string or an array of content blocks")
 		}
 	}
 	if n == 0 {
@@ -146,151 +161,167 @@ func isMessageBlockType(t string) bool {
 
 // block checks one content block of a message whose role is role ("" when the role is
 // itself wrong, or inside a tool result).
-func (c *checker) block(p string, b gjson.Result, role string) {
+func (c *checker) block(p path, b gjson.Result, role string) {
 	if !b.IsObject() {
-		c.add("%s must be a content block object", p)
+		c.addAt(p, "%s must be a content block object")
 		return
 	}
-	t := b.Get("type")
-	if !c.str(p+".type", t, true) {
+	// One pass over the block reads every member a block type checks.
+	var t, cacheControl, txt, source, title, content, id, name, input, toolUseID, isError,
+		thinking, signature, data gjson.Result
+	lookup(b, field{"type", &t}, field{"cache_control", &cacheControl}, field{"text", &txt},
+		field{"source", &source}, field{"title", &title}, field{"content", &content}, field{"id", &id},
+		field{"name", &name}, field{"input", &input}, field{"tool_use_id", &toolUseID},
+		field{"is_error", &isError}, field{"thinking", &thinking}, field{"signature", &signature},
+		field{"data", &data})
+	if !c.str(p.at("type"), t, true) {
 		return
 	}
-	if !isMessageBlockType(t.Str) {
-		c.add("%s.type must be one of %s", p, messageBlockTypes)
+	typ := unquote(t)
+	if !isMessageBlockType(typ) {
+		c.addAt(p, "%s.type must be one of %s", messageBlockTypes)
 		return
 	}
-	c.cacheControl(p, b)
-	switch t.Str {
+	c.cacheControl(p, cacheControl)
+	switch typ {
 	case BlockText:
-		if !b.Get("text").Exists() {
-			c.add("%s.text is required", p)
+		if !txt.Exists() {
+			c.addAt(p, "%s.text is required")
 		} else {
-			c.str(p+".text", b.Get("text"), false)
+			c.str(p.at("text"), txt, false)
 		}
 	case BlockImage:
-		if s := b.Get("source"); c.obj(p+".source", s, true) {
-			c.source(p+".source", s, SourceBase64, SourceURL, SourceFile)
+		if q := p.at("source"); c.obj(q, source, true) {
+			c.source(q, source, SourceBase64, SourceURL, SourceFile)
 		}
 	case BlockDocument:
-		if s := b.Get("source"); c.obj(p+".source", s, true) {
-			c.source(p+".source", s, SourceBase64, SourceText, SourceContent, SourceURL, SourceFile)
+		if q := p.at("source"); c.obj(q, source, true) {
+			c.source(q, source, SourceBase64, SourceText, SourceContent, SourceURL, SourceFile)
 		}
 	case BlockSearchResult:
-		c.str(p+".source", b.Get("source"), true)
-		c.str(p+".title", b.Get("title"), true)
-		c.array(p+".content", b.Get("content"), true)
+		c.str(p.at("source"), source, true)
+		c.str(p.at("title"), title, true)
+		c.array(p.at("content"), content, true)
 	case BlockToolUse, BlockServerToolUse:
-		c.str(p+".id", b.Get("id"), true)
-		c.str(p+".name", b.Get("name"), true)
-		c.obj(p+".input", b.Get("input"), true)
-		c.inRole(p, t.Str, role, RoleAssistant)
+		c.str(p.at("id"), id, true)
+		c.str(p.at("name"), name, true)
+		c.obj(p.at("input"), input, true)
+		c.inRole(p, typ, role, RoleAssistant)
 	case BlockToolResult:
-		c.str(p+".tool_use_id", b.Get("tool_use_id"), true)
-		c.boolean(p+".is_error", b.Get("is_error"))
-		switch content := b.Get("content"); {
+		c.str(p.at("tool_use_id"), toolUseID, true)
+		c.boolean(p.at("is_error"), isError)
+		switch q := p.at("content"); {
 		case !content.Exists() || content.Type == gjson.String:
 		case content.IsArray():
-			for j, rb := range elems(content) {
-				c.resultBlock(fmt.Sprintf("%s.content[%d]", p, j), rb)
+			for j, rb := range node(content).elems {
+				c.resultBlock(q.index(j), rb)
 			}
 		default:
-			c.add("%s.content must be a string or an array of content blocks", p)
+			c.addAt(q, "%s must be a string or an array of content blocks")
 		}
-		c.inRole(p, t.Str, role, RoleUser)
+		c.inRole(p, typ, role, RoleUser)
 	case BlockThinking:
-		if !b.Get("thinking").Exists() {
-			c.add("%s.thinking is required", p)
+		if !thinking.Exists() {
+			c.addAt(p, "%s.thinking is required")
 		} else {
-			c.str(p+".thinking", b.Get("thinking"), false)
+			c.str(p.at("thinking"), thinking, false)
 		}
-		c.str(p+".signature", b.Get("signature"), false)
-		c.inRole(p, t.Str, role, RoleAssistant)
+		c.str(p.at("signature"), signature, false)
+		c.inRole(p, typ, role, RoleAssistant)
 	case BlockRedactedThinking:
-		c.str(p+".data", b.Get("data"), true)
-		c.inRole(p, t.Str, role, RoleAssistant)
+		c.str(p.at("data"), data, true)
+		c.inRole(p, typ, role, RoleAssistant)
 	}
 }
 
 // resultBlock checks one block of a tool_result's content.
-func (c *checker) resultBlock(p string, b gjson.Result) {
+func (c *checker) resultBlock(p path, b gjson.Result) {
 	if !b.IsObject() {
-		c.add("%s must be a content block object", p)
+		c.addAt(p, "%s must be a content block object")
 		return
 	}
-	t := b.Get("type")
-	if !c.oneOf(p+".type", t, true, BlockText, BlockImage, BlockDocument, BlockSearchResult) {
+	var t, txt, source gjson.Result
+	lookup(b, field{"type", &t}, field{"text", &txt}, field{"source", &source})
+	if !c.oneOf(p.at("type"), t, true, BlockText, BlockImage, BlockDocument, BlockSearchResult) {
 		return
 	}
-	switch t.Str {
+	switch unquote(t) {
 	case BlockText:
-		if !b.Get("text").Exists() {
-			c.add("%s.text is required", p)
+		if !txt.Exists() {
+			c.addAt(p, "%s.text is required")
 		} else {
-			c.str(p+".text", b.Get("text"), false)
+			c.str(p.at("text"), txt, false)
 		}
 	case BlockImage:
-		if s := b.Get("source"); c.obj(p+".source", s, true) {
-			c.source(p+".source", s, SourceBase64, SourceURL, SourceFile)
+		if q := p.at("source"); c.obj(q, source, true) {
+			c.source(q, source, SourceBase64, SourceURL, SourceFile)
 		}
 	case BlockDocument:
-		if s := b.Get("source"); c.obj(p+".source", s, true) {
-			c.source(p+".source", s, SourceBase64, SourceText, SourceContent, SourceURL, SourceFile)
+		if q := p.at("source"); c.obj(q, source, true) {
+			c.source(q, source, SourceBase64, SourceText, SourceContent, SourceURL, SourceFile)
 		}
 	}
 }
 
-func (c *checker) inRole(p, typ, role, want string) {
+func (c *checker) inRole(p path, typ, role, want string) {
 	if role != "" && role != want {
-		c.add("%s: %s blocks belong in %s messages", p, typ, want)
+		c.addAt(p, "%s: %s blocks belong in %s messages", typ, want)
 	}
 }
 
-func (c *checker) source(p string, s gjson.Result, types ...string) {
-	if !c.oneOf(p+".type", s.Get("type"), true, types...) {
+func (c *checker) source(p path, s gjson.Result, types ...string) {
+	var typ, mediaType, data, url, fileID, content gjson.Result
+	lookup(s, field{"type", &typ}, field{"media_type", &mediaType}, field{"data", &data},
+		field{"url", &url}, field{"file_id", &fileID}, field{"content", &content})
+	if !c.oneOf(p.at("type"), typ, true, types...) {
 		return
 	}
-	switch s.Get("type").Str {
+	switch unquote(typ) {
 	case SourceBase64, SourceText:
-		c.str(p+".media_type", s.Get("media_type"), true)
-		c.str(p+".data", s.Get("data"), true)
+		c.str(p.at("media_type"), mediaType, true)
+		c.str(p.at("data"), data, true)
 	case SourceURL:
-		c.str(p+".url", s.Get("url"), true)
+		c.str(p.at("url"), url, true)
 	case SourceFile:
-		c.str(p+".file_id", s.Get("file_id"), true)
+		c.str(p.at("file_id"), fileID, true)
 	case SourceContent:
-		if v := s.Get("content"); v.Type != gjson.String {
-			c.array(p+".content", v, true)
+		if content.Type != gjson.String {
+			c.array(p.at("content"), content, true)
 		}
 	}
 }
 
-func (c *checker) cacheControl(p string, b gjson.Result) {
-	if v := b.Get("cache_control"); v.Exists() && v.Type != gjson.Null && c.obj(p+".cache_control", v, false) {
-		c.oneOf(p+".cache_control.type", v.Get("type"), true, "ephemeral")
+// cacheControl checks the cache_control v of the block or tool at p.
+func (c *checker) cacheControl(p path, v gjson.Result) {
+	if q := p.at("cache_control"); v.Exists() && v.Type != gjson.Null && c.obj(q, v, false) {
+		c.oneOf(q.at("type"), get(v, "type"), true, "ephemeral")
 	}
 }
 
 func (c *checker) tools(v gjson.Result) {
-	if !c.array("tools", v, false) {
+	p := named("tools")
+	if !c.array(p, v, false) {
 		return
 	}
-	for i, t := range elems(v) {
-		p := fmt.Sprintf("tools[%d]", i)
+	for i, t := range node(v).elems {
+		q := p.index(i)
 		if !t.IsObject() {
-			c.add("%s must be an object", p)
+			c.addAt(q, "%s must be an object")
 			continue
 		}
-		c.str(p+".name", t.Get("name"), true)
-		c.str(p+".description", t.Get("description"), false)
-		c.cacheControl(p, t)
-		typ := t.Get("type")
-		if typ.Exists() && typ.Type != gjson.Null && !c.str(p+".type", typ, true) {
+		var name, description, cacheControl, typ, inputSchema gjson.Result
+		lookup(t, field{"name", &name}, field{"description", &description}, field{"cache_control", &cacheControl},
+			field{"type", &typ}, field{"input_schema", &inputSchema})
+		c.str(q.at("name"), name, true)
+		c.str(q.at("description"), description, false)
+		c.cacheControl(q, cacheControl)
+		if typ.Exists() && typ.Type != gjson.Null && !c.str(q.at("type"), typ, true) {
 			continue
 		}
-		if typ.Str == "" || typ.Str == "custom" {
-			if s := t.Get("input_schema"); c.obj(p+".input_schema", s, true) {
-				if st := s.Get("type"); st.Exists() && st.Str != "object" {
-					c.add("%s.input_schema.type must be object", p)
+		if s := unquote(typ); s == "" || s == "custom" {
+			if r := q.at("input_schema"); c.obj(r, inputSchema, true) {
+				if st := get(inputSchema, "type"); st.Exists() && unquote(st) != "object" {
+					c.addAt(q, "%s.input_schema.type must be object")
 				}
 			}
 		}

@@ -1,104 +1,122 @@
 package openai
 
 import (
-	"fmt"
-
 	"github.com/tidwall/gjson"
 
 	"github.com/lynkr/lynkr/pkg/llm"
 )
 
 // ValidateChat checks a POST /v1/chat/completions body and returns what the gateway routes
-// by, and every problem found (none when the request is valid).
+// by, and every problem found (none when the request is valid). The summary shares memory
+// with body, which the caller must not modify while it uses the summary.
 func ValidateChat(body []byte) (llm.Summary, []string) {
 	var c checker
 	root, ok := c.object(body)
 	if !ok {
 		return llm.Summary{}, c.result()
 	}
-	top := members(root)
+	var model, stream, streamOptions, maxTokens, maxCompletionTokens, temperature, topP, n,
+		presencePenalty, frequencyPenalty, seed, stop, user, reasoningEffort, parallelToolCalls,
+		metadata, responseFormat, messages, tools, toolChoice gjson.Result
+	lookup(root, field{"model", &model}, field{"stream", &stream}, field{"stream_options", &streamOptions},
+		field{"max_tokens", &maxTokens}, field{"max_completion_tokens", &maxCompletionTokens},
+		field{"temperature", &temperature}, field{"top_p", &topP}, field{"n", &n},
+		field{"presence_penalty", &presencePenalty}, field{"frequency_penalty", &frequencyPenalty},
+		field{"seed", &seed}, field{"stop", &stop}, field{"user", &user}, field{"reasoning_effort", &reasoningEffort},
+		field{"parallel_tool_calls", &parallelToolCalls}, field{"metadata", &metadata},
+		field{"response_format", &responseFormat}, field{"messages", &messages}, field{"tools", &tools},
+		field{"tool_choice", &toolChoice})
 	var sum llm.Summary
-	if m := top["model"]; c.str("model", m, true) {
-		sum.Model = m.Str
+	if c.str(named("model"), model, true) {
+		sum.Model = unquote(model)
 	}
-	c.boolean("stream", top["stream"])
-	sum.Stream = top["stream"].Type == gjson.True
-	if v := top["stream_options"]; v.Type != gjson.Null && c.obj("stream_options", v, false) {
-		c.boolean("stream_options.include_usage", v.Get("include_usage"))
+	c.boolean(named("stream"), stream)
+	sum.Stream = stream.Type == gjson.True
+	if p := named("stream_options"); c.obj(p, nonNull(streamOptions), false) {
+		c.boolean(p.at("include_usage"), get(streamOptions, "include_usage"))
 	}
-	c.nullable("max_tokens", top["max_tokens"], func(p string, v gjson.Result) { c.integer(p, v, false, 1) })
-	c.nullable("max_completion_tokens", top["max_completion_tokens"], func(p string, v gjson.Result) { c.integer(p, v, false, 1) })
-	c.nullable("temperature", top["temperature"], func(p string, v gjson.Result) { c.number(p, v, 0, 2) })
-	c.nullable("top_p", top["top_p"], func(p string, v gjson.Result) { c.number(p, v, 0, 1) })
-	c.nullable("n", top["n"], func(p string, v gjson.Result) { c.integer(p, v, false, 1) })
-	c.nullable("presence_penalty", top["presence_penalty"], func(p string, v gjson.Result) { c.number(p, v, -2, 2) })
-	c.nullable("frequency_penalty", top["frequency_penalty"], func(p string, v gjson.Result) { c.number(p, v, -2, 2) })
-	c.nullable("seed", top["seed"], func(p string, v gjson.Result) { c.integer(p, v, false, -1<<53) })
-	c.nullable("stop", top["stop"], func(p string, v gjson.Result) {
-		if v.Type == gjson.String {
-			return
+	c.integer(named("max_tokens"), nonNull(maxTokens), false, 1)
+	c.integer(named("max_completion_tokens"), nonNull(maxCompletionTokens), false, 1)
+	c.number(named("temperature"), nonNull(temperature), 0, 2)
+	c.number(named("top_p"), nonNull(topP), 0, 1)
+	c.integer(named("n"), nonNull(n), false, 1)
+	c.number(named("presence_penalty"), nonNull(presencePenalty), -2, 2)
+	c.number(named("frequency_penalty"), nonNull(frequencyPenalty), -2, 2)
+	c.integer(named("seed"), nonNull(seed), false, -1<<53)
+	switch p := named("stop"); {
+	case !given(stop) || stop.Type == gjson.String:
+	case !stop.IsArray():
+		c.add("stop must be a string or an array of strings")
+	default:
+		for i, s := range node(stop).elems {
+			c.str(p.index(i), s, false)
 		}
-		if !v.IsArray() {
-			c.add("stop must be a string or an array of strings")
-			return
-		}
-		for i, s := range elems(v) {
-			c.str(fmt.Sprintf("stop[%d]", i), s, false)
-		}
-	})
-	c.nullable("user", top["user"], func(p string, v gjson.Result) { c.str(p, v, false) })
-	c.nullable("reasoning_effort", top["reasoning_effort"], func(p string, v gjson.Result) { c.str(p, v, false) })
-	c.nullable("parallel_tool_calls", top["parallel_tool_calls"], c.boolean)
-	c.nullable("metadata", top["metadata"], func(p string, v gjson.Result) { c.obj(p, v, false) })
-	c.nullable("response_format", top["response_format"], c.responseFormat)
-	c.chatMessages(top["messages"])
-	c.nullable("tools", top["tools"], c.chatTools)
-	c.nullable("tool_choice", top["tool_choice"], c.toolChoice)
+	}
+	c.str(named("user"), nonNull(user), false)
+	c.str(named("reasoning_effort"), nonNull(reasoningEffort), false)
+	c.boolean(named("parallel_tool_calls"), nonNull(parallelToolCalls))
+	c.obj(named("metadata"), nonNull(metadata), false)
+	c.responseFormat(named("response_format"), nonNull(responseFormat))
+	c.chatMessages(messages)
+	c.chatTools(named("tools"), nonNull(tools))
+	if given(toolChoice) {
+		c.toolChoice(named("tool_choice"), toolChoice)
+	}
 	return sum, c.result()
 }
 
-// nullable runs check on v unless v is absent or null, which OpenAI accepts for every
+// named returns the path of the body's member name.
+func named(name string) path { return path{name: name} }
+
+// given reports whether v is present and not null.
+func given(v gjson.Result) bool {
+	return v.Exists() && v.Type != gjson.Null
+}
+
+// nonNull returns v, or an absent value when v is null: OpenAI accepts null for every
 // optional field.
-func (c *checker) nullable(p string, v gjson.Result, check func(string, gjson.Result)) {
-	if v.Exists() && v.Type != gjson.Null {
-		check(p, v)
+func nonNull(v gjson.Result) gjson.Result {
+	if v.Type == gjson.Null {
+		return gjson.Result{}
 	}
+	return v
 }
 
 func (c *checker) chatMessages(v gjson.Result) {
-	if !c.array("messages", v, true) {
+	p := named("messages")
+	if !c.array(p, v, true) {
 		return
 	}
 	n := 0
-	for i, m := range elems(v) {
+	for i, m := range node(v).elems {
 		n++
-		p := fmt.Sprintf("messages[%d]", i)
+		q := p.index(i)
 		if !m.IsObject() {
-			c.add("%s must be an object", p)
+			c.addAt(q, "%s must be an object")
 			continue
 		}
-		role := m.Get("role")
-		if !c.oneOf(p+".role", role, true, RoleSystem, RoleDeveloper, RoleUser, RoleAssistant, RoleTool, RoleFunction) {
+		var role, name, content, toolCalls, functionCall, toolCallID gjson.Result
+		lookup(m, field{"role", &role}, field{"name", &name}, field{"content", &content},
+			field{"tool_calls", &toolCalls}, field{"function_call", &functionCall}, field{"tool_call_id", &toolCallID})
+		if !c.oneOf(q.at("role"), role, true, RoleSystem, RoleDeveloper, RoleUser, RoleAssistant, RoleTool, RoleFunction) {
 			continue
 		}
-		c.nullable(p+".name", m.Get("name"), func(p string, v gjson.Result) { c.str(p, v, false) })
-		content := m.Get("content")
-		switch role.Str {
+		c.str(q.at("name"), nonNull(name), false)
+		switch unquote(role) {
 		case RoleSystem, RoleDeveloper:
-			c.content(p+".content", content, true, PartText)
+			c.content(q.at("content"), content, true, PartText)
 		case RoleUser:
-			c.content(p+".content", content, true, PartText, PartImageURL, PartInputAudio, PartFile)
+			c.content(q.at("content"), content, true, PartText, PartImageURL, PartInputAudio, PartFile)
 		case RoleAssistant:
-			calls := m.Get("tool_calls")
-			hasCalls := calls.IsArray() && calls.Get("#").Int() > 0
-			c.content(p+".content", content, !hasCalls && !m.Get("function_call").Exists(), PartText, PartRefusal)
-			c.nullable(p+".tool_calls", calls, c.toolCalls)
+			hasCalls := toolCalls.IsArray() && !empty(toolCalls)
+			c.content(q.at("content"), content, !hasCalls && !functionCall.Exists(), PartText, PartRefusal)
+			c.toolCalls(q.at("tool_calls"), nonNull(toolCalls))
 		case RoleTool:
-			c.str(p+".tool_call_id", m.Get("tool_call_id"), true)
-			c.content(p+".content", content, true, PartText)
+			c.str(q.at("tool_call_id"), toolCallID, true)
+			c.content(q.at("content"), content, true, PartText)
 		case RoleFunction:
-			c.str(p+".name", m.Get("name"), true)
-			c.content(p+".content", content, false, PartText)
+			c.str(q.at("name"), name, true)
+			c.content(q.at("content"), content, false, PartText)
 		}
 	}
 	if n == 0 {
@@ -106,172 +124,207 @@ func (c *checker) chatMessages(v gjson.Result) {
 	}
 }
 
+// empty reports whether the array v has no elements.
+func empty(v gjson.Result) bool {
+	s := v.Raw
+	i := skipSpace(s, 0)
+	if i < len(s) && s[i] == '[' {
+		i = skipSpace(s, i+1)
+	}
+	return i >= len(s) || s[i] == ']'
+}
+
 // content checks a message's content: a string, or an array of parts of the given types.
-func (c *checker) content(p string, v gjson.Result, required bool, partTypes ...string) {
+func (c *checker) content(p path, v gjson.Result, required bool, partTypes ...string) {
 	switch {
 	case !v.Exists() || v.Type == gjson.Null:
 		if required {
-			c.add("%s is required", p)
+			c.addAt(p, "%s is required")
 		}
 	case v.Type == gjson.String:
 	case v.IsArray():
-		for j, part := range elems(v) {
-			c.part(fmt.Sprintf("%s[%d]", p, j), part, partTypes)
+		for j, part := range node(v).elems {
+			c.part(p.index(j), part, partTypes)
 		}
 	default:
-		c.add("%s must be a string or an array of content parts", p)
+		c.addAt(p, "%s must be a string or an array of content parts")
 	}
 }
 
-func (c *checker) part(p string, part gjson.Result, types []string) {
+func (c *checker) part(p path, part gjson.Result, types []string) {
 	if !part.IsObject() {
-		c.add("%s must be a content part object", p)
+		c.addAt(p, "%s must be a content part object")
 		return
 	}
-	t := part.Get("type")
-	if !c.oneOf(p+".type", t, true, types...) {
+	t := get(part, "type")
+	if !c.oneOf(p.at("type"), t, true, types...) {
 		return
 	}
-	switch t.Str {
+	switch unquote(t) {
 	case PartText:
-		if !part.Get("text").Exists() {
-			c.add("%s.text is required", p)
+		if s := get(part, "text"); !s.Exists() {
+			c.addAt(p, "%s.text is required")
 		} else {
-			c.str(p+".text", part.Get("text"), false)
+			c.str(p.at("text"), s, false)
 		}
 	case PartRefusal:
-		c.str(p+".refusal", part.Get("refusal"), true)
+		c.str(p.at("refusal"), get(part, "refusal"), true)
 	case PartImageURL:
-		img := part.Get("image_url")
+		img := get(part, "image_url")
 		if img.Type == gjson.String { // accepted by several OpenAI-compatible servers
 			return
 		}
-		if c.obj(p+".image_url", img, true) {
-			c.str(p+".image_url.url", img.Get("url"), true)
-			c.nullable(p+".image_url.detail", img.Get("detail"), func(q string, v gjson.Result) { c.oneOf(q, v, false, "auto", "low", "high") })
+		if q := p.at("image_url"); c.obj(q, img, true) {
+			var url, detail gjson.Result
+			lookup(img, field{"url", &url}, field{"detail", &detail})
+			c.str(q.at("url"), url, true)
+			c.oneOf(q.at("detail"), nonNull(detail), false, "auto", "low", "high")
 		}
 	case PartInputAudio:
-		if a := part.Get("input_audio"); c.obj(p+".input_audio", a, true) {
-			c.str(p+".input_audio.data", a.Get("data"), true)
-			c.str(p+".input_audio.format", a.Get("format"), true)
+		if a, q := get(part, "input_audio"), p.at("input_audio"); c.obj(q, a, true) {
+			var data, format gjson.Result
+			lookup(a, field{"data", &data}, field{"format", &format})
+			c.str(q.at("data"), data, true)
+			c.str(q.at("format"), format, true)
 		}
 	case PartFile:
-		if f := part.Get("file"); c.obj(p+".file", f, true) && !f.Get("file_data").Exists() && !f.Get("file_id").Exists() {
-			c.add("%s.file needs file_data or file_id", p)
+		if f := get(part, "file"); c.obj(p.at("file"), f, true) {
+			var data, id gjson.Result
+			lookup(f, field{"file_data", &data}, field{"file_id", &id})
+			if !data.Exists() && !id.Exists() {
+				c.addAt(p, "%s.file needs file_data or file_id")
+			}
 		}
 	}
 }
 
-func (c *checker) toolCalls(p string, v gjson.Result) {
+func (c *checker) toolCalls(p path, v gjson.Result) {
 	if !c.array(p, v, false) {
 		return
 	}
-	for i, tc := range elems(v) {
-		q := fmt.Sprintf("%s[%d]", p, i)
+	for i, tc := range node(v).elems {
+		q := p.index(i)
 		if !tc.IsObject() {
-			c.add("%s must be an object", q)
+			c.addAt(q, "%s must be an object")
 			continue
 		}
-		c.str(q+".id", tc.Get("id"), true)
-		typ := tc.Get("type")
-		if typ.Exists() && !c.oneOf(q+".type", typ, false, "function", "custom") {
+		var id, typ, custom, function gjson.Result
+		lookup(tc, field{"id", &id}, field{"type", &typ}, field{"custom", &custom}, field{"function", &function})
+		c.str(q.at("id"), id, true)
+		if typ.Exists() && !c.oneOf(q.at("type"), typ, false, "function", "custom") {
 			continue
 		}
-		if typ.Str == "custom" {
-			c.obj(q+".custom", tc.Get("custom"), true)
+		if unquote(typ) == "custom" {
+			c.obj(q.at("custom"), custom, true)
 			continue
 		}
-		if f := tc.Get("function"); c.obj(q+".function", f, true) {
-			c.str(q+".function.name", f.Get("name"), true)
-			c.str(q+".function.arguments", f.Get("arguments"), false)
+		if f := q.at("function"); c.obj(f, function, true) {
+			var name, arguments gjson.Result
+			lookup(function, field{"name", &name}, field{"arguments", &arguments})
+			c.str(f.at("name"), name, true)
+			c.str(f.at("arguments"), arguments, false)
 		}
 	}
 }
 
-func (c *checker) chatTools(p string, v gjson.Result) {
+func (c *checker) chatTools(p path, v gjson.Result) {
 	if !c.array(p, v, false) {
 		return
 	}
-	for i, t := range elems(v) {
-		q := fmt.Sprintf("%s[%d]", p, i)
+	for i, t := range node(v).elems {
+		q := p.index(i)
 		if !t.IsObject() {
-			c.add("%s must be an object", q)
+			c.addAt(q, "%s must be an object")
 			continue
 		}
-		if !c.oneOf(q+".type", t.Get("type"), true, "function", "custom") {
+		var typ, custom, function gjson.Result
+		lookup(t, field{"type", &typ}, field{"custom", &custom}, field{"function", &function})
+		if !c.oneOf(q.at("type"), typ, true, "function", "custom") {
 			continue
 		}
-		if t.Get("type").Str == "custom" {
-			if ct := t.Get("custom"); c.obj(q+".custom", ct, true) {
-				c.str(q+".custom.name", ct.Get("name"), true)
+		if unquote(typ) == "custom" {
+			if ct := q.at("custom"); c.obj(ct, custom, true) {
+				c.str(ct.at("name"), get(custom, "name"), true)
 			}
 			continue
 		}
-		if f := t.Get("function"); c.obj(q+".function", f, true) {
-			c.str(q+".function.name", f.Get("name"), true)
-			c.nullable(q+".function.description", f.Get("description"), func(p string, v gjson.Result) { c.str(p, v, false) })
-			c.nullable(q+".function.parameters", f.Get("parameters"), func(p string, v gjson.Result) { c.obj(p, v, false) })
-			c.nullable(q+".function.strict", f.Get("strict"), c.boolean)
+		if f := q.at("function"); c.obj(f, function, true) {
+			var name, description, parameters, strict gjson.Result
+			lookup(function, field{"name", &name}, field{"description", &description},
+				field{"parameters", &parameters}, field{"strict", &strict})
+			c.str(f.at("name"), name, true)
+			c.str(f.at("description"), nonNull(description), false)
+			c.obj(f.at("parameters"), nonNull(parameters), false)
+			c.boolean(f.at("strict"), nonNull(strict))
 		}
 	}
 }
 
-func (c *checker) toolChoice(p string, v gjson.Result) {
+func (c *checker) toolChoice(p path, v gjson.Result) {
 	switch {
 	case v.Type == gjson.String:
 		c.oneOf(p, v, false, ToolChoiceNone, ToolChoiceAuto, ToolChoiceRequired)
 	case v.IsObject():
-		if !c.oneOf(p+".type", v.Get("type"), true, "function", "allowed_tools", "custom") {
+		var typ, function, allowedTools, custom gjson.Result
+		lookup(v, field{"type", &typ}, field{"function", &function}, field{"allowed_tools", &allowedTools}, field{"custom", &custom})
+		if !c.oneOf(p.at("type"), typ, true, "function", "allowed_tools", "custom") {
 			return
 		}
-		switch v.Get("type").Str {
+		switch unquote(typ) {
 		case "function":
-			if f := v.Get("function"); c.obj(p+".function", f, true) {
-				c.str(p+".function.name", f.Get("name"), true)
+			if f := p.at("function"); c.obj(f, function, true) {
+				c.str(f.at("name"), get(function, "name"), true)
 			}
 		case "allowed_tools":
-			c.obj(p+".allowed_tools", v.Get("allowed_tools"), true)
+			c.obj(p.at("allowed_tools"), allowedTools, true)
 		case "custom":
-			if f := v.Get("custom"); c.obj(p+".custom", f, true) {
-				c.str(p+".custom.name", f.Get("name"), true)
+			if f := p.at("custom"); c.obj(f, custom, true) {
+				c.str(f.at("name"), get(custom, "name"), true)
 			}
 		}
 	default:
-		c.add("%s must be a string or an object", p)
+		c.addAt(p, "%s must be a string or an object")
 	}
 }
 
-func (c *checker) responseFormat(p string, v gjson.Result) {
+func (c *checker) responseFormat(p path, v gjson.Result) {
 	if !c.obj(p, v, false) {
 		return
 	}
-	if !c.oneOf(p+".type", v.Get("type"), true, "text", "json_object", "json_schema") {
+	var typ, jsonSchema gjson.Result
+	lookup(v, field{"type", &typ}, field{"json_schema", &jsonSchema})
+	if !c.oneOf(p.at("type"), typ, true, "text", "json_object", "json_schema") {
 		return
 	}
-	if v.Get("type").Str == "json_schema" {
-		if s := v.Get("json_schema"); c.obj(p+".json_schema", s, true) {
-			c.str(p+".json_schema.name", s.Get("name"), true)
-			c.nullable(p+".json_schema.schema", s.Get("schema"), func(p string, v gjson.Result) { c.obj(p, v, false) })
+	if unquote(typ) == "json_schema" {
+		if s := p.at("json_schema"); c.obj(s, jsonSchema, true) {
+			var name, schema gjson.Result
+			lookup(jsonSchema, field{"name", &name}, field{"schema", &schema})
+			c.str(s.at("name"), name, true)
+			c.obj(s.at("schema"), nonNull(schema), false)
 		}
 	}
 }
 
-// ValidateEmbeddings checks a POST /v1/embeddings body.
+// ValidateEmbeddings checks a POST /v1/embeddings body. The summary shares memory with body,
+// which the caller must not modify while it uses the summary.
 func ValidateEmbeddings(body []byte) (llm.Summary, []string) {
 	var c checker
 	root, ok := c.object(body)
 	if !ok {
 		return llm.Summary{}, c.result()
 	}
-	top := members(root)
+	var model, input, encodingFormat, dimensions, user gjson.Result
+	lookup(root, field{"model", &model}, field{"input", &input}, field{"encoding_format", &encodingFormat},
+		field{"dimensions", &dimensions}, field{"user", &user})
 	var sum llm.Summary
-	if m := top["model"]; c.str("model", m, true) {
-		sum.Model = m.Str
+	if c.str(named("model"), model, true) {
+		sum.Model = unquote(model)
 	}
-	c.embeddingsInput(top["input"])
-	c.nullable("encoding_format", top["encoding_format"], func(p string, v gjson.Result) { c.oneOf(p, v, false, "float", "base64") })
-	c.nullable("dimensions", top["dimensions"], func(p string, v gjson.Result) { c.integer(p, v, false, 1) })
-	c.nullable("user", top["user"], func(p string, v gjson.Result) { c.str(p, v, false) })
+	c.embeddingsInput(input)
+	c.oneOf(named("encoding_format"), nonNull(encodingFormat), false, "float", "base64")
+	c.integer(named("dimensions"), nonNull(dimensions), false, 1)
+	c.str(named("user"), nonNull(user), false)
 	return sum, c.result()
 }
 
@@ -284,7 +337,7 @@ func (c *checker) embeddingsInput(v gjson.Result) {
 		c.add("input is required")
 		return
 	case v.Type == gjson.String:
-		if v.Str == "" {
+		if v.Raw == `""` {
 			c.add("input must not be empty")
 		}
 		return
@@ -292,37 +345,41 @@ func (c *checker) embeddingsInput(v gjson.Result) {
 		c.add(want)
 		return
 	}
-	items := v.Array()
-	if len(items) == 0 {
+	var first gjson.Result
+	for _, e := range node(v).elems {
+		first = e
+		break
+	}
+	if !first.Exists() {
 		c.add("input must not be empty")
 		return
 	}
-	switch first := items[0]; {
+	p := named("input")
+	switch {
 	case first.Type == gjson.String:
-		for i, s := range items {
+		for i, s := range node(v).elems {
 			if s.Type != gjson.String {
 				c.add("input[%d] must be a string like the others", i)
-			} else if s.Str == "" {
+			} else if s.Raw == `""` {
 				c.add("input[%d] must not be empty", i)
 			}
 		}
 	case first.Type == gjson.Number:
-		for i, n := range items {
-			c.tokenID(fmt.Sprintf("input[%d]", i), n)
+		for i, n := range node(v).elems {
+			c.tokenID(p.index(i), n)
 		}
 	case first.IsArray():
-		for i, arr := range items {
-			p := fmt.Sprintf("input[%d]", i)
+		for i, arr := range node(v).elems {
+			q := p.index(i)
 			if !arr.IsArray() {
-				c.add("%s must be an array of token ids like the others", p)
+				c.addAt(q, "%s must be an array of token ids like the others")
 				continue
 			}
-			ids := arr.Array()
-			if len(ids) == 0 {
-				c.add("%s must not be empty", p)
+			if empty(arr) {
+				c.addAt(q, "%s must not be empty")
 			}
-			for j, n := range ids {
-				c.tokenID(fmt.Sprintf("%s[%d]", p, j), n)
+			for j, n := range node(arr).elems {
+				c.tokenID(q.index(j), n)
 			}
 		}
 	default:
@@ -330,9 +387,9 @@ func (c *checker) embeddingsInput(v gjson.Result) {
 	}
 }
 
-func (c *checker) tokenID(p string, v gjson.Result) {
+func (c *checker) tokenID(p path, v gjson.Result) {
 	if v.Type != gjson.Number {
-		c.add("%s must be a token id", p)
+		c.addAt(p, "%s must be a token id")
 		return
 	}
 	c.integer(p, v, false, 0)

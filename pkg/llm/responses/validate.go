@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -24,6 +25,11 @@ const maxProblems = 100
 // responses (previous_response_id, conversation, background, item_reference) and what only
 // OpenAI can run (hosted tools). It also refuses duplicate members and members that differ
 // from a known name only in case, which JSON decoders disagree on.
+//
+// It runs on every request the gateway accepts, so a valid body costs no allocations:
+// problem paths are formatted only when a problem is found, members are read in one pass
+// without a map, and strings are not unescaped unless their text is compared. The summary
+// shares memory with body, which the caller must not modify while it uses the summary.
 func Validate(body []byte) (llm.Summary, []string) {
 	var sum llm.Summary
 	if !gjson.ValidBytes(body) {
@@ -32,55 +38,68 @@ func Validate(body []byte) (llm.Summary, []string) {
 	if !utf8.Valid(body) {
 		return sum, []string{"the body is not valid UTF-8"}
 	}
-	root := gjson.ParseBytes(body)
+	// Parse a view of body rather than a copy: nothing writes to body while it is checked.
+	root := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
 	if !root.IsObject() {
 		return sum, []string{"the body must be a JSON object"}
 	}
-	c := &checker{}
-	m := c.object(root, "", "model", "input", "instructions", "tools", "tool_choice",
-		"parallel_tool_calls", "max_output_tokens", "max_tool_calls", "temperature", "top_p",
-		"top_logprobs", "stream", "store", "metadata", "previous_response_id", "reasoning", "text",
-		"include", "truncation", "user", "safety_identifier", "prompt_cache_key", "service_tier",
-		"conversation", "background", "prompt")
+	var c checker
+	var model, input, instructions, tools, toolChoice, parallelToolCalls, maxOutputTokens,
+		maxToolCalls, temperature, topP, topLogprobs, stream, store, metadata, previousResponseID,
+		reasoning, text, include, truncation, user, safetyIdentifier, promptCacheKey, serviceTier,
+		conversation, background, prompt gjson.Result
+	c.members(root, nil, field{"model", &model}, field{"input", &input}, field{"instructions", &instructions},
+		field{"tools", &tools}, field{"tool_choice", &toolChoice}, field{"parallel_tool_calls", &parallelToolCalls},
+		field{"max_output_tokens", &maxOutputTokens}, field{"max_tool_calls", &maxToolCalls},
+		field{"temperature", &temperature}, field{"top_p", &topP}, field{"top_logprobs", &topLogprobs},
+		field{"stream", &stream}, field{"store", &store}, field{"metadata", &metadata},
+		field{"previous_response_id", &previousResponseID}, field{"reasoning", &reasoning}, field{"text", &text},
+		field{"include", &include}, field{"truncation", &truncation}, field{"user", &user},
+		field{"safety_identifier", &safetyIdentifier}, field{"prompt_cache_key", &promptCacheKey},
+		field{"service_tier", &serviceTier}, field{"conversation", &conversation},
+		field{"background", &background}, field{"prompt", &prompt})
 
-	model, ok := c.str(m, "", "model")
-	sum.Model = model
-	if ok && model == "" {
+	ok := c.str(nil, "model", model)
+	sum.Model = unquote(model)
+	if ok && sum.Model == "" {
 		c.addf("model: must not be empty")
-	} else if _, present := m["model"]; !present {
+	} else if !model.Exists() {
 		c.addf("model: is required")
 	}
-	sum.Stream, _ = c.boolean(m, "", "stream")
+	sum.Stream = c.boolean(nil, "stream", stream)
 
-	c.input(m["input"])
-	c.str(m, "", "instructions")
-	names := c.tools(m["tools"])
-	c.toolChoice(m["tool_choice"], names)
-	c.boolean(m, "", "parallel_tool_calls")
-	c.boolean(m, "", "store")
-	c.integer(m, "", "max_output_tokens", 1)
-	c.integer(m, "", "max_tool_calls", 0)
-	c.integer(m, "", "top_logprobs", 0)
-	c.number(m, "", "temperature", 0, 2)
-	c.number(m, "", "top_p", 0, 1)
-	for _, k := range []string{"truncation", "user", "safety_identifier", "prompt_cache_key", "service_tier"} {
-		c.str(m, "", k)
-	}
-	c.metadata(m["metadata"])
-	c.stringList(m["include"], "include")
-	c.reasoning(m["reasoning"])
-	c.text(m["text"])
+	c.input(input)
+	c.str(nil, "instructions", instructions)
+	var buf [16]string
+	names := c.tools(tools, buf[:0])
+	c.toolChoice(toolChoice, names)
+	c.boolean(nil, "parallel_tool_calls", parallelToolCalls)
+	c.boolean(nil, "store", store)
+	c.integer(nil, "max_output_tokens", maxOutputTokens, 1)
+	c.integer(nil, "max_tool_calls", maxToolCalls, 0)
+	c.integer(nil, "top_logprobs", topLogprobs, 0)
+	c.number(nil, "temperature", temperature, 0, 2)
+	c.number(nil, "top_p", topP, 0, 1)
+	c.str(nil, "truncation", truncation)
+	c.str(nil, "user", user)
+	c.str(nil, "safety_identifier", safetyIdentifier)
+	c.str(nil, "prompt_cache_key", promptCacheKey)
+	c.str(nil, "service_tier", serviceTier)
+	c.metadata(metadata)
+	c.stringList(include, "include")
+	c.reasoning(reasoning)
+	c.text(text)
 
-	if id, _ := c.str(m, "", "previous_response_id"); id != "" {
+	if c.str(nil, "previous_response_id", previousResponseID) && previousResponseID.Raw != `""` {
 		c.addf("previous_response_id: not supported: lynkr does not store responses; send the whole conversation in input (store:false)")
 	}
-	if v, ok := m["conversation"]; ok && v.Type != gjson.Null {
+	if given(conversation) {
 		c.addf("conversation: not supported: lynkr does not store conversations; send the whole conversation in input")
 	}
-	if v, ok := m["background"]; ok && v.Type == gjson.True {
+	if background.Type == gjson.True {
 		c.addf("background: not supported: lynkr does not store responses to poll later; leave background false")
 	}
-	if v, ok := m["prompt"]; ok && v.Type != gjson.Null {
+	if given(prompt) {
 		c.addf("prompt: stored prompt templates are not supported; send instructions and input")
 	}
 	return sum, c.list()
@@ -100,6 +119,15 @@ func (c *checker) addf(format string, args ...any) {
 	c.problems = append(c.problems, fmt.Sprintf(format, args...))
 }
 
+// addAt adds a problem at p: the first verb of format is p's name.
+func (c *checker) addAt(p *path, format string, args ...any) {
+	if len(c.problems) >= maxProblems {
+		c.dropped++
+		return
+	}
+	c.problems = append(c.problems, fmt.Sprintf(format, append([]any{p.String()}, args...)...))
+}
+
 func (c *checker) list() []string {
 	if c.dropped > 0 {
 		return append(c.problems, fmt.Sprintf("and %d more problems", c.dropped))
@@ -107,92 +135,195 @@ func (c *checker) list() []string {
 	return c.problems
 }
 
-// object returns the members of the object v by name. It reports a member given twice and a
-// member whose name differs from a known one only in case: Go's decoder matches names without
-// regard to case and keeps the last of duplicates, gjson keeps the first.
-func (c *checker) object(v gjson.Result, path string, known ...string) map[string]gjson.Result {
-	m := make(map[string]gjson.Result, len(known))
-	v.ForEach(func(k, val gjson.Result) bool {
-		name := k.String()
-		if _, dup := m[name]; dup {
-			c.addf("%s: member %q is given twice", orBody(path), name)
-		}
-		for _, kn := range known {
-			if name != kn && strings.EqualFold(name, kn) {
-				c.addf("%s: member %q is not known; did you mean %q?", orBody(path), name, kn)
+// members reads the members of the object v that fields name into them, the last of
+// duplicates. It reports a member given twice and a member whose name differs from a field's
+// only in case: Go's decoder matches names without regard to case and keeps the last of
+// duplicates, gjson keeps the first. p is the object's path, nil for the body. It reports
+// whether a member was given twice.
+func (c *checker) members(v gjson.Result, p *path, fields ...field) bool {
+	var others table[struct{}] // the names not in fields so far
+	dups := false
+	for name, val := range node(v).members {
+		var dup, known bool
+		for _, f := range fields {
+			if name == f.name {
+				dup, known = f.v.Exists(), true
+				*f.v = val
+				break
 			}
 		}
-		m[name] = val
-		return true
-	})
-	return m
+		if !known {
+			_, dup = others.get(name)
+			others.set(name, struct{}{})
+		}
+		if dup {
+			dups = true
+			c.addf("%s: member %q is given twice", orBody(p), name)
+		}
+		if known {
+			continue // the fields' names differ from each other in more than case
+		}
+		ascii := isASCII(name) // an ASCII name folds only to one of the same length
+		for _, f := range fields {
+			if (!ascii || len(name) == len(f.name)) && strings.EqualFold(name, f.name) {
+				// A copy, so that escape analysis keeps fields, and the values they point
+				// to, on the stack.
+				want := strings.Clone(f.name)
+				c.addf("%s: member %q is not known; did you mean %q?", orBody(p), name, want)
+			}
+		}
+	}
+	return dups
 }
 
-func orBody(path string) string {
-	if path == "" {
+// table maps names to values: in arrays while there are few, so that a usual object or
+// conversation needs no allocation, in a map beyond.
+type table[V any] struct {
+	keys [16]string
+	vals [16]V
+	n    int
+	more map[string]V
+}
+
+func (t *table[V]) get(k string) (V, bool) {
+	if t.more != nil {
+		v, ok := t.more[k]
+		return v, ok
+	}
+	if i := slices.Index(t.keys[:t.n], k); i >= 0 {
+		return t.vals[i], true
+	}
+	var zero V
+	return zero, false
+}
+
+func (t *table[V]) set(k string, v V) {
+	if t.more == nil {
+		if i := slices.Index(t.keys[:t.n], k); i >= 0 {
+			t.vals[i] = v
+			return
+		}
+		if t.n < len(t.keys) {
+			t.keys[t.n], t.vals[t.n] = k, v
+			t.n++
+			return
+		}
+		t.more = make(map[string]V, 2*len(t.keys))
+		for i, k := range t.keys {
+			t.more[k] = t.vals[i]
+		}
+	}
+	t.more[k] = v
+}
+
+// all ranges over the entries, in no particular order.
+func (t *table[V]) all(yield func(string, V) bool) {
+	if t.more != nil {
+		for k, v := range t.more {
+			if !yield(k, v) {
+				return
+			}
+		}
+		return
+	}
+	for i := range t.n {
+		if !yield(t.keys[i], t.vals[i]) {
+			return
+		}
+	}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func orBody(p *path) string {
+	if p == nil {
 		return "body"
 	}
-	return path
+	return p.String()
 }
 
-func join(path, key string) string {
-	if path == "" {
-		return key
+// join names member key of the object at p (nil for the body).
+func join(p *path, key string) string {
+	q := p.at(key)
+	return q.String()
+}
+
+// given reports whether v is present and not null.
+func given(v gjson.Result) bool {
+	return v.Exists() && v.Type != gjson.Null
+}
+
+// empty reports whether the array v has no elements.
+func empty(v gjson.Result) bool {
+	s := v.Raw
+	i := skipSpace(s, 0)
+	if i < len(s) && s[i] == '[' {
+		i = skipSpace(s, i+1)
 	}
-	return path + "." + key
+	return i >= len(s) || s[i] == ']'
 }
 
-// str checks that member key of m, when present and not null, is a string, and returns it.
-// ok reports a string.
-func (c *checker) str(m map[string]gjson.Result, path, key string) (string, bool) {
-	v, present := m[key]
-	if !present || v.Type == gjson.Null {
-		return "", false
+// str checks that v, member key of the object at p, is a string when present and not null,
+// and reports whether it is one.
+func (c *checker) str(p *path, key string, v gjson.Result) bool {
+	if !given(v) {
+		return false
 	}
 	if v.Type != gjson.String {
-		c.addf("%s: must be a string, not %s", join(path, key), kind(v))
-		return "", false
+		c.addf("%s: must be a string, not %s", join(p, key), kind(v))
+		return false
 	}
-	return v.String(), true
+	return true
 }
 
-func (c *checker) boolean(m map[string]gjson.Result, path, key string) (bool, bool) {
-	v, present := m[key]
-	if !present || v.Type == gjson.Null {
-		return false, false
+// nonEmpty reports whether v is a string other than "", without unescaping it.
+func nonEmpty(v gjson.Result) bool {
+	return v.Type == gjson.String && v.Raw != `""`
+}
+
+// boolean checks that v, member key of the object at p, is a boolean when present and not
+// null, and returns its value.
+func (c *checker) boolean(p *path, key string, v gjson.Result) bool {
+	if !given(v) {
+		return false
 	}
 	if !v.IsBool() {
-		c.addf("%s: must be true or false, not %s", join(path, key), kind(v))
-		return false, false
+		c.addf("%s: must be true or false, not %s", join(p, key), kind(v))
+		return false
 	}
-	return v.Bool(), true
+	return v.Bool()
 }
 
-func (c *checker) integer(m map[string]gjson.Result, path, key string, min int64) {
-	v, present := m[key]
-	if !present || v.Type == gjson.Null {
+func (c *checker) integer(p *path, key string, v gjson.Result, min int64) {
+	if !given(v) {
 		return
 	}
 	n, err := strconv.ParseInt(v.Raw, 10, 64)
 	switch {
 	case v.Type != gjson.Number || err != nil:
-		c.addf("%s: must be an integer, not %s", join(path, key), kind(v))
+		c.addf("%s: must be an integer, not %s", join(p, key), kind(v))
 	case n < min:
-		c.addf("%s: must be at least %d, not %d", join(path, key), min, n)
+		c.addf("%s: must be at least %d, not %d", join(p, key), min, n)
 	}
 }
 
-func (c *checker) number(m map[string]gjson.Result, path, key string, lo, hi float64) {
-	v, present := m[key]
-	if !present || v.Type == gjson.Null {
+func (c *checker) number(p *path, key string, v gjson.Result, lo, hi float64) {
+	if !given(v) {
 		return
 	}
 	f, err := strconv.ParseFloat(v.Raw, 64)
 	switch {
 	case v.Type != gjson.Number || err != nil:
-		c.addf("%s: must be a number, not %s", join(path, key), kind(v))
+		c.addf("%s: must be a number, not %s", join(p, key), kind(v))
 	case f < lo || f > hi:
-		c.addf("%s: must be between %g and %g, not %g", join(path, key), lo, hi, f)
+		c.addf("%s: must be between %g and %g, not %g", join(p, key), lo, hi, f)
 	}
 }
 
@@ -222,22 +353,22 @@ func (c *checker) input(v gjson.Result) {
 	case !v.Exists() || v.Type == gjson.Null:
 		c.addf("input: is required")
 	case v.Type == gjson.String:
-		if v.String() == "" {
+		if v.Raw == `""` {
 			c.addf("input: must not be empty")
 		}
 	case v.IsArray():
-		items := v.Array()
-		if len(items) == 0 {
+		if empty(v) {
 			c.addf("input: must not be empty")
 		}
-		calls := map[string]int{} // call_id → index of its function_call, -1 once answered
-		for i, it := range items {
-			path := fmt.Sprintf("input[%d]", i)
-			c.item(it, path)
-			c.pair(it, path, i, calls)
+		var calls table[int] // call id → index of its function_call, -1 once answered
+		p := path{name: "input"}
+		for i, it := range node(v).elems {
+			q := p.index(i)
+			typ, callID := c.item(it, &q)
+			c.pair(it, typ, callID, &q, i, &calls)
 		}
 		var open []unanswered
-		for id, i := range calls {
+		for id, i := range calls.all {
 			if i >= 0 {
 				open = append(open, unanswered{i, id})
 			}
@@ -253,23 +384,20 @@ func (c *checker) input(v gjson.Result) {
 
 // pair checks that every function_call_output answers a function_call that came before it
 // (or a custom tool call's output a custom_tool_call), as chat requires of tool messages.
-func (c *checker) pair(v gjson.Result, path string, i int, calls map[string]int) {
-	if !v.IsObject() {
+// typ and id are the item's type and call_id.
+func (c *checker) pair(v, typ, id gjson.Result, p *path, i int, calls *table[int]) {
+	if !v.IsObject() || !nonEmpty(id) {
 		return
 	}
-	typ, id := v.Get("type"), v.Get("call_id")
-	if id.Type != gjson.String || id.String() == "" {
-		return
-	}
-	switch typ.String() {
+	switch callID := unquote(id); unquote(typ) {
 	case ItemFunctionCall, ItemCustomToolCall:
-		calls[id.String()] = i
+		calls.set(callID, i)
 	case ItemFunctionCallOutput, ItemCustomToolCallOutput:
-		if _, ok := calls[id.String()]; !ok {
-			c.addf("%s.call_id: no function_call before this output has call_id %q", path, id.String())
+		if _, ok := calls.get(callID); !ok {
+			c.addAt(p, "%s.call_id: no function_call before this output has call_id %q", callID)
 			return
 		}
-		calls[id.String()] = -1
+		calls.set(callID, -1)
 	}
 }
 
@@ -278,93 +406,108 @@ type unanswered struct {
 	callID string
 }
 
-func (c *checker) item(v gjson.Result, path string) {
+// item checks one item of input and returns its type and call_id as gjson reads them (the
+// first of duplicates), for pair.
+func (c *checker) item(v gjson.Result, p *path) (gjson.Result, gjson.Result) {
 	if !v.IsObject() {
-		c.addf("%s: must be an object, not %s", path, kind(v))
-		return
+		c.addAt(p, "%s: must be an object, not %s", kind(v))
+		return gjson.Result{}, gjson.Result{}
 	}
-	m := c.object(v, path, "type", "id", "status", "role", "content", "call_id", "name",
-		"arguments", "input", "output", "summary", "encrypted_content")
-	typ, _ := c.str(m, path, "type")
-	role, hasRole := c.str(m, path, "role")
-	for _, k := range []string{"id", "status", "call_id", "name", "arguments", "input", "encrypted_content"} {
-		c.str(m, path, k)
+	var typ, id, status, role, content, callID, name, arguments, input, output, summary,
+		encryptedContent gjson.Result
+	dups := c.members(v, p, field{"type", &typ}, field{"id", &id}, field{"status", &status}, field{"role", &role},
+		field{"content", &content}, field{"call_id", &callID}, field{"name", &name},
+		field{"arguments", &arguments}, field{"input", &input}, field{"output", &output},
+		field{"summary", &summary}, field{"encrypted_content", &encryptedContent})
+	c.str(p, "type", typ)
+	hasRole := c.str(p, "role", role)
+	c.str(p, "id", id)
+	c.str(p, "status", status)
+	c.str(p, "call_id", callID)
+	c.str(p, "name", name)
+	c.str(p, "arguments", arguments)
+	c.str(p, "input", input)
+	c.str(p, "encrypted_content", encryptedContent)
+	t, r := unquote(typ), unquote(role)
+	if t == "" && hasRole {
+		t = ItemMessage
 	}
-	if typ == "" && hasRole {
-		typ = ItemMessage
-	}
-	switch typ {
+	switch t {
 	case ItemMessage:
-		switch role {
+		switch r {
 		case RoleUser, RoleAssistant, RoleSystem, RoleDeveloper:
 		case "":
-			c.addf("%s.role: is required", path)
+			c.addAt(p, "%s.role: is required")
 		default:
-			c.addf("%s.role: must be user, assistant, system or developer, not %q", path, role)
+			c.addAt(p, "%s.role: must be user, assistant, system or developer, not %q", r)
 		}
-		c.content(m, path, "content", role, true)
-		if v := m["content"]; role == RoleUser && v.IsArray() && len(v.Array()) == 0 {
-			c.addf("%s.content: must not be empty", path)
+		c.content(p, "content", content, r, true)
+		if r == RoleUser && content.IsArray() && empty(content) {
+			c.addAt(p, "%s.content: must not be empty")
 		}
 	case ItemFunctionCall:
-		c.required(m, path, "call_id")
-		c.required(m, path, "name")
-		if v, present := m["arguments"]; !present || v.Type == gjson.Null {
-			c.addf("%s.arguments: is required", path)
+		c.required(p, "call_id", callID)
+		c.required(p, "name", name)
+		if !given(arguments) {
+			c.addAt(p, "%s.arguments: is required")
 		}
 	case ItemCustomToolCall:
-		c.required(m, path, "call_id")
-		c.required(m, path, "name")
-		if v, present := m["input"]; !present || v.Type == gjson.Null {
-			c.addf("%s.input: is required", path)
+		c.required(p, "call_id", callID)
+		c.required(p, "name", name)
+		if !given(input) {
+			c.addAt(p, "%s.input: is required")
 		}
 	case ItemFunctionCallOutput, ItemCustomToolCallOutput:
-		c.required(m, path, "call_id")
-		c.content(m, path, "output", "", true)
+		c.required(p, "call_id", callID)
+		c.content(p, "output", output, "", true)
 	case ItemReasoning:
-		c.parts(m, path, "summary", []string{PartSummaryText})
-		c.parts(m, path, "content", []string{PartReasoningText, "text"})
+		c.parts(p, "summary", summary, []string{PartSummaryText})
+		c.parts(p, "content", content, []string{PartReasoningText, "text"})
 	case ItemReference:
-		c.addf("%s: item_reference is not supported: lynkr does not store items; send the item itself", path)
+		c.addAt(p, "%s: item_reference is not supported: lynkr does not store items; send the item itself")
 	case "":
-		c.addf("%s.type: is required", path)
+		c.addAt(p, "%s.type: is required")
 	default:
-		c.addf("%s.type: %q items are not supported; lynkr converts message, function_call, function_call_output, custom_tool_call, custom_tool_call_output and reasoning items", path, typ)
+		c.addAt(p, "%s.type: %q items are not supported; lynkr converts message, function_call, function_call_output, custom_tool_call, custom_tool_call_output and reasoning items", t)
 	}
-	if typ != ItemMessage && typ != ItemReasoning {
-		c.nullOrString(m, path, "content")
+	if t != ItemMessage && t != ItemReasoning {
+		c.nullOrString(p, "content", content)
 	}
-	if typ != ItemFunctionCallOutput && typ != ItemCustomToolCallOutput {
-		c.nullOrString(m, path, "output")
+	if t != ItemFunctionCallOutput && t != ItemCustomToolCallOutput {
+		c.nullOrString(p, "output", output)
 	}
-	if typ != ItemReasoning {
-		c.parts(m, path, "summary", nil)
+	if t != ItemReasoning {
+		c.parts(p, "summary", summary, nil)
 	}
+	if dups {
+		return get(v, "type"), get(v, "call_id")
+	}
+	return typ, callID
 }
 
 // nullOrString checks a content-like member the item's type does not read, for the decoder's
 // sake: it must still be a string, an array of parts or null.
-func (c *checker) nullOrString(m map[string]gjson.Result, path, key string) {
-	if v, ok := m[key]; ok && v.Type != gjson.Null && v.Type != gjson.String {
-		c.parts(m, path, key, nil)
+func (c *checker) nullOrString(p *path, key string, v gjson.Result) {
+	if v.Exists() && v.Type != gjson.Null && v.Type != gjson.String {
+		c.parts(p, key, v, nil)
 	}
 }
 
-func (c *checker) required(m map[string]gjson.Result, path, key string) {
-	if s, ok := c.str(m, path, key); ok && s == "" {
-		c.addf("%s: must not be empty", join(path, key))
-	} else if v, present := m[key]; !present || v.Type == gjson.Null {
-		c.addf("%s: is required", join(path, key))
+func (c *checker) required(p *path, key string, v gjson.Result) {
+	if c.str(p, key, v) && v.Raw == `""` {
+		c.addf("%s: must not be empty", join(p, key))
+	} else if !given(v) {
+		c.addf("%s: is required", join(p, key))
 	}
 }
 
-// content checks a message's content or a function call's output: a string or an array of
-// parts, the parts allowed by role ("" for a function call's output).
-func (c *checker) content(m map[string]gjson.Result, path, key, role string, required bool) {
-	v, present := m[key]
-	if !present || v.Type == gjson.Null {
+// content checks a message's content or a function call's output, member key of the item at
+// p: a string or an array of parts, the parts allowed by role ("" for a function call's
+// output).
+func (c *checker) content(p *path, key string, v gjson.Result, role string, required bool) {
+	if !given(v) {
 		if required {
-			c.addf("%s: is required", join(path, key))
+			c.addf("%s: is required", join(p, key))
 		}
 		return
 	}
@@ -380,81 +523,90 @@ func (c *checker) content(m map[string]gjson.Result, path, key, role string, req
 	default: // system, developer
 		allowed = []string{PartInputText, PartOutputText}
 	}
-	c.parts(m, path, key, allowed)
+	c.parts(p, key, v, allowed)
 }
 
-// parts checks that member key is an array of parts of the allowed types (any type when
-// allowed is nil), with the members each type needs.
-func (c *checker) parts(m map[string]gjson.Result, path, key string, allowed []string) {
-	v, present := m[key]
-	if !present || v.Type == gjson.Null {
+// parts checks that v, member key of the object at p, is an array of parts of the allowed
+// types (any type when allowed is nil), with the members each type needs.
+func (c *checker) parts(p *path, key string, v gjson.Result, allowed []string) {
+	if !given(v) {
 		return
 	}
-	path = join(path, key)
+	q := p.at(key)
 	switch {
 	case v.Type == gjson.String && key != "summary":
 		return
 	case !v.IsArray() && key == "summary":
-		c.addf("%s: must be an array of parts, not %s", path, kind(v))
+		c.addAt(&q, "%s: must be an array of parts, not %s", kind(v))
 		return
 	case !v.IsArray():
-		c.addf("%s: must be a string or an array of parts, not %s", path, kind(v))
+		c.addAt(&q, "%s: must be a string or an array of parts, not %s", kind(v))
 		return
 	}
-	for i, p := range v.Array() {
-		pp := fmt.Sprintf("%s[%d]", path, i)
-		if !p.IsObject() {
-			c.addf("%s: must be an object, not %s", pp, kind(p))
+	for i, part := range node(v).elems {
+		pp := q.index(i)
+		if !part.IsObject() {
+			c.addAt(&pp, "%s: must be an object, not %s", kind(part))
 			continue
 		}
-		pm := c.object(p, pp, "type", "text", "annotations", "refusal", "image_url", "detail",
-			"file_id", "file_data", "file_url", "filename")
-		typ, _ := c.str(pm, pp, "type")
-		for _, k := range []string{"text", "refusal", "image_url", "detail", "file_id", "file_data", "file_url", "filename"} {
-			c.str(pm, pp, k)
-		}
-		if a, ok := pm["annotations"]; ok && a.Type != gjson.Null && !a.IsArray() {
-			c.addf("%s.annotations: must be an array, not %s", pp, kind(a))
+		var typ, txt, annotations, refusal, imageURL, detail, fileID, fileData, fileURL, filename gjson.Result
+		c.members(part, &pp, field{"type", &typ}, field{"text", &txt}, field{"annotations", &annotations},
+			field{"refusal", &refusal}, field{"image_url", &imageURL}, field{"detail", &detail},
+			field{"file_id", &fileID}, field{"file_data", &fileData}, field{"file_url", &fileURL},
+			field{"filename", &filename})
+		c.str(&pp, "type", typ)
+		c.str(&pp, "text", txt)
+		c.str(&pp, "refusal", refusal)
+		c.str(&pp, "image_url", imageURL)
+		c.str(&pp, "detail", detail)
+		c.str(&pp, "file_id", fileID)
+		c.str(&pp, "file_data", fileData)
+		c.str(&pp, "file_url", fileURL)
+		c.str(&pp, "filename", filename)
+		if given(annotations) && !annotations.IsArray() {
+			c.addAt(&pp, "%s.annotations: must be an array, not %s", kind(annotations))
 		}
 		if allowed == nil {
 			continue
 		}
-		if typ == "" {
-			c.addf("%s.type: is required", pp)
+		t := unquote(typ)
+		if t == "" {
+			c.addAt(&pp, "%s.type: is required")
 			continue
 		}
-		if !contains(allowed, typ) {
-			c.addf("%s.type: must be %s here, not %q", pp, strings.Join(allowed, ", "), typ)
+		if !contains(allowed, t) {
+			c.addAt(&pp, "%s.type: must be %s here, not %q", strings.Join(allowed, ", "), t)
 			continue
 		}
-		switch typ {
+		switch t {
 		case PartInputText, PartOutputText, PartSummaryText, PartReasoningText, "text":
-			if _, ok := pm["text"]; !ok {
-				c.addf("%s.text: is required", pp)
+			if !txt.Exists() {
+				c.addAt(&pp, "%s.text: is required")
 			}
 		case PartRefusal:
-			if _, ok := pm["refusal"]; !ok {
-				c.addf("%s.refusal: is required", pp)
+			if !refusal.Exists() {
+				c.addAt(&pp, "%s.refusal: is required")
 			}
 		case PartInputImage:
-			url, _ := c.str(pm, pp, "image_url")
 			switch {
-			case url != "":
-			case pm["file_id"].Exists():
-				c.addf("%s.file_id: uploaded files are not supported; send the image as image_url (an https or data: URL)", pp)
+			case c.str(&pp, "image_url", imageURL) && nonEmpty(imageURL):
+			case fileID.Exists():
+				c.addAt(&pp, "%s.file_id: uploaded files are not supported; send the image as image_url (an https or data: URL)")
 			default:
-				c.addf("%s.image_url: is required", pp)
+				c.addAt(&pp, "%s.image_url: is required")
 			}
-			if d, _ := c.str(pm, pp, "detail"); d != "" && d != "low" && d != "high" && d != "auto" {
-				c.addf("%s.detail: must be low, high or auto, not %q", pp, d)
+			if c.str(&pp, "detail", detail) {
+				if d := unquote(detail); d != "" && d != "low" && d != "high" && d != "auto" {
+					c.addAt(&pp, "%s.detail: must be low, high or auto, not %q", d)
+				}
 			}
 		case PartInputFile:
-			data, _ := c.str(pm, pp, "file_data")
-			id, _ := c.str(pm, pp, "file_id")
-			if url, _ := c.str(pm, pp, "file_url"); url != "" {
-				c.addf("%s.file_url: file URLs are not supported; send the file as file_data", pp)
-			} else if data == "" && id == "" {
-				c.addf("%s: file_data or file_id is required", pp)
+			data := c.str(&pp, "file_data", fileData) && nonEmpty(fileData)
+			id := c.str(&pp, "file_id", fileID) && nonEmpty(fileID)
+			if c.str(&pp, "file_url", fileURL) && nonEmpty(fileURL) {
+				c.addAt(&pp, "%s.file_url: file URLs are not supported; send the file as file_data")
+			} else if !data && !id {
+				c.addAt(&pp, "%s: file_data or file_id is required")
 			}
 		}
 	}
@@ -469,78 +621,84 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// tools checks the tools and returns their names.
-func (c *checker) tools(v gjson.Result) []string {
-	if !v.Exists() || v.Type == gjson.Null {
-		return nil
+// tools checks the tools and appends their names to names.
+func (c *checker) tools(v gjson.Result, names []string) []string {
+	if !given(v) {
+		return names
 	}
 	if !v.IsArray() {
 		c.addf("tools: must be an array, not %s", kind(v))
-		return nil
+		return names
 	}
-	var names []string
-	for i, t := range v.Array() {
-		names = c.tool(t, fmt.Sprintf("tools[%d]", i), names, true)
+	p := path{name: "tools"}
+	for i, t := range node(v).elems {
+		q := p.index(i)
+		names = c.tool(t, &q, names, true)
 	}
 	return names
 }
 
 // tool checks one tool (full, with its definition, or as allowed_tools names it) and adds its
 // name to names.
-func (c *checker) tool(t gjson.Result, path string, names []string, full bool) []string {
+func (c *checker) tool(t gjson.Result, p *path, names []string, full bool) []string {
 	if !t.IsObject() {
-		c.addf("%s: must be an object, not %s", path, kind(t))
+		c.addAt(p, "%s: must be an object, not %s", kind(t))
 		return names
 	}
-	m := c.object(t, path, "type", "name", "description", "parameters", "strict", "format")
-	typ, _ := c.str(m, path, "type")
-	name, _ := c.str(m, path, "name")
-	c.str(m, path, "description")
-	c.boolean(m, path, "strict")
-	c.customFormat(m["format"], path+".format")
-	switch typ {
+	var typ, name, description, parameters, strict, format gjson.Result
+	c.members(t, p, field{"type", &typ}, field{"name", &name}, field{"description", &description},
+		field{"parameters", &parameters}, field{"strict", &strict}, field{"format", &format})
+	c.str(p, "type", typ)
+	c.str(p, "name", name)
+	c.str(p, "description", description)
+	c.boolean(p, "strict", strict)
+	q := p.at("format")
+	c.customFormat(format, &q)
+	switch t := unquote(typ); t {
 	case "function", "custom":
-		if name == "" {
-			c.addf("%s.name: is required", path)
-		} else if full && contains(names, name) {
-			c.addf("%s.name: %q names two tools", path, name)
+		n := unquote(name)
+		if n == "" {
+			c.addAt(p, "%s.name: is required")
+		} else if full && contains(names, n) {
+			c.addAt(p, "%s.name: %q names two tools", n)
 		}
-		if p, ok := m["parameters"]; full && ok && p.Type != gjson.Null && !p.IsObject() {
-			c.addf("%s.parameters: must be a JSON Schema object, not %s", path, kind(p))
+		if full && given(parameters) && !parameters.IsObject() {
+			c.addAt(p, "%s.parameters: must be a JSON Schema object, not %s", kind(parameters))
 		}
-		return append(names, name)
+		return append(names, n)
 	case "":
-		c.addf("%s.type: is required", path)
+		c.addAt(p, "%s.type: is required")
 	default:
-		c.addf("%s.type: %q tools are not supported: lynkr forwards function and custom tools, hosted tools run inside OpenAI", path, typ)
+		c.addAt(p, "%s.type: %q tools are not supported: lynkr forwards function and custom tools, hosted tools run inside OpenAI", t)
 	}
 	return names
 }
 
 // customFormat checks a custom tool's format.
-func (c *checker) customFormat(v gjson.Result, path string) {
-	if !v.Exists() || v.Type == gjson.Null {
+func (c *checker) customFormat(v gjson.Result, p *path) {
+	if !given(v) {
 		return
 	}
 	if !v.IsObject() {
-		c.addf("%s: must be an object, not %s", path, kind(v))
+		c.addAt(p, "%s: must be an object, not %s", kind(v))
 		return
 	}
-	m := c.object(v, path, "type", "syntax", "definition")
-	typ, _ := c.str(m, path, "type")
-	syntax, _ := c.str(m, path, "syntax")
-	def, _ := c.str(m, path, "definition")
-	switch typ {
+	var typ, syntax, definition gjson.Result
+	c.members(v, p, field{"type", &typ}, field{"syntax", &syntax}, field{"definition", &definition})
+	c.str(p, "type", typ)
+	c.str(p, "syntax", syntax)
+	c.str(p, "definition", definition)
+	switch t := unquote(typ); t {
 	case "text":
 	case "grammar":
-		if syntax != "lark" && syntax != "regex" {
-			c.addf("%s.syntax: must be lark or regex, not %q", path, syntax)
+		if s := unquote(syntax); s != "lark" && s != "regex" {
+			c.addAt(p, "%s.syntax: must be lark or regex, not %q", s)
 		}
-		if def == "" {
-			c.addf("%s.definition: is required", path)
+		if !nonEmpty(definition) {
+			c.addAt(p, "%s.definition: is required")
 		}
 	default:
-		c.addf("%s.type: must be text or grammar, not %q", path, typ)
+		c.addAt(p, "%s.type: must be text or grammar, not %q", t)
 	}
 }
 
@@ -548,35 +706,38 @@ func (c *checker) toolChoice(v gjson.Result, names []string) {
 	switch {
 	case !v.Exists() || v.Type == gjson.Null:
 	case v.Type == gjson.String:
-		switch s := v.String(); s {
+		switch s := unquote(v); s {
 		case "none", "auto", "required":
 		default:
 			c.addf("tool_choice: must be none, auto or required, not %q", s)
 		}
 	case v.IsObject():
-		m := c.object(v, "tool_choice", "type", "name", "mode", "tools")
-		typ, _ := c.str(m, "tool_choice", "type")
-		name, _ := c.str(m, "tool_choice", "name")
-		mode, _ := c.str(m, "tool_choice", "mode")
-		switch typ {
+		p := path{name: "tool_choice"}
+		var typ, name, mode, tools gjson.Result
+		c.members(v, &p, field{"type", &typ}, field{"name", &name}, field{"mode", &mode}, field{"tools", &tools})
+		c.str(&p, "type", typ)
+		c.str(&p, "name", name)
+		c.str(&p, "mode", mode)
+		q := p.at("tools")
+		switch t := unquote(typ); t {
 		case "function", "custom":
-			if name == "" {
+			if n := unquote(name); n == "" {
 				c.addf("tool_choice.name: is required")
-			} else if !contains(names, name) {
-				c.addf("tool_choice.name: %q is not one of the tools", name)
+			} else if !contains(names, n) {
+				c.addf("tool_choice.name: %q is not one of the tools", n)
 			}
 		case "allowed_tools":
-			if mode != "auto" && mode != "required" {
-				c.addf("tool_choice.mode: must be auto or required, not %q", mode)
+			if m := unquote(mode); m != "auto" && m != "required" {
+				c.addf("tool_choice.mode: must be auto or required, not %q", m)
 			}
-			ts := m["tools"]
-			if !ts.IsArray() || len(ts.Array()) == 0 {
+			if !tools.IsArray() || empty(tools) {
 				c.addf("tool_choice.tools: must be a non-empty array of tools")
 				break
 			}
-			for i, t := range ts.Array() {
-				var one []string
-				one = c.tool(t, fmt.Sprintf("tool_choice.tools[%d]", i), one, false)
+			for i, t := range node(tools).elems {
+				r := q.index(i)
+				var buf [1]string
+				one := c.tool(t, &r, buf[:0], false)
 				if len(one) == 1 && one[0] != "" && !contains(names, one[0]) {
 					c.addf("tool_choice.tools[%d].name: %q is not one of the tools", i, one[0])
 				}
@@ -584,14 +745,16 @@ func (c *checker) toolChoice(v gjson.Result, names []string) {
 		case "":
 			c.addf("tool_choice.type: is required")
 		default:
-			c.addf("tool_choice.type: %q is not supported: lynkr forwards function and custom tools", typ)
+			c.addf("tool_choice.type: %q is not supported: lynkr forwards function and custom tools", t)
 		}
-		if t, ok := m["tools"]; ok && typ != "allowed_tools" && t.Type != gjson.Null {
-			if !t.IsArray() {
-				c.addf("tool_choice.tools: must be an array, not %s", kind(t))
+		if unquote(typ) != "allowed_tools" && given(tools) {
+			if !tools.IsArray() {
+				c.addf("tool_choice.tools: must be an array, not %s", kind(tools))
 			} else {
-				for i, el := range t.Array() {
-					c.tool(el, fmt.Sprintf("tool_choice.tools[%d]", i), nil, false)
+				for i, el := range node(tools).elems {
+					r := q.index(i)
+					var buf [1]string
+					c.tool(el, &r, buf[:0], false)
 				}
 			}
 		}
@@ -601,30 +764,45 @@ func (c *checker) toolChoice(v gjson.Result, names []string) {
 }
 
 func (c *checker) metadata(v gjson.Result) {
-	if !v.Exists() || v.Type == gjson.Null {
+	if !given(v) {
 		return
 	}
 	if !v.IsObject() {
 		c.addf("metadata: must be an object, not %s", kind(v))
 		return
 	}
-	m := c.object(v, "metadata")
-	for k, val := range m {
-		if val.Type != gjson.String {
-			c.addf("metadata.%s: must be a string, not %s", k, kind(val))
+	p := path{name: "metadata"}
+	if c.members(v, &p) {
+		// A member is given twice: check the last of each, which Go's decoder keeps.
+		m := make(map[string]gjson.Result)
+		for k, val := range node(v).members {
+			m[k] = val
 		}
+		for k, val := range m {
+			c.metadataValue(k, val)
+		}
+		return
+	}
+	for k, val := range node(v).members {
+		c.metadataValue(k, val)
+	}
+}
+
+func (c *checker) metadataValue(k string, v gjson.Result) {
+	if v.Type != gjson.String {
+		c.addf("metadata.%s: must be a string, not %s", k, kind(v))
 	}
 }
 
 func (c *checker) stringList(v gjson.Result, path string) {
-	if !v.Exists() || v.Type == gjson.Null {
+	if !given(v) {
 		return
 	}
 	if !v.IsArray() {
 		c.addf("%s: must be an array of strings, not %s", path, kind(v))
 		return
 	}
-	for i, s := range v.Array() {
+	for i, s := range node(v).elems {
 		if s.Type != gjson.String {
 			c.addf("%s[%d]: must be a string, not %s", path, i, kind(s))
 		}
@@ -632,53 +810,265 @@ func (c *checker) stringList(v gjson.Result, path string) {
 }
 
 func (c *checker) reasoning(v gjson.Result) {
-	if !v.Exists() || v.Type == gjson.Null {
+	if !given(v) {
 		return
 	}
 	if !v.IsObject() {
 		c.addf("reasoning: must be an object, not %s", kind(v))
 		return
 	}
-	m := c.object(v, "reasoning", "effort", "summary")
-	c.str(m, "reasoning", "effort")
-	c.str(m, "reasoning", "summary")
+	p := path{name: "reasoning"}
+	var effort, summary gjson.Result
+	c.members(v, &p, field{"effort", &effort}, field{"summary", &summary})
+	c.str(&p, "effort", effort)
+	c.str(&p, "summary", summary)
 }
 
 func (c *checker) text(v gjson.Result) {
-	if !v.Exists() || v.Type == gjson.Null {
+	if !given(v) {
 		return
 	}
 	if !v.IsObject() {
 		c.addf("text: must be an object, not %s", kind(v))
 		return
 	}
-	m := c.object(v, "text", "format", "verbosity")
-	c.str(m, "text", "verbosity")
-	f, ok := m["format"]
-	if !ok || f.Type == gjson.Null {
+	p := path{name: "text"}
+	var format, verbosity gjson.Result
+	c.members(v, &p, field{"format", &format}, field{"verbosity", &verbosity})
+	c.str(&p, "verbosity", verbosity)
+	if !given(format) {
 		return
 	}
-	if !f.IsObject() {
-		c.addf("text.format: must be an object, not %s", kind(f))
+	if !format.IsObject() {
+		c.addf("text.format: must be an object, not %s", kind(format))
 		return
 	}
-	fm := c.object(f, "text.format", "type", "name", "description", "schema", "strict")
-	typ, _ := c.str(fm, "text.format", "type")
-	name, _ := c.str(fm, "text.format", "name")
-	c.str(fm, "text.format", "description")
-	c.boolean(fm, "text.format", "strict")
-	switch typ {
+	q := p.at("format")
+	var typ, name, description, schema, strict gjson.Result
+	c.members(format, &q, field{"type", &typ}, field{"name", &name}, field{"description", &description},
+		field{"schema", &schema}, field{"strict", &strict})
+	c.str(&q, "type", typ)
+	c.str(&q, "name", name)
+	c.str(&q, "description", description)
+	c.boolean(&q, "strict", strict)
+	switch t := unquote(typ); t {
 	case "text", "json_object":
 	case "json_schema":
-		if name == "" {
+		if !nonEmpty(name) {
 			c.addf("text.format.name: is required")
 		}
-		if s := fm["schema"]; !s.IsObject() {
+		if !schema.IsObject() {
 			c.addf("text.format.schema: must be a JSON Schema object")
 		}
 	case "":
 		c.addf("text.format.type: is required")
 	default:
-		c.addf("text.format.type: must be text, json_object or json_schema, not %q", typ)
+		c.addf("text.format.type: must be text, json_object or json_schema, not %q", t)
 	}
+}
+
+// What follows is also in openai/check.go and anthropic/check.go.
+
+// path names a place in the body, such as input[2].content[0].text: a chain of values on the
+// stack, formatted only when a problem is found there. A nil *path is the body itself.
+type path struct {
+	up   *path
+	name string // a member's name, or "" for element i of up
+	i    int
+}
+
+// at returns the path of member name of p.
+func (p *path) at(name string) path { return path{up: p, name: name} }
+
+// index returns the path of element i of p.
+func (p *path) index(i int) path { return path{up: p, i: i} }
+
+func (p *path) String() string { return string(p.append(make([]byte, 0, 32))) }
+
+func (p *path) append(b []byte) []byte {
+	if p.up != nil {
+		b = p.up.append(b)
+	}
+	if p.name == "" {
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(p.i), 10)
+		return append(b, ']')
+	}
+	if len(b) > 0 {
+		b = append(b, '.')
+	}
+	return append(b, p.name...)
+}
+
+// field names a member to look up and where to store it.
+type field struct {
+	name string
+	v    *gjson.Result
+}
+
+// get returns the member name of the object v, the first of duplicates as gjson's Get does,
+// or an absent result.
+func get(v gjson.Result, name string) gjson.Result {
+	for k, val := range node(v).members {
+		if k == name {
+			return val
+		}
+	}
+	return gjson.Result{}
+}
+
+// unquote returns the value of the string v, unescaping it only when it has escapes.
+func unquote(v gjson.Result) string {
+	if v.Type != gjson.String || len(v.Raw) < 2 {
+		return v.Str
+	}
+	s := v.Raw[1 : len(v.Raw)-1]
+	if strings.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	return gjson.Parse(v.Raw).Str
+}
+
+// node is a JSON value of a checked (valid) body. Ranging over its members or elements
+// allocates nothing and, unlike gjson's ForEach, does not unescape strings: the values hold
+// their JSON text only (Raw, not Str), to be read with unquote.
+type node gjson.Result
+
+// members ranges over the members of the object n by name, in order.
+func (n node) members(yield func(string, gjson.Result) bool) {
+	s := n.Raw
+	i := skipSpace(s, 0)
+	if i >= len(s) || s[i] != '{' {
+		return
+	}
+	for i++; ; {
+		i = skipSpace(s, i)
+		if i >= len(s) || s[i] == '}' {
+			return
+		}
+		if s[i] == ',' {
+			i++
+			continue
+		}
+		end := stringEnd(s, i)
+		k := s[i+1 : end-1]
+		if strings.IndexByte(k, '\\') >= 0 {
+			k = gjson.Parse(s[i:end]).Str
+		}
+		i = skipSpace(s, end) + 1 // the colon
+		var v gjson.Result
+		v, i = read(s, skipSpace(s, i))
+		if !yield(k, v) {
+			return
+		}
+	}
+}
+
+// elems ranges over the elements of the array n.
+func (n node) elems(yield func(int, gjson.Result) bool) {
+	s := n.Raw
+	i := skipSpace(s, 0)
+	if i >= len(s) || s[i] != '[' {
+		return
+	}
+	for j, i := 0, i+1; ; {
+		i = skipSpace(s, i)
+		if i >= len(s) || s[i] == ']' {
+			return
+		}
+		if s[i] == ',' {
+			i++
+			continue
+		}
+		var v gjson.Result
+		v, i = read(s, i)
+		if !yield(j, v) {
+			return
+		}
+		j++
+	}
+}
+
+// read reads the JSON value at s[i] and returns it with the index just after it. A string
+// holds its JSON text only, not Str.
+func read(s string, i int) (gjson.Result, int) {
+	var end int
+	var v gjson.Result
+	switch s[i] {
+	case '"':
+		end, v.Type = stringEnd(s, i), gjson.String
+	case '{', '[':
+		end, v.Type = compositeEnd(s, i), gjson.JSON
+	case 't':
+		end, v.Type = i+4, gjson.True
+	case 'f':
+		end, v.Type = i+5, gjson.False
+	case 'n':
+		end, v.Type = i+4, gjson.Null
+	default:
+		end = i + 1
+		for end < len(s) && s[end] > ' ' && s[end] != ',' && s[end] != ']' && s[end] != '}' {
+			end++
+		}
+		v.Type = gjson.Number
+		v.Num, _ = strconv.ParseFloat(s[i:end], 64)
+	}
+	v.Raw = s[i:end]
+	return v, end
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just after the JSON string that starts at s[i].
+func stringEnd(s string, i int) int {
+	// Most strings are short: look at their bytes one by one, then jump from quote to
+	// quote through a long one.
+	i++
+	for n := min(len(s), i+32); i < n; i++ {
+		switch s[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			i++
+		}
+	}
+	for i < len(s) {
+		j := strings.IndexByte(s[i:], '"')
+		if j < 0 {
+			break
+		}
+		i += j
+		n := 0 // backslashes before the quote: an odd number escapes it
+		for s[i-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			return i + 1
+		}
+		i++
+	}
+	return len(s)
+}
+
+// compositeEnd returns the index just after the JSON object or array that starts at s[i].
+func compositeEnd(s string, i int) int {
+	depth := 0
+	for ; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			i = stringEnd(s, i) - 1
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return len(s)
 }
