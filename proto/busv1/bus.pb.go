@@ -208,19 +208,18 @@ func (x *Request) GetAcceptedUnixNano() int64 {
 }
 
 // Chunk is one piece of an answer, sent by a worker over core NATS to the gateway that holds
-// the client's connection. Chunks of one attempt are numbered from 1 so a gap is detected.
+// the client's connection. Chunks of one attempt are numbered from 1 so a gap is detected. A
+// chunk carries any of a head, data and an end, applied in that order: a whole non-streamed
+// answer is one chunk.
 type Chunk struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	Seq       uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
 	// The JetStream delivery this chunk belongs to: a redelivered request starts a new attempt.
-	Attempt uint64 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
-	// Types that are valid to be assigned to Kind:
-	//
-	//	*Chunk_Head
-	//	*Chunk_Data
-	//	*Chunk_End
-	Kind          isChunk_Kind `protobuf_oneof:"kind"`
+	Attempt       uint64 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Head          *Head  `protobuf:"bytes,4,opt,name=head,proto3" json:"head,omitempty"`
+	Data          []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	End           *End   `protobuf:"bytes,6,opt,name=end,proto3" json:"end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -276,61 +275,26 @@ func (x *Chunk) GetAttempt() uint64 {
 	return 0
 }
 
-func (x *Chunk) GetKind() isChunk_Kind {
-	if x != nil {
-		return x.Kind
-	}
-	return nil
-}
-
 func (x *Chunk) GetHead() *Head {
 	if x != nil {
-		if x, ok := x.Kind.(*Chunk_Head); ok {
-			return x.Head
-		}
+		return x.Head
 	}
 	return nil
 }
 
 func (x *Chunk) GetData() []byte {
 	if x != nil {
-		if x, ok := x.Kind.(*Chunk_Data); ok {
-			return x.Data
-		}
+		return x.Data
 	}
 	return nil
 }
 
 func (x *Chunk) GetEnd() *End {
 	if x != nil {
-		if x, ok := x.Kind.(*Chunk_End); ok {
-			return x.End
-		}
+		return x.End
 	}
 	return nil
 }
-
-type isChunk_Kind interface {
-	isChunk_Kind()
-}
-
-type Chunk_Head struct {
-	Head *Head `protobuf:"bytes,4,opt,name=head,proto3,oneof"`
-}
-
-type Chunk_Data struct {
-	Data []byte `protobuf:"bytes,5,opt,name=data,proto3,oneof"`
-}
-
-type Chunk_End struct {
-	End *End `protobuf:"bytes,6,opt,name=end,proto3,oneof"`
-}
-
-func (*Chunk_Head) isChunk_Kind() {}
-
-func (*Chunk_Data) isChunk_Kind() {}
-
-func (*Chunk_End) isChunk_Kind() {}
 
 // Head opens an answer: the status and content type the client gets.
 type Head struct {
@@ -636,16 +600,15 @@ const file_lynkr_bus_v1_bus_proto_rawDesc = "" +
 	" \x01(\x03R\x10acceptedUnixNano\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc1\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb3\x01\n" +
 	"\x05Chunk\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x18\n" +
-	"\aattempt\x18\x03 \x01(\x04R\aattempt\x12(\n" +
-	"\x04head\x18\x04 \x01(\v2\x12.lynkr.bus.v1.HeadH\x00R\x04head\x12\x14\n" +
-	"\x04data\x18\x05 \x01(\fH\x00R\x04data\x12%\n" +
-	"\x03end\x18\x06 \x01(\v2\x11.lynkr.bus.v1.EndH\x00R\x03endB\x06\n" +
-	"\x04kind\"A\n" +
+	"\aattempt\x18\x03 \x01(\x04R\aattempt\x12&\n" +
+	"\x04head\x18\x04 \x01(\v2\x12.lynkr.bus.v1.HeadR\x04head\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\x12#\n" +
+	"\x03end\x18\x06 \x01(\v2\x11.lynkr.bus.v1.EndR\x03end\"A\n" +
 	"\x04Head\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\"[\n" +
@@ -719,11 +682,6 @@ func init() { file_lynkr_bus_v1_bus_proto_init() }
 func file_lynkr_bus_v1_bus_proto_init() {
 	if File_lynkr_bus_v1_bus_proto != nil {
 		return
-	}
-	file_lynkr_bus_v1_bus_proto_msgTypes[1].OneofWrappers = []any{
-		(*Chunk_Head)(nil),
-		(*Chunk_Data)(nil),
-		(*Chunk_End)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -104,31 +104,32 @@ func (a *answerWriter) apply(c *busv1.Chunk) (bool, error) {
 		return a.abort(fmt.Errorf("%w: chunk %d arrived when %d was due", ErrAnswerGap, c.Seq, a.nextSeq))
 	}
 	a.nextSeq++
-	switch k := c.Kind.(type) {
-	case *busv1.Chunk_Head:
-		a.head = k.Head
-		if a.stream && k.Head.Status == http.StatusOK {
+	if c.Head != nil {
+		a.head = c.Head
+		if a.stream && c.Head.Status == http.StatusOK {
 			a.commit()
 		}
-	case *busv1.Chunk_Data:
+	}
+	if len(c.Data) > 0 {
 		if a.committed && a.stream {
-			_, _ = a.w.Write(k.Data)
+			_, _ = a.w.Write(c.Data)
 			a.w.Flush()
 			a.sentData = true
 		} else {
-			a.buffered = append(a.buffered, k.Data...)
+			a.buffered = append(a.buffered, c.Data...)
 		}
-	case *busv1.Chunk_End:
-		if e := k.End.GetError(); e != nil {
-			err := &apierror.Error{Status: int(e.Status), Type: e.Type, Message: e.Message, Details: e.Details,
-				RetryAfter: time.Duration(e.RetryAfterMs) * time.Millisecond}
-			a.fail(err)
-			return true, err
-		}
-		a.finish()
-		return true, nil
 	}
-	return false, nil
+	if c.End == nil {
+		return false, nil
+	}
+	if e := c.End.GetError(); e != nil {
+		err := &apierror.Error{Status: int(e.Status), Type: e.Type, Message: e.Message, Details: e.Details,
+			RetryAfter: time.Duration(e.RetryAfterMs) * time.Millisecond}
+		a.fail(err)
+		return true, err
+	}
+	a.finish()
+	return true, nil
 }
 
 // commit puts the status and headers of a stream on the wire.

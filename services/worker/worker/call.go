@@ -104,10 +104,9 @@ func (w *Worker) answerWith(ctx context.Context, req *busv1.Request, p provider.
 		if err != nil {
 			return llm.Usage{}, apierror.New(http.StatusBadGateway, "%s: the upstream's answer could not be read: %v", p.Name(), err)
 		}
-		if err := rep.head(http.StatusOK, "application/json"); err != nil {
-			return llm.Usage{}, err
-		}
-		return usage, rep.data(out)
+		rep.begin(http.StatusOK, "application/json")
+		rep.hold(out)
+		return usage, nil
 	}
 
 	usage, err := w.relayStream(ctx, p, call, ex.resp.Body, rep)
@@ -122,9 +121,7 @@ func (w *Worker) relayStream(ctx context.Context, p provider.Provider, call *tra
 		next = d.DecodeStream(body)
 	}
 	stream := call.Stream()
-	if err := rep.head(http.StatusOK, "text/event-stream"); err != nil {
-		return llm.Usage{}, err
-	}
+	rep.begin(http.StatusOK, "text/event-stream")
 	var buf []byte
 	for {
 		ev, err := next()
@@ -157,11 +154,7 @@ func (w *Worker) relayStream(ctx context.Context, p provider.Provider, call *tra
 	if err != nil {
 		return stream.Usage(), streamError(p, err)
 	}
-	if len(tail) > 0 {
-		if err := rep.data(sse.Encode(tail...)); err != nil {
-			return stream.Usage(), err
-		}
-	}
+	rep.hold(sse.Encode(tail...)) // goes out with the end
 	return stream.Usage(), nil
 }
 
@@ -188,16 +181,14 @@ func (w *Worker) countTokens(ctx context.Context, req *busv1.Request, p provider
 		if err != nil {
 			return err
 		}
-		if err := rep.head(http.StatusOK, "application/json"); err != nil {
-			return err
-		}
-		return rep.data(out)
+		rep.begin(http.StatusOK, "application/json")
+		rep.hold(out)
+		return nil
 	}
 	out := fmt.Appendf(nil, `{"input_tokens":%d}`, anthropic.EstimateInputTokens(req.Body))
-	if err := rep.head(http.StatusOK, "application/json"); err != nil {
-		return err
-	}
-	return rep.data(out)
+	rep.begin(http.StatusOK, "application/json")
+	rep.hold(out)
+	return nil
 }
 
 // embeddings answers /v1/embeddings through a provider that has an embeddings endpoint.
@@ -225,9 +216,7 @@ func (w *Worker) embeddings(ctx context.Context, req *busv1.Request, p provider.
 	if err != nil {
 		return llm.Usage{}, err
 	}
-	if err := rep.head(http.StatusOK, "application/json"); err != nil {
-		return llm.Usage{}, err
-	}
-	usage := llm.Usage{InputTokens: gjson.GetBytes(out, "usage.prompt_tokens").Int()}
-	return usage, rep.data(out)
+	rep.begin(http.StatusOK, "application/json")
+	rep.hold(out)
+	return llm.Usage{InputTokens: gjson.GetBytes(out, "usage.prompt_tokens").Int()}, nil
 }
