@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/lynkr/lynkr/pkg/apierror"
+	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
 )
@@ -83,4 +85,42 @@ func benchGateway(b *testing.B) *Gateway {
 	}
 	b.Fatal("the provider announcement did not arrive")
 	return nil
+}
+
+// BenchmarkRefusedWhileBreakerOpen measures how fast the gateway refuses a request for a
+// provider that a worker found down: the acceptance bound is 5 ms; this is the gateway's part.
+func BenchmarkRefusedWhileBreakerOpen(b *testing.B) {
+	g := benchGateway(b)
+	ctx := b.Context()
+	js, _ := jetstream.New(g.nc)
+	kv, err := breaker.EnsureBucket(ctx, js, g.cfg.Streams)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub := breaker.NewPublisher(kv, "bench-worker", g.log)
+	go func() { _ = pub.Run(ctx) }()
+	now := time.Now()
+	pub.Notify(breaker.Change{Provider: "openai", From: breaker.StateClosed, To: breaker.StateOpen, At: now, Until: now.Add(time.Hour)})
+	if err := pub.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if _, open := g.board.Open("openai"); open {
+			break
+		}
+		if i == 500 {
+			b.Fatal("the board never saw the open breaker")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	body := []byte(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+	h := http.Header{}
+	b.ReportAllocs()
+	for b.Loop() {
+		a := admission{}
+		err := g.admit(ctx, chatEndpoint, h, body, &a)
+		if e := apierror.As(err); e.Status != http.StatusServiceUnavailable || e.RetryAfter <= 0 {
+			b.Fatalf("admitted or wrong refusal while open: %v", err)
+		}
+	}
 }

@@ -162,11 +162,11 @@ func run() error {
 		fmt.Printf("\nlynkr answered %d requests with an error status during the runs\n", e)
 	}
 
-	// Leak check: RSS after leakA and after leakB requests in all.
-	served := lat.lynkr.requests + tput.lynkr.requests + stput.lynkr.requests
+	// Leak check: RSS after leakA and after leakB more requests.
+	served := 0
 	load := func(upTo int) (int64, error) {
 		for served < upTo {
-			r, err := wrkN(dir, gateway+path, plain, 64, upTo-served)
+			r, err := wrkN(dir, gateway+path, plain, 64, upTo-served, tput.lynkr.rps)
 			if err != nil {
 				return 0, err
 			}
@@ -182,7 +182,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nRSS of lynkr: idle %s, after the load above %s, after %d requests %s, after %d requests %s (%+.1f%%)\n",
+	fmt.Printf("\nRSS of lynkr: idle %s, after the load above %s, after %d more requests %s, after %d more %s (%+.1f%%)\n",
 		mb(idle), mb(afterLoad), opt.leakA, mb(rssA), opt.leakB, mb(rssB), 100*float64(rssB-rssA)/float64(rssA))
 	return nil
 }
@@ -240,10 +240,11 @@ func wrk(dir, url, body string, conns int, d time.Duration) (wrkResult, error) {
 	return r, nil
 }
 
-// wrkN sends about n requests (wrk counts time, not requests: a run long enough at the rate
-// seen so far) and returns how many were sent.
-func wrkN(dir, url, body string, conns, n int) (int, error) {
-	r, err := wrk(dir, url, body, conns, time.Duration(max(1, n/2000))*time.Second)
+// wrkN sends about n requests (wrk counts time, not requests: a run as long as n takes at
+// rate) and returns how many were sent.
+func wrkN(dir, url, body string, conns, n int, rate float64) (int, error) {
+	d := time.Duration(float64(n) / max(rate, 1) * float64(time.Second))
+	r, err := wrk(dir, url, body, conns, max(d, time.Second))
 	return r.requests, err
 }
 
