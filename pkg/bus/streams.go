@@ -19,7 +19,8 @@ type StreamConfig struct {
 	// request deadline.
 	MaxRequestAge time.Duration
 	// DuplicateWindow is how long a request id is remembered, so a republished request is not
-	// run twice.
+	// run twice and a redelivered one's usage is not counted twice. The server keeps every id
+	// of the window in memory: at 10,000 requests a second, 30 s are some 40 MB per stream.
 	DuplicateWindow time.Duration
 	// MaxMsgSize is the largest request the stream takes, in bytes.
 	MaxMsgSize int32
@@ -32,7 +33,7 @@ func DefaultStreamConfig() StreamConfig {
 	return StreamConfig{
 		Replicas:        1,
 		MaxRequestAge:   15 * time.Minute,
-		DuplicateWindow: 2 * time.Minute,
+		DuplicateWindow: 30 * time.Second,
 		MaxMsgSize:      MaxMessageBytes,
 	}
 }

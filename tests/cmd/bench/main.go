@@ -244,7 +244,7 @@ func wrk(dir, url, body string, conns int, d time.Duration) (wrkResult, error) {
 // rate) and returns how many were sent.
 func wrkN(dir, url, body string, conns, n int, rate float64) (int, error) {
 	d := time.Duration(float64(n) / max(rate, 1) * float64(time.Second))
-	r, err := wrk(dir, url, body, conns, max(d, time.Second))
+	r, err := wrk(dir, url, body, conns, max(d.Round(time.Second), time.Second)) // wrk takes whole units
 	return r.requests, err
 }
 
