@@ -4,6 +4,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/llm/internal/check"
 )
 
 // ValidateMessages checks a POST /v1/messages body and returns what the gateway routes by,
@@ -21,120 +22,120 @@ func ValidateCountTokens(body []byte) (llm.Summary, []string) {
 
 func validate(body []byte, full bool) (llm.Summary, []string) {
 	var c checker
-	root, ok := c.object(body)
+	root, ok := c.Object(body)
 	if !ok {
-		return llm.Summary{}, c.result()
+		return llm.Summary{}, c.Result()
 	}
 	var model, maxTokens, stream, temperature, topP, topK, stopSequences, metadata, system,
 		messages, tools, toolChoice, thinking gjson.Result
-	lookup(root, field{"model", &model}, field{"max_tokens", &maxTokens}, field{"stream", &stream},
-		field{"temperature", &temperature}, field{"top_p", &topP}, field{"top_k", &topK},
-		field{"stop_sequences", &stopSequences}, field{"metadata", &metadata}, field{"system", &system},
-		field{"messages", &messages}, field{"tools", &tools}, field{"tool_choice", &toolChoice},
-		field{"thinking", &thinking})
+	check.Lookup(root, field("model", &model), field("max_tokens", &maxTokens), field("stream", &stream),
+		field("temperature", &temperature), field("top_p", &topP), field("top_k", &topK),
+		field("stop_sequences", &stopSequences), field("metadata", &metadata), field("system", &system),
+		field("messages", &messages), field("tools", &tools), field("tool_choice", &toolChoice),
+		field("thinking", &thinking))
 	var sum llm.Summary
-	if c.str(named("model"), model, true) {
-		sum.Model = unquote(model)
+	if c.Str(named("model"), model, true) {
+		sum.Model = check.Unquote(model)
 	}
 	if full {
-		c.integer(named("max_tokens"), maxTokens, true, 1)
-		c.boolean(named("stream"), stream)
+		c.Integer(named("max_tokens"), maxTokens, true, 1)
+		c.Boolean(named("stream"), stream)
 		sum.Stream = stream.Type == gjson.True
-		c.number(named("temperature"), temperature, 0, 1)
-		c.number(named("top_p"), topP, 0, 1)
-		c.integer(named("top_k"), topK, false, 0)
-		if p := named("stop_sequences"); c.array(p, stopSequences, false) {
-			for i, s := range node(stopSequences).elems {
-				c.str(p.index(i), s, false)
+		c.Number(named("temperature"), temperature, 0, 1)
+		c.Number(named("top_p"), topP, 0, 1)
+		c.Integer(named("top_k"), topK, false, 0)
+		if p := named("stop_sequences"); c.Array(p, stopSequences, false) {
+			for i, s := range check.Node(stopSequences).Elems {
+				c.Str(p.Index(i), s, false)
 			}
 		}
-		if p := named("metadata"); c.obj(p, metadata, false) {
-			if u := get(metadata, "user_id"); u.Type != gjson.Null {
-				c.str(p.at("user_id"), u, false)
+		if p := named("metadata"); c.Obj(p, metadata, false) {
+			if u := check.Get(metadata, "user_id"); u.Type != gjson.Null {
+				c.Str(p.At("user_id"), u, false)
 			}
 		}
 	}
 	c.system(system)
 	c.messages(messages)
 	c.tools(tools)
-	if p := named("tool_choice"); c.obj(p, toolChoice, false) {
+	if p := named("tool_choice"); c.Obj(p, toolChoice, false) {
 		var typ, name, disableParallel gjson.Result
-		lookup(toolChoice, field{"type", &typ}, field{"name", &name}, field{"disable_parallel_tool_use", &disableParallel})
-		if c.oneOf(p.at("type"), typ, true, ToolChoiceAuto, ToolChoiceAny, ToolChoiceTool, ToolChoiceNone) && unquote(typ) == ToolChoiceTool {
-			c.str(p.at("name"), name, true)
+		check.Lookup(toolChoice, field("type", &typ), field("name", &name), field("disable_parallel_tool_use", &disableParallel))
+		if c.OneOf(p.At("type"), typ, true, ToolChoiceAuto, ToolChoiceAny, ToolChoiceTool, ToolChoiceNone) && check.Unquote(typ) == ToolChoiceTool {
+			c.Str(p.At("name"), name, true)
 		}
-		c.boolean(p.at("disable_parallel_tool_use"), disableParallel)
+		c.Boolean(p.At("disable_parallel_tool_use"), disableParallel)
 	}
-	if p := named("thinking"); c.obj(p, thinking, false) {
+	if p := named("thinking"); c.Obj(p, thinking, false) {
 		var typ, budget gjson.Result
-		lookup(thinking, field{"type", &typ}, field{"budget_tokens", &budget})
-		if c.oneOf(p.at("type"), typ, true, "enabled", "disabled", "adaptive") && unquote(typ) == "enabled" {
-			c.integer(p.at("budget_tokens"), budget, true, 1024)
+		check.Lookup(thinking, field("type", &typ), field("budget_tokens", &budget))
+		if c.OneOf(p.At("type"), typ, true, "enabled", "disabled", "adaptive") && check.Unquote(typ) == "enabled" {
+			c.Integer(p.At("budget_tokens"), budget, true, 1024)
 		}
 	}
-	return sum, c.result()
+	return sum, c.Result()
 }
 
 // named returns the path of the body's member name.
-func named(name string) path { return path{name: name} }
+func named(name string) check.Path { return check.Named(name) }
 
 func (c *checker) system(v gjson.Result) {
 	switch p := named("system"); {
 	case !v.Exists() || v.Type == gjson.String:
 	case v.IsArray():
-		for i, b := range node(v).elems {
-			q := p.index(i)
+		for i, b := range check.Node(v).Elems {
+			q := p.Index(i)
 			if !b.IsObject() {
-				c.addAt(q, "%s must be a text block")
+				c.AddAt(q, "%s must be a text block")
 				continue
 			}
 			var typ, txt, cacheControl gjson.Result
-			lookup(b, field{"type", &typ}, field{"text", &txt}, field{"cache_control", &cacheControl})
-			if c.oneOf(q.at("type"), typ, true, BlockText) {
-				c.str(q.at("text"), txt, false)
+			check.Lookup(b, field("type", &typ), field("text", &txt), field("cache_control", &cacheControl))
+			if c.OneOf(q.At("type"), typ, true, BlockText) {
+				c.Str(q.At("text"), txt, false)
 				if !txt.Exists() {
-					c.addAt(q, "%s.text is required")
+					c.AddAt(q, "%s.text is required")
 				}
 			}
 			c.cacheControl(q, cacheControl)
 		}
 	default:
-		c.add("system must be a string or an array of text blocks")
+		c.Add("system must be a string or an array of text blocks")
 	}
 }
 
 func (c *checker) messages(v gjson.Result) {
 	p := named("messages")
-	if !c.array(p, v, true) {
+	if !c.Array(p, v, true) {
 		return
 	}
 	n := 0
-	for i, m := range node(v).elems {
+	for i, m := range check.Node(v).Elems {
 		n++
-		q := p.index(i)
+		q := p.Index(i)
 		if !m.IsObject() {
-			c.addAt(q, "%s must be an object")
+			c.AddAt(q, "%s must be an object")
 			continue
 		}
 		var role, content gjson.Result
-		lookup(m, field{"role", &role}, field{"content", &content})
-		if !c.oneOf(q.at("role"), role, true, RoleUser, RoleAssistant) {
+		check.Lookup(m, field("role", &role), field("content", &content))
+		if !c.OneOf(q.At("role"), role, true, RoleUser, RoleAssistant) {
 			role = gjson.Result{}
 		}
-		switch q := q.at("content"); {
+		switch q := q.At("content"); {
 		case !content.Exists():
-			c.addAt(q, "%s is required")
+			c.AddAt(q, "%s is required")
 		case content.Type == gjson.String:
 		case content.IsArray():
-			for j, b := range node(content).elems {
-				c.block(q.index(j), b, unquote(role))
+			for j, b := range check.Node(content).Elems {
+				c.block(q.Index(j), b, check.Unquote(role))
 			}
 		default:
-			c.addAt(q, "%s must be a string or an array of content blocks")
+			c.AddAt(q, "%s must be a string or an array of content blocks")
 		}
 	}
 	if n == 0 {
-		c.add("messages must not be empty")
+		c.Add("messages must not be empty")
 	}
 }
 
@@ -161,167 +162,167 @@ func isMessageBlockType(t string) bool {
 
 // block checks one content block of a message whose role is role ("" when the role is
 // itself wrong, or inside a tool result).
-func (c *checker) block(p path, b gjson.Result, role string) {
+func (c *checker) block(p check.Path, b gjson.Result, role string) {
 	if !b.IsObject() {
-		c.addAt(p, "%s must be a content block object")
+		c.AddAt(p, "%s must be a content block object")
 		return
 	}
 	// One pass over the block reads every member a block type checks.
 	var t, cacheControl, txt, source, title, content, id, name, input, toolUseID, isError,
 		thinking, signature, data gjson.Result
-	lookup(b, field{"type", &t}, field{"cache_control", &cacheControl}, field{"text", &txt},
-		field{"source", &source}, field{"title", &title}, field{"content", &content}, field{"id", &id},
-		field{"name", &name}, field{"input", &input}, field{"tool_use_id", &toolUseID},
-		field{"is_error", &isError}, field{"thinking", &thinking}, field{"signature", &signature},
-		field{"data", &data})
-	if !c.str(p.at("type"), t, true) {
+	check.Lookup(b, field("type", &t), field("cache_control", &cacheControl), field("text", &txt),
+		field("source", &source), field("title", &title), field("content", &content), field("id", &id),
+		field("name", &name), field("input", &input), field("tool_use_id", &toolUseID),
+		field("is_error", &isError), field("thinking", &thinking), field("signature", &signature),
+		field("data", &data))
+	if !c.Str(p.At("type"), t, true) {
 		return
 	}
-	typ := unquote(t)
+	typ := check.Unquote(t)
 	if !isMessageBlockType(typ) {
-		c.addAt(p, "%s.type must be one of %s", messageBlockTypes)
+		c.AddAt(p, "%s.type must be one of %s", messageBlockTypes)
 		return
 	}
 	c.cacheControl(p, cacheControl)
 	switch typ {
 	case BlockText:
 		if !txt.Exists() {
-			c.addAt(p, "%s.text is required")
+			c.AddAt(p, "%s.text is required")
 		} else {
-			c.str(p.at("text"), txt, false)
+			c.Str(p.At("text"), txt, false)
 		}
 	case BlockImage:
-		if q := p.at("source"); c.obj(q, source, true) {
+		if q := p.At("source"); c.Obj(q, source, true) {
 			c.source(q, source, SourceBase64, SourceURL, SourceFile)
 		}
 	case BlockDocument:
-		if q := p.at("source"); c.obj(q, source, true) {
+		if q := p.At("source"); c.Obj(q, source, true) {
 			c.source(q, source, SourceBase64, SourceText, SourceContent, SourceURL, SourceFile)
 		}
 	case BlockSearchResult:
-		c.str(p.at("source"), source, true)
-		c.str(p.at("title"), title, true)
-		c.array(p.at("content"), content, true)
+		c.Str(p.At("source"), source, true)
+		c.Str(p.At("title"), title, true)
+		c.Array(p.At("content"), content, true)
 	case BlockToolUse, BlockServerToolUse:
-		c.str(p.at("id"), id, true)
-		c.str(p.at("name"), name, true)
-		c.obj(p.at("input"), input, true)
+		c.Str(p.At("id"), id, true)
+		c.Str(p.At("name"), name, true)
+		c.Obj(p.At("input"), input, true)
 		c.inRole(p, typ, role, RoleAssistant)
 	case BlockToolResult:
-		c.str(p.at("tool_use_id"), toolUseID, true)
-		c.boolean(p.at("is_error"), isError)
-		switch q := p.at("content"); {
+		c.Str(p.At("tool_use_id"), toolUseID, true)
+		c.Boolean(p.At("is_error"), isError)
+		switch q := p.At("content"); {
 		case !content.Exists() || content.Type == gjson.String:
 		case content.IsArray():
-			for j, rb := range node(content).elems {
-				c.resultBlock(q.index(j), rb)
+			for j, rb := range check.Node(content).Elems {
+				c.resultBlock(q.Index(j), rb)
 			}
 		default:
-			c.addAt(q, "%s must be a string or an array of content blocks")
+			c.AddAt(q, "%s must be a string or an array of content blocks")
 		}
 		c.inRole(p, typ, role, RoleUser)
 	case BlockThinking:
 		if !thinking.Exists() {
-			c.addAt(p, "%s.thinking is required")
+			c.AddAt(p, "%s.thinking is required")
 		} else {
-			c.str(p.at("thinking"), thinking, false)
+			c.Str(p.At("thinking"), thinking, false)
 		}
-		c.str(p.at("signature"), signature, false)
+		c.Str(p.At("signature"), signature, false)
 		c.inRole(p, typ, role, RoleAssistant)
 	case BlockRedactedThinking:
-		c.str(p.at("data"), data, true)
+		c.Str(p.At("data"), data, true)
 		c.inRole(p, typ, role, RoleAssistant)
 	}
 }
 
 // resultBlock checks one block of a tool_result's content.
-func (c *checker) resultBlock(p path, b gjson.Result) {
+func (c *checker) resultBlock(p check.Path, b gjson.Result) {
 	if !b.IsObject() {
-		c.addAt(p, "%s must be a content block object")
+		c.AddAt(p, "%s must be a content block object")
 		return
 	}
 	var t, txt, source gjson.Result
-	lookup(b, field{"type", &t}, field{"text", &txt}, field{"source", &source})
-	if !c.oneOf(p.at("type"), t, true, BlockText, BlockImage, BlockDocument, BlockSearchResult) {
+	check.Lookup(b, field("type", &t), field("text", &txt), field("source", &source))
+	if !c.OneOf(p.At("type"), t, true, BlockText, BlockImage, BlockDocument, BlockSearchResult) {
 		return
 	}
-	switch unquote(t) {
+	switch check.Unquote(t) {
 	case BlockText:
 		if !txt.Exists() {
-			c.addAt(p, "%s.text is required")
+			c.AddAt(p, "%s.text is required")
 		} else {
-			c.str(p.at("text"), txt, false)
+			c.Str(p.At("text"), txt, false)
 		}
 	case BlockImage:
-		if q := p.at("source"); c.obj(q, source, true) {
+		if q := p.At("source"); c.Obj(q, source, true) {
 			c.source(q, source, SourceBase64, SourceURL, SourceFile)
 		}
 	case BlockDocument:
-		if q := p.at("source"); c.obj(q, source, true) {
+		if q := p.At("source"); c.Obj(q, source, true) {
 			c.source(q, source, SourceBase64, SourceText, SourceContent, SourceURL, SourceFile)
 		}
 	}
 }
 
-func (c *checker) inRole(p path, typ, role, want string) {
+func (c *checker) inRole(p check.Path, typ, role, want string) {
 	if role != "" && role != want {
-		c.addAt(p, "%s: %s blocks belong in %s messages", typ, want)
+		c.AddAt(p, "%s: %s blocks belong in %s messages", typ, want)
 	}
 }
 
-func (c *checker) source(p path, s gjson.Result, types ...string) {
+func (c *checker) source(p check.Path, s gjson.Result, types ...string) {
 	var typ, mediaType, data, url, fileID, content gjson.Result
-	lookup(s, field{"type", &typ}, field{"media_type", &mediaType}, field{"data", &data},
-		field{"url", &url}, field{"file_id", &fileID}, field{"content", &content})
-	if !c.oneOf(p.at("type"), typ, true, types...) {
+	check.Lookup(s, field("type", &typ), field("media_type", &mediaType), field("data", &data),
+		field("url", &url), field("file_id", &fileID), field("content", &content))
+	if !c.OneOf(p.At("type"), typ, true, types...) {
 		return
 	}
-	switch unquote(typ) {
+	switch check.Unquote(typ) {
 	case SourceBase64, SourceText:
-		c.str(p.at("media_type"), mediaType, true)
-		c.str(p.at("data"), data, true)
+		c.Str(p.At("media_type"), mediaType, true)
+		c.Str(p.At("data"), data, true)
 	case SourceURL:
-		c.str(p.at("url"), url, true)
+		c.Str(p.At("url"), url, true)
 	case SourceFile:
-		c.str(p.at("file_id"), fileID, true)
+		c.Str(p.At("file_id"), fileID, true)
 	case SourceContent:
 		if content.Type != gjson.String {
-			c.array(p.at("content"), content, true)
+			c.Array(p.At("content"), content, true)
 		}
 	}
 }
 
 // cacheControl checks the cache_control v of the block or tool at p.
-func (c *checker) cacheControl(p path, v gjson.Result) {
-	if q := p.at("cache_control"); v.Exists() && v.Type != gjson.Null && c.obj(q, v, false) {
-		c.oneOf(q.at("type"), get(v, "type"), true, "ephemeral")
+func (c *checker) cacheControl(p check.Path, v gjson.Result) {
+	if q := p.At("cache_control"); v.Exists() && v.Type != gjson.Null && c.Obj(q, v, false) {
+		c.OneOf(q.At("type"), check.Get(v, "type"), true, "ephemeral")
 	}
 }
 
 func (c *checker) tools(v gjson.Result) {
 	p := named("tools")
-	if !c.array(p, v, false) {
+	if !c.Array(p, v, false) {
 		return
 	}
-	for i, t := range node(v).elems {
-		q := p.index(i)
+	for i, t := range check.Node(v).Elems {
+		q := p.Index(i)
 		if !t.IsObject() {
-			c.addAt(q, "%s must be an object")
+			c.AddAt(q, "%s must be an object")
 			continue
 		}
 		var name, description, cacheControl, typ, inputSchema gjson.Result
-		lookup(t, field{"name", &name}, field{"description", &description}, field{"cache_control", &cacheControl},
-			field{"type", &typ}, field{"input_schema", &inputSchema})
-		c.str(q.at("name"), name, true)
-		c.str(q.at("description"), description, false)
+		check.Lookup(t, field("name", &name), field("description", &description), field("cache_control", &cacheControl),
+			field("type", &typ), field("input_schema", &inputSchema))
+		c.Str(q.At("name"), name, true)
+		c.Str(q.At("description"), description, false)
 		c.cacheControl(q, cacheControl)
-		if typ.Exists() && typ.Type != gjson.Null && !c.str(q.at("type"), typ, true) {
+		if typ.Exists() && typ.Type != gjson.Null && !c.Str(q.At("type"), typ, true) {
 			continue
 		}
-		if s := unquote(typ); s == "" || s == "custom" {
-			if r := q.at("input_schema"); c.obj(r, inputSchema, true) {
-				if st := get(inputSchema, "type"); st.Exists() && unquote(st) != "object" {
-					c.addAt(q, "%s.input_schema.type must be object")
+		if s := check.Unquote(typ); s == "" || s == "custom" {
+			if r := q.At("input_schema"); c.Obj(r, inputSchema, true) {
+				if st := check.Get(inputSchema, "type"); st.Exists() && check.Unquote(st) != "object" {
+					c.AddAt(q, "%s.input_schema.type must be object")
 				}
 			}
 		}

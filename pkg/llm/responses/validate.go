@@ -867,7 +867,8 @@ func (c *checker) text(v gjson.Result) {
 	}
 }
 
-// What follows is also in openai/check.go and anthropic/check.go.
+// What follows is a variant of pkg/llm/internal/check: Responses keeps the last of duplicate
+// members and reports names that differ only in case, so it has its own lookups.
 
 // path names a place in the body, such as input[2].content[0].text: a chain of values on the
 // stack, formatted only when a problem is found there. A nil *path is the body itself.
