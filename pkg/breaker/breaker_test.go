@@ -289,7 +289,7 @@ func TestOutcomeOf(t *testing.T) {
 func TestSet(t *testing.T) {
 	var ch changes
 	s := breaker.NewSet(breaker.Config{FailureThreshold: 1, SuccessThreshold: 1, Timeout: time.Minute}, breaker.Options{OnStateChange: ch.add})
-	if s.Breaker("openai") != s.Breaker("openai") {
+	if first, again := s.Breaker("openai"), s.Breaker("openai"); first != again {
 		t.Fatal("two breakers for one provider")
 	}
 	if st := s.State("never-called"); st != breaker.StateClosed {

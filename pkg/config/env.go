@@ -4,7 +4,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -145,6 +144,3 @@ func (e *Env) Check(ok bool, name, value, want string) {
 		e.fail(name, value, want)
 	}
 }
-
-// ErrMissing is wrapped by errors about a required setting that is not set.
-var ErrMissing = errors.New("required setting is not set")

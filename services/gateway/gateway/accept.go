@@ -18,7 +18,6 @@ import (
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/limiter"
-	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/shed"
 	"github.com/lynkr/lynkr/proto/busv1"
 	"github.com/lynkr/lynkr/services/gateway/internal/relay"
@@ -83,7 +82,6 @@ func statusLabel(code int) string {
 
 // admission is what the gateway decided about a request before queueing it.
 type admission struct {
-	sum      llm.Summary
 	stream   bool
 	provider string
 	model    string
@@ -133,7 +131,6 @@ func (g *Gateway) admit(ctx context.Context, ep endpoint, h http.Header, body []
 	if len(problems) > 0 {
 		return apierror.Invalid(problems)
 	}
-	a.sum = sum
 	a.stream = sum.Stream && ep.op != busv1.Operation_OPERATION_COUNT_TOKENS && ep.op != busv1.Operation_OPERATION_EMBEDDINGS
 	provider, model, err := g.pick(ep, sum.Model, h)
 	if err != nil {

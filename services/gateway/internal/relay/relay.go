@@ -3,7 +3,6 @@
 package relay
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -114,14 +113,4 @@ func (a *Answer) Take(buf []*busv1.Chunk) []*busv1.Chunk {
 	a.queue = a.queue[:0]
 	a.mu.Unlock()
 	return buf
-}
-
-// Wait blocks until chunks are waiting or ctx ends.
-func (a *Answer) Wait(ctx context.Context) error {
-	select {
-	case <-a.ready:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
