@@ -21,10 +21,10 @@ import (
 type outcome int
 
 const (
-	correct   outcome = iota // the right answer, once
-	clean                    // a clear error in the client's format
-	wrong                    // a wrong, doubled or malformed answer
-	hung                     // no end before the deadline
+	correct outcome = iota // the right answer, once
+	clean                  // a clear error in the client's format
+	wrong                  // a wrong, doubled or malformed answer
+	hung                   // no end before the deadline
 	outcomes
 )
 
@@ -153,4 +153,3 @@ func TestChaosWorkersDieAndTheUpstreamFailsYetEveryRequestEndsOnce(t *testing.T)
 		t.Fatalf("only %d of %d requests were answered correctly", ok, n)
 	}
 }
-
