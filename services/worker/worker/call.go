@@ -36,6 +36,20 @@ func clientFormat(op busv1.Operation) llm.Format {
 	}
 }
 
+// plan is the translation from a client format to an upstream format, found once per pair.
+func (w *Worker) plan(client, upstream llm.Format) (translate.Plan, error) {
+	key := [2]llm.Format{client, upstream}
+	if p, ok := w.plans.Load(key); ok {
+		return p.(translate.Plan), nil
+	}
+	p, err := translate.For(client, upstream)
+	if err != nil {
+		return nil, err
+	}
+	w.plans.Store(key, p)
+	return p, nil
+}
+
 // answer runs the request against the provider and sends the answer through rep. An error
 // returned before anything was sent is the whole answer; one returned after a stream began
 // ends it with an error event. While the provider's breaker is open the request goes to the
@@ -75,7 +89,7 @@ func (w *Worker) answerWith(ctx context.Context, req *busv1.Request, p provider.
 		return w.embeddings(ctx, req, p, req.Model, rep, log)
 	}
 
-	plan, err := translate.For(clientFormat(req.Operation), p.Format())
+	plan, err := w.plan(clientFormat(req.Operation), p.Format())
 	if err != nil {
 		return llm.Usage{}, apierror.New(http.StatusBadRequest, "provider %s cannot serve this API: %v", p.Name(), err)
 	}

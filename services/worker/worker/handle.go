@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -86,21 +87,30 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 }
 
 // reportProgress tells JetStream the request is still being worked on, so it is not handed to
-// another worker while a long generation runs.
+// another worker while a long generation runs. A timer re-arms itself; no goroutine waits.
 func (w *Worker) reportProgress(msg jetstream.Msg) (stop func()) {
-	t := time.NewTicker(w.cfg.AckWait / 3)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
+	every := w.cfg.AckWait / 3
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+	)
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		_ = msg.InProgress()
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			t.Reset(every)
 		}
-	}()
-	return func() { t.Stop(); close(done) }
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
+	}
 }
 
 // publishUsage records what the request consumed on the usage stream. The request id is the

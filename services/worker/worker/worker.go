@@ -50,6 +50,7 @@ type Worker struct {
 	board     *breaker.Board
 	publisher *breaker.Publisher
 	retries   map[string]*retry.Policy // by provider
+	plans     sync.Map                 // [2]llm.Format → translate.Plan
 
 	mu       sync.Mutex
 	inFlight map[string]context.CancelCauseFunc
