@@ -11,6 +11,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/llm/internal/check"
 )
 
 // maxProblems bounds the list Validate returns, so a hostile request cannot make the answer
@@ -60,7 +61,7 @@ func Validate(body []byte) (llm.Summary, []string) {
 		field{"background", &background}, field{"prompt", &prompt})
 
 	ok := c.str(nil, "model", model)
-	sum.Model = unquote(model)
+	sum.Model = check.Unquote(model)
 	if ok && sum.Model == "" {
 		c.addf("model: must not be empty")
 	} else if !model.Exists() {
@@ -120,7 +121,7 @@ func (c *checker) addf(format string, args ...any) {
 }
 
 // addAt adds a problem at p: the first verb of format is p's name.
-func (c *checker) addAt(p *path, format string, args ...any) {
+func (c *checker) addAt(p *check.Path, format string, args ...any) {
 	if len(c.problems) >= maxProblems {
 		c.dropped++
 		return
@@ -140,10 +141,10 @@ func (c *checker) list() []string {
 // only in case: Go's decoder matches names without regard to case and keeps the last of
 // duplicates, gjson keeps the first. p is the object's path, nil for the body. It reports
 // whether a member was given twice.
-func (c *checker) members(v gjson.Result, p *path, fields ...field) bool {
+func (c *checker) members(v gjson.Result, p *check.Path, fields ...field) bool {
 	var others table[struct{}] // the names not in fields so far
 	dups := false
-	for name, val := range node(v).members {
+	for name, val := range check.Node(v).Members {
 		var dup, known bool
 		for _, f := range fields {
 			if name == f.name {
@@ -242,7 +243,7 @@ func isASCII(s string) bool {
 	return true
 }
 
-func orBody(p *path) string {
+func orBody(p *check.Path) string {
 	if p == nil {
 		return "body"
 	}
@@ -250,8 +251,8 @@ func orBody(p *path) string {
 }
 
 // join names member key of the object at p (nil for the body).
-func join(p *path, key string) string {
-	q := p.at(key)
+func join(p *check.Path, key string) string {
+	q := p.At(key)
 	return q.String()
 }
 
@@ -261,18 +262,11 @@ func given(v gjson.Result) bool {
 }
 
 // empty reports whether the array v has no elements.
-func empty(v gjson.Result) bool {
-	s := v.Raw
-	i := skipSpace(s, 0)
-	if i < len(s) && s[i] == '[' {
-		i = skipSpace(s, i+1)
-	}
-	return i >= len(s) || s[i] == ']'
-}
+func empty(v gjson.Result) bool { return check.Node(v).Empty() }
 
 // str checks that v, member key of the object at p, is a string when present and not null,
 // and reports whether it is one.
-func (c *checker) str(p *path, key string, v gjson.Result) bool {
+func (c *checker) str(p *check.Path, key string, v gjson.Result) bool {
 	if !given(v) {
 		return false
 	}
@@ -290,7 +284,7 @@ func nonEmpty(v gjson.Result) bool {
 
 // boolean checks that v, member key of the object at p, is a boolean when present and not
 // null, and returns its value.
-func (c *checker) boolean(p *path, key string, v gjson.Result) bool {
+func (c *checker) boolean(p *check.Path, key string, v gjson.Result) bool {
 	if !given(v) {
 		return false
 	}
@@ -301,7 +295,7 @@ func (c *checker) boolean(p *path, key string, v gjson.Result) bool {
 	return v.Bool()
 }
 
-func (c *checker) integer(p *path, key string, v gjson.Result, min int64) {
+func (c *checker) integer(p *check.Path, key string, v gjson.Result, min int64) {
 	if !given(v) {
 		return
 	}
@@ -314,7 +308,7 @@ func (c *checker) integer(p *path, key string, v gjson.Result, min int64) {
 	}
 }
 
-func (c *checker) number(p *path, key string, v gjson.Result, lo, hi float64) {
+func (c *checker) number(p *check.Path, key string, v gjson.Result, lo, hi float64) {
 	if !given(v) {
 		return
 	}
@@ -361,9 +355,9 @@ func (c *checker) input(v gjson.Result) {
 			c.addf("input: must not be empty")
 		}
 		var calls table[int] // call id → index of its function_call, -1 once answered
-		p := path{name: "input"}
-		for i, it := range node(v).elems {
-			q := p.index(i)
+		p := check.Named("input")
+		for i, it := range check.Node(v).Elems {
+			q := p.Index(i)
 			typ, callID := c.item(it, &q)
 			c.pair(it, typ, callID, &q, i, &calls)
 		}
@@ -385,11 +379,11 @@ func (c *checker) input(v gjson.Result) {
 // pair checks that every function_call_output answers a function_call that came before it
 // (or a custom tool call's output a custom_tool_call), as chat requires of tool messages.
 // typ and id are the item's type and call_id.
-func (c *checker) pair(v, typ, id gjson.Result, p *path, i int, calls *table[int]) {
+func (c *checker) pair(v, typ, id gjson.Result, p *check.Path, i int, calls *table[int]) {
 	if !v.IsObject() || !nonEmpty(id) {
 		return
 	}
-	switch callID := unquote(id); unquote(typ) {
+	switch callID := check.Unquote(id); check.Unquote(typ) {
 	case ItemFunctionCall, ItemCustomToolCall:
 		calls.set(callID, i)
 	case ItemFunctionCallOutput, ItemCustomToolCallOutput:
@@ -408,7 +402,7 @@ type unanswered struct {
 
 // item checks one item of input and returns its type and call_id as gjson reads them (the
 // first of duplicates), for pair.
-func (c *checker) item(v gjson.Result, p *path) (gjson.Result, gjson.Result) {
+func (c *checker) item(v gjson.Result, p *check.Path) (gjson.Result, gjson.Result) {
 	if !v.IsObject() {
 		c.addAt(p, "%s: must be an object, not %s", kind(v))
 		return gjson.Result{}, gjson.Result{}
@@ -428,7 +422,7 @@ func (c *checker) item(v gjson.Result, p *path) (gjson.Result, gjson.Result) {
 	c.str(p, "arguments", arguments)
 	c.str(p, "input", input)
 	c.str(p, "encrypted_content", encryptedContent)
-	t, r := unquote(typ), unquote(role)
+	t, r := check.Unquote(typ), check.Unquote(role)
 	if t == "" && hasRole {
 		t = ItemMessage
 	}
@@ -487,13 +481,13 @@ func (c *checker) item(v gjson.Result, p *path) (gjson.Result, gjson.Result) {
 
 // nullOrString checks a content-like member the item's type does not read, for the decoder's
 // sake: it must still be a string, an array of parts or null.
-func (c *checker) nullOrString(p *path, key string, v gjson.Result) {
+func (c *checker) nullOrString(p *check.Path, key string, v gjson.Result) {
 	if v.Exists() && v.Type != gjson.Null && v.Type != gjson.String {
 		c.parts(p, key, v, nil)
 	}
 }
 
-func (c *checker) required(p *path, key string, v gjson.Result) {
+func (c *checker) required(p *check.Path, key string, v gjson.Result) {
 	if c.str(p, key, v) && v.Raw == `""` {
 		c.addf("%s: must not be empty", join(p, key))
 	} else if !given(v) {
@@ -504,7 +498,7 @@ func (c *checker) required(p *path, key string, v gjson.Result) {
 // content checks a message's content or a function call's output, member key of the item at
 // p: a string or an array of parts, the parts allowed by role ("" for a function call's
 // output).
-func (c *checker) content(p *path, key string, v gjson.Result, role string, required bool) {
+func (c *checker) content(p *check.Path, key string, v gjson.Result, role string, required bool) {
 	if !given(v) {
 		if required {
 			c.addf("%s: is required", join(p, key))
@@ -528,11 +522,11 @@ func (c *checker) content(p *path, key string, v gjson.Result, role string, requ
 
 // parts checks that v, member key of the object at p, is an array of parts of the allowed
 // types (any type when allowed is nil), with the members each type needs.
-func (c *checker) parts(p *path, key string, v gjson.Result, allowed []string) {
+func (c *checker) parts(p *check.Path, key string, v gjson.Result, allowed []string) {
 	if !given(v) {
 		return
 	}
-	q := p.at(key)
+	q := p.At(key)
 	switch {
 	case v.Type == gjson.String && key != "summary":
 		return
@@ -543,8 +537,8 @@ func (c *checker) parts(p *path, key string, v gjson.Result, allowed []string) {
 		c.addAt(&q, "%s: must be a string or an array of parts, not %s", kind(v))
 		return
 	}
-	for i, part := range node(v).elems {
-		pp := q.index(i)
+	for i, part := range check.Node(v).Elems {
+		pp := q.Index(i)
 		if !part.IsObject() {
 			c.addAt(&pp, "%s: must be an object, not %s", kind(part))
 			continue
@@ -569,7 +563,7 @@ func (c *checker) parts(p *path, key string, v gjson.Result, allowed []string) {
 		if allowed == nil {
 			continue
 		}
-		t := unquote(typ)
+		t := check.Unquote(typ)
 		if t == "" {
 			c.addAt(&pp, "%s.type: is required")
 			continue
@@ -596,7 +590,7 @@ func (c *checker) parts(p *path, key string, v gjson.Result, allowed []string) {
 				c.addAt(&pp, "%s.image_url: is required")
 			}
 			if c.str(&pp, "detail", detail) {
-				if d := unquote(detail); d != "" && d != "low" && d != "high" && d != "auto" {
+				if d := check.Unquote(detail); d != "" && d != "low" && d != "high" && d != "auto" {
 					c.addAt(&pp, "%s.detail: must be low, high or auto, not %q", d)
 				}
 			}
@@ -630,9 +624,9 @@ func (c *checker) tools(v gjson.Result, names []string) []string {
 		c.addf("tools: must be an array, not %s", kind(v))
 		return names
 	}
-	p := path{name: "tools"}
-	for i, t := range node(v).elems {
-		q := p.index(i)
+	p := check.Named("tools")
+	for i, t := range check.Node(v).Elems {
+		q := p.Index(i)
 		names = c.tool(t, &q, names, true)
 	}
 	return names
@@ -640,7 +634,7 @@ func (c *checker) tools(v gjson.Result, names []string) []string {
 
 // tool checks one tool (full, with its definition, or as allowed_tools names it) and adds its
 // name to names.
-func (c *checker) tool(t gjson.Result, p *path, names []string, full bool) []string {
+func (c *checker) tool(t gjson.Result, p *check.Path, names []string, full bool) []string {
 	if !t.IsObject() {
 		c.addAt(p, "%s: must be an object, not %s", kind(t))
 		return names
@@ -652,11 +646,11 @@ func (c *checker) tool(t gjson.Result, p *path, names []string, full bool) []str
 	c.str(p, "name", name)
 	c.str(p, "description", description)
 	c.boolean(p, "strict", strict)
-	q := p.at("format")
+	q := p.At("format")
 	c.customFormat(format, &q)
-	switch t := unquote(typ); t {
+	switch t := check.Unquote(typ); t {
 	case "function", "custom":
-		n := unquote(name)
+		n := check.Unquote(name)
 		if n == "" {
 			c.addAt(p, "%s.name: is required")
 		} else if full && contains(names, n) {
@@ -675,7 +669,7 @@ func (c *checker) tool(t gjson.Result, p *path, names []string, full bool) []str
 }
 
 // customFormat checks a custom tool's format.
-func (c *checker) customFormat(v gjson.Result, p *path) {
+func (c *checker) customFormat(v gjson.Result, p *check.Path) {
 	if !given(v) {
 		return
 	}
@@ -688,10 +682,10 @@ func (c *checker) customFormat(v gjson.Result, p *path) {
 	c.str(p, "type", typ)
 	c.str(p, "syntax", syntax)
 	c.str(p, "definition", definition)
-	switch t := unquote(typ); t {
+	switch t := check.Unquote(typ); t {
 	case "text":
 	case "grammar":
-		if s := unquote(syntax); s != "lark" && s != "regex" {
+		if s := check.Unquote(syntax); s != "lark" && s != "regex" {
 			c.addAt(p, "%s.syntax: must be lark or regex, not %q", s)
 		}
 		if !nonEmpty(definition) {
@@ -706,36 +700,36 @@ func (c *checker) toolChoice(v gjson.Result, names []string) {
 	switch {
 	case !v.Exists() || v.Type == gjson.Null:
 	case v.Type == gjson.String:
-		switch s := unquote(v); s {
+		switch s := check.Unquote(v); s {
 		case "none", "auto", "required":
 		default:
 			c.addf("tool_choice: must be none, auto or required, not %q", s)
 		}
 	case v.IsObject():
-		p := path{name: "tool_choice"}
+		p := check.Named("tool_choice")
 		var typ, name, mode, tools gjson.Result
 		c.members(v, &p, field{"type", &typ}, field{"name", &name}, field{"mode", &mode}, field{"tools", &tools})
 		c.str(&p, "type", typ)
 		c.str(&p, "name", name)
 		c.str(&p, "mode", mode)
-		q := p.at("tools")
-		switch t := unquote(typ); t {
+		q := p.At("tools")
+		switch t := check.Unquote(typ); t {
 		case "function", "custom":
-			if n := unquote(name); n == "" {
+			if n := check.Unquote(name); n == "" {
 				c.addf("tool_choice.name: is required")
 			} else if !contains(names, n) {
 				c.addf("tool_choice.name: %q is not one of the tools", n)
 			}
 		case "allowed_tools":
-			if m := unquote(mode); m != "auto" && m != "required" {
+			if m := check.Unquote(mode); m != "auto" && m != "required" {
 				c.addf("tool_choice.mode: must be auto or required, not %q", m)
 			}
 			if !tools.IsArray() || empty(tools) {
 				c.addf("tool_choice.tools: must be a non-empty array of tools")
 				break
 			}
-			for i, t := range node(tools).elems {
-				r := q.index(i)
+			for i, t := range check.Node(tools).Elems {
+				r := q.Index(i)
 				var buf [1]string
 				one := c.tool(t, &r, buf[:0], false)
 				if len(one) == 1 && one[0] != "" && !contains(names, one[0]) {
@@ -747,12 +741,12 @@ func (c *checker) toolChoice(v gjson.Result, names []string) {
 		default:
 			c.addf("tool_choice.type: %q is not supported: lynkr forwards function and custom tools", t)
 		}
-		if unquote(typ) != "allowed_tools" && given(tools) {
+		if check.Unquote(typ) != "allowed_tools" && given(tools) {
 			if !tools.IsArray() {
 				c.addf("tool_choice.tools: must be an array, not %s", kind(tools))
 			} else {
-				for i, el := range node(tools).elems {
-					r := q.index(i)
+				for i, el := range check.Node(tools).Elems {
+					r := q.Index(i)
 					var buf [1]string
 					c.tool(el, &r, buf[:0], false)
 				}
@@ -771,11 +765,11 @@ func (c *checker) metadata(v gjson.Result) {
 		c.addf("metadata: must be an object, not %s", kind(v))
 		return
 	}
-	p := path{name: "metadata"}
+	p := check.Named("metadata")
 	if c.members(v, &p) {
 		// A member is given twice: check the last of each, which Go's decoder keeps.
 		m := make(map[string]gjson.Result)
-		for k, val := range node(v).members {
+		for k, val := range check.Node(v).Members {
 			m[k] = val
 		}
 		for k, val := range m {
@@ -783,7 +777,7 @@ func (c *checker) metadata(v gjson.Result) {
 		}
 		return
 	}
-	for k, val := range node(v).members {
+	for k, val := range check.Node(v).Members {
 		c.metadataValue(k, val)
 	}
 }
@@ -802,7 +796,7 @@ func (c *checker) stringList(v gjson.Result, path string) {
 		c.addf("%s: must be an array of strings, not %s", path, kind(v))
 		return
 	}
-	for i, s := range node(v).elems {
+	for i, s := range check.Node(v).Elems {
 		if s.Type != gjson.String {
 			c.addf("%s[%d]: must be a string, not %s", path, i, kind(s))
 		}
@@ -817,7 +811,7 @@ func (c *checker) reasoning(v gjson.Result) {
 		c.addf("reasoning: must be an object, not %s", kind(v))
 		return
 	}
-	p := path{name: "reasoning"}
+	p := check.Named("reasoning")
 	var effort, summary gjson.Result
 	c.members(v, &p, field{"effort", &effort}, field{"summary", &summary})
 	c.str(&p, "effort", effort)
@@ -832,7 +826,7 @@ func (c *checker) text(v gjson.Result) {
 		c.addf("text: must be an object, not %s", kind(v))
 		return
 	}
-	p := path{name: "text"}
+	p := check.Named("text")
 	var format, verbosity gjson.Result
 	c.members(v, &p, field{"format", &format}, field{"verbosity", &verbosity})
 	c.str(&p, "verbosity", verbosity)
@@ -843,7 +837,7 @@ func (c *checker) text(v gjson.Result) {
 		c.addf("text.format: must be an object, not %s", kind(format))
 		return
 	}
-	q := p.at("format")
+	q := p.At("format")
 	var typ, name, description, schema, strict gjson.Result
 	c.members(format, &q, field{"type", &typ}, field{"name", &name}, field{"description", &description},
 		field{"schema", &schema}, field{"strict", &strict})
@@ -851,7 +845,7 @@ func (c *checker) text(v gjson.Result) {
 	c.str(&q, "name", name)
 	c.str(&q, "description", description)
 	c.boolean(&q, "strict", strict)
-	switch t := unquote(typ); t {
+	switch t := check.Unquote(typ); t {
 	case "text", "json_object":
 	case "json_schema":
 		if !nonEmpty(name) {
@@ -867,39 +861,8 @@ func (c *checker) text(v gjson.Result) {
 	}
 }
 
-// What follows is a variant of pkg/llm/internal/check: Responses keeps the last of duplicate
-// members and reports names that differ only in case, so it has its own lookups.
-
-// path names a place in the body, such as input[2].content[0].text: a chain of values on the
-// stack, formatted only when a problem is found there. A nil *path is the body itself.
-type path struct {
-	up   *path
-	name string // a member's name, or "" for element i of up
-	i    int
-}
-
-// at returns the path of member name of p.
-func (p *path) at(name string) path { return path{up: p, name: name} }
-
-// index returns the path of element i of p.
-func (p *path) index(i int) path { return path{up: p, i: i} }
-
-func (p *path) String() string { return string(p.append(make([]byte, 0, 32))) }
-
-func (p *path) append(b []byte) []byte {
-	if p.up != nil {
-		b = p.up.append(b)
-	}
-	if p.name == "" {
-		b = append(b, '[')
-		b = strconv.AppendInt(b, int64(p.i), 10)
-		return append(b, ']')
-	}
-	if len(b) > 0 {
-		b = append(b, '.')
-	}
-	return append(b, p.name...)
-}
+// Responses keeps the last of duplicate members and reports names that differ only in case,
+// so it looks members up itself; it reads the body with pkg/llm/internal/check.
 
 // field names a member to look up and where to store it.
 type field struct {
@@ -910,166 +873,10 @@ type field struct {
 // get returns the member name of the object v, the first of duplicates as gjson's Get does,
 // or an absent result.
 func get(v gjson.Result, name string) gjson.Result {
-	for k, val := range node(v).members {
+	for k, val := range check.Node(v).Members {
 		if k == name {
 			return val
 		}
 	}
 	return gjson.Result{}
-}
-
-// unquote returns the value of the string v, unescaping it only when it has escapes.
-func unquote(v gjson.Result) string {
-	if v.Type != gjson.String || len(v.Raw) < 2 {
-		return v.Str
-	}
-	s := v.Raw[1 : len(v.Raw)-1]
-	if strings.IndexByte(s, '\\') < 0 {
-		return s
-	}
-	return gjson.Parse(v.Raw).Str
-}
-
-// node is a JSON value of a checked (valid) body. Ranging over its members or elements
-// allocates nothing and, unlike gjson's ForEach, does not unescape strings: the values hold
-// their JSON text only (Raw, not Str), to be read with unquote.
-type node gjson.Result
-
-// members ranges over the members of the object n by name, in order.
-func (n node) members(yield func(string, gjson.Result) bool) {
-	s := n.Raw
-	i := skipSpace(s, 0)
-	if i >= len(s) || s[i] != '{' {
-		return
-	}
-	for i++; ; {
-		i = skipSpace(s, i)
-		if i >= len(s) || s[i] == '}' {
-			return
-		}
-		if s[i] == ',' {
-			i++
-			continue
-		}
-		end := stringEnd(s, i)
-		k := s[i+1 : end-1]
-		if strings.IndexByte(k, '\\') >= 0 {
-			k = gjson.Parse(s[i:end]).Str
-		}
-		i = skipSpace(s, end) + 1 // the colon
-		var v gjson.Result
-		v, i = read(s, skipSpace(s, i))
-		if !yield(k, v) {
-			return
-		}
-	}
-}
-
-// elems ranges over the elements of the array n.
-func (n node) elems(yield func(int, gjson.Result) bool) {
-	s := n.Raw
-	i := skipSpace(s, 0)
-	if i >= len(s) || s[i] != '[' {
-		return
-	}
-	for j, i := 0, i+1; ; {
-		i = skipSpace(s, i)
-		if i >= len(s) || s[i] == ']' {
-			return
-		}
-		if s[i] == ',' {
-			i++
-			continue
-		}
-		var v gjson.Result
-		v, i = read(s, i)
-		if !yield(j, v) {
-			return
-		}
-		j++
-	}
-}
-
-// read reads the JSON value at s[i] and returns it with the index just after it. A string
-// holds its JSON text only, not Str.
-func read(s string, i int) (gjson.Result, int) {
-	var end int
-	var v gjson.Result
-	switch s[i] {
-	case '"':
-		end, v.Type = stringEnd(s, i), gjson.String
-	case '{', '[':
-		end, v.Type = compositeEnd(s, i), gjson.JSON
-	case 't':
-		end, v.Type = i+4, gjson.True
-	case 'f':
-		end, v.Type = i+5, gjson.False
-	case 'n':
-		end, v.Type = i+4, gjson.Null
-	default:
-		end = i + 1
-		for end < len(s) && s[end] > ' ' && s[end] != ',' && s[end] != ']' && s[end] != '}' {
-			end++
-		}
-		v.Type = gjson.Number
-		v.Num, _ = strconv.ParseFloat(s[i:end], 64)
-	}
-	v.Raw = s[i:end]
-	return v, end
-}
-
-func skipSpace(s string, i int) int {
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index just after the JSON string that starts at s[i].
-func stringEnd(s string, i int) int {
-	// Most strings are short: look at their bytes one by one, then jump from quote to
-	// quote through a long one.
-	i++
-	for n := min(len(s), i+32); i < n; i++ {
-		switch s[i] {
-		case '"':
-			return i + 1
-		case '\\':
-			i++
-		}
-	}
-	for i < len(s) {
-		j := strings.IndexByte(s[i:], '"')
-		if j < 0 {
-			break
-		}
-		i += j
-		n := 0 // backslashes before the quote: an odd number escapes it
-		for s[i-1-n] == '\\' {
-			n++
-		}
-		if n%2 == 0 {
-			return i + 1
-		}
-		i++
-	}
-	return len(s)
-}
-
-// compositeEnd returns the index just after the JSON object or array that starts at s[i].
-func compositeEnd(s string, i int) int {
-	depth := 0
-	for ; i < len(s); i++ {
-		switch s[i] {
-		case '"':
-			i = stringEnd(s, i) - 1
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		}
-	}
-	return len(s)
 }
