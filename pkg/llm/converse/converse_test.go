@@ -236,8 +236,8 @@ contentBlockDelta {"contentBlockIndex":0,"delta":{"text":"late"}}`)) {
 	if err := checkAnthropicStream(out, true); err != nil {
 		t.Fatal(err)
 	}
-	if out[1].Event != "ping" {
-		t.Errorf("second event %s, want ping", out[1].Event)
+	if out[1].Event != "content_block_start" || out[2].Event != "ping" {
+		t.Errorf("events %s, %s after message_start; want content_block_start then ping, as Anthropic sends them", out[1].Event, out[2].Event)
 	}
 	want := llm.Usage{InputTokens: 10, OutputTokens: 1, CacheReadTokens: 6}
 	if s.Usage() != want {

@@ -13,9 +13,9 @@ import (
 )
 
 // ConverseToMessagesStream converts a ConverseStream answer, one event at a time, into the
-// Anthropic Messages stream: message_start (with the usage known so far), ping, then for each
-// content block content_block_start, its deltas and content_block_stop, then message_delta
-// (stop_reason and usage) and message_stop.
+// Anthropic Messages stream: message_start (with the usage known so far), then for each
+// content block content_block_start (the first followed by a ping, as Anthropic sends it), its
+// deltas and content_block_stop, then message_delta (stop_reason and usage) and message_stop.
 //
 // Its input events are named by their ConverseStream event type (sse.Event.Event is
 // "messageStart", "contentBlockDelta", …) and carry the event's JSON payload as Data. An
@@ -29,6 +29,7 @@ type ConverseToMessagesStream struct {
 	estimate int64 // prompt tokens, estimated for message_start; Converse reports usage last
 
 	started  bool // message_start sent
+	pinged   bool // ping sent
 	blocks   map[int64]*openBlock
 	next     int  // the next Anthropic content block index
 	stopped  bool // messageStop seen
@@ -59,6 +60,25 @@ func NewConverseToMessagesStream(req []byte) *ConverseToMessagesStream {
 
 // Next converts one ConverseStream event.
 func (s *ConverseToMessagesStream) Next(ev sse.Event) ([]sse.Event, error) {
+	out, err := s.convert(ev)
+	return s.ping(out), err
+}
+
+// ping puts Anthropic's ping after the first content_block_start, where Anthropic sends it.
+func (s *ConverseToMessagesStream) ping(out []sse.Event) []sse.Event {
+	if s.pinged {
+		return out
+	}
+	for i, e := range out {
+		if e.Event == "content_block_start" {
+			s.pinged = true
+			return slices.Insert(out, i+1, event("ping", typeOnly{Type: "ping"}))
+		}
+	}
+	return out
+}
+
+func (s *ConverseToMessagesStream) convert(ev sse.Event) ([]sse.Event, error) {
 	if s.done {
 		return nil, nil
 	}
@@ -118,7 +138,7 @@ func (s *ConverseToMessagesStream) Close() ([]sse.Event, error) {
 	if !s.stopped {
 		return nil, fmt.Errorf("%w: Converse stream ended before messageStop", llm.ErrTruncated)
 	}
-	return s.finish(nil), nil
+	return s.ping(s.finish(nil)), nil
 }
 
 // Usage returns the usage the upstream reported (in its metadata event).
@@ -163,7 +183,7 @@ func (s *ConverseToMessagesStream) delta(data gjson.Result) ([]sse.Event, error)
 	return out, nil
 }
 
-// start sends message_start and ping, once, before anything else.
+// start sends message_start, once, before anything else.
 func (s *ConverseToMessagesStream) start(out []sse.Event) []sse.Event {
 	if s.started {
 		return out
@@ -174,10 +194,7 @@ func (s *ConverseToMessagesStream) start(out []sse.Event) []sse.Event {
 		Content: []anthropicBlock{},
 		Usage:   anthropicUsage{InputTokens: s.estimate},
 	}
-	return append(out,
-		event("message_start", messageStart{Type: "message_start", Message: msg}),
-		event("ping", typeOnly{Type: "ping"}),
-	)
+	return append(out, event("message_start", messageStart{Type: "message_start", Message: msg}))
 }
 
 // ensure returns the open block at idx of kind, opening it (and closing any other) as needed.
