@@ -93,7 +93,8 @@ func As(err error) *Error {
 
 // FromUpstream reads an upstream's error answer, in any of the formats lynkr speaks, into an
 // Error for the client. The provider name goes into the message so the operator can tell
-// whose error it was; the upstream's own words are kept.
+// whose error it was; the upstream's own words are kept. Code that does not know the provider
+// (a format converter) passes "", and the worker names it (see Named).
 func FromUpstream(provider string, status int, body []byte) *Error {
 	msg, typ := "", ""
 	switch {
@@ -116,7 +117,20 @@ func FromUpstream(provider string, status int, body []byte) *Error {
 	if !knownType(typ) {
 		typ = TypeFor(status)
 	}
-	return &Error{Status: status, Type: typ, Message: fmt.Sprintf("%s: %s", provider, msg)}
+	if provider != "" {
+		msg = provider + ": " + msg
+	}
+	return &Error{Status: status, Type: typ, Message: msg}
+}
+
+// Named returns e with its message prefixed by the provider's name, unless it already is.
+func Named(provider string, e *Error) *Error {
+	if strings.HasPrefix(e.Message, provider+": ") {
+		return e
+	}
+	n := *e
+	n.Message = provider + ": " + e.Message
+	return &n
 }
 
 func knownType(t string) bool {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -178,6 +179,12 @@ func TestStreamCutMidway(t *testing.T) {
 					var ae *anthropic.Error
 					if !errors.As(stream.Err(), &ae) || ae.Type() == "" {
 						t.Errorf("stream ended with %v, want an Anthropic error event", stream.Err())
+					}
+					// A converted error names the provider and keeps the upstream's own words (a
+					// same-format stream passes the upstream's error event through untouched).
+					if msg := fmt.Sprint(stream.Err()); kind == openAIUpstream && (!strings.Contains(msg, string(kind)+": ") ||
+						f.Message != "" && !strings.Contains(msg, f.Message)) {
+						t.Errorf("error %q does not name provider %s with the upstream's message %q", msg, kind, f.Message)
 					}
 				})
 				t.Run(name+"/chat", func(t *testing.T) {

@@ -254,5 +254,5 @@ func upstreamError(body []byte) error {
 	case apierror.TypeAPI:
 		status = http.StatusInternalServerError
 	}
-	return apierror.FromUpstream("anthropic", status, body)
+	return apierror.FromUpstream("", status, body)
 }

@@ -316,7 +316,7 @@ func chatUpstreamError(data []byte) error {
 	if c := gjson.GetBytes(data, "error.code"); c.Type == gjson.Number && c.Int() >= 400 && c.Int() <= 599 {
 		status = int(c.Int())
 	}
-	return apierror.FromUpstream("upstream", status, data)
+	return apierror.FromUpstream("", status, data)
 }
 
 // event returns the server-sent event name with the JSON of v as data.

@@ -115,7 +115,9 @@ func (w *Worker) answerWith(ctx context.Context, req *busv1.Request, p provider.
 		}
 		ex.finish(nil)
 		out, usage, err := call.Response(body)
-		if err != nil {
+		if ae := (*apierror.Error)(nil); errors.As(err, &ae) {
+			return llm.Usage{}, apierror.Named(p.Name(), ae) // an error the upstream answered with
+		} else if err != nil {
 			return llm.Usage{}, apierror.New(http.StatusBadGateway, "%s: the upstream's answer could not be read: %v", p.Name(), err)
 		}
 		rep.begin(http.StatusOK, "application/json")

@@ -105,7 +105,7 @@ func upstreamError(ctx context.Context, p provider.Provider, err error) error {
 func streamError(p provider.Provider, err error) error {
 	var ae *apierror.Error
 	if errors.As(err, &ae) {
-		return ae
+		return apierror.Named(p.Name(), ae)
 	}
 	if errors.Is(err, llm.ErrTruncated) {
 		return apierror.New(http.StatusBadGateway, "%s: %v", p.Name(), err)
