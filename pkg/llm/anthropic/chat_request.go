@@ -99,7 +99,7 @@ func MessagesToChatRequest(body []byte, model string) ([]byte, error) {
 			out.ParallelToolCalls = &f
 		}
 	}
-	b, err := marshal(out)
+	b, err := llm.Marshal(out)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
 	}
@@ -505,7 +505,7 @@ func ChatToMessagesRequest(body []byte, model string) ([]byte, error) {
 			out.ToolChoice.DisableParallelToolUse = &t
 		}
 	}
-	b, err := marshal(out)
+	b, err := llm.Marshal(out)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
 	}
@@ -622,7 +622,7 @@ func argumentsToInput(args string) (json.RawMessage, error) {
 	if len(raw) == 0 {
 		return json.RawMessage("{}"), nil
 	}
-	if firstByte(raw) != '{' || !json.Valid(raw) {
+	if llm.FirstByte(raw) != '{' || !json.Valid(raw) {
 		return nil, fmt.Errorf("must be a JSON object")
 	}
 	var buf bytes.Buffer

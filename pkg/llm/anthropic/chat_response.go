@@ -78,7 +78,7 @@ func ChatToMessagesResponse(req, body []byte) ([]byte, llm.Usage, error) {
 		StopSequence: seq,
 		Usage:        UsageOf(usage),
 	}
-	b, err := marshal(out)
+	b, err := llm.Marshal(out)
 	if err != nil {
 		return nil, llm.Usage{}, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
 	}
@@ -92,13 +92,13 @@ func inputFromArguments(args string) json.RawMessage {
 	if len(raw) == 0 || string(raw) == "null" {
 		return json.RawMessage("{}")
 	}
-	if firstByte(raw) == '{' && json.Valid(raw) {
+	if llm.FirstByte(raw) == '{' && json.Valid(raw) {
 		var buf bytes.Buffer
 		if json.Compact(&buf, raw) == nil {
 			return buf.Bytes()
 		}
 	}
-	b, _ := marshal(args) // a string always encodes
+	b, _ := llm.Marshal(args) // a string always encodes
 	return b
 }
 
@@ -209,7 +209,7 @@ func messagesToChatResponse(req, body []byte, now time.Time) ([]byte, llm.Usage,
 		Choices: []openai.ChatChoice{{Index: 0, Message: msg, FinishReason: finishFromStop(stop)}},
 		Usage:   &chatUsage,
 	}
-	b, err := marshal(out)
+	b, err := llm.Marshal(out)
 	if err != nil {
 		return nil, llm.Usage{}, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
 	}

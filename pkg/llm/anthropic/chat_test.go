@@ -79,7 +79,7 @@ func TestContentBlockMarshalKeepsRequiredMembers(t *testing.T) {
 		{ContentBlock{Type: BlockToolResult, ToolUseID: "t", Content: &Content{Text: new("ok")}}, `{"type":"tool_result","tool_use_id":"t","content":"ok"}`},
 	}
 	for _, tc := range tests {
-		b, err := marshal(tc.block)
+		b, err := llm.Marshal(tc.block)
 		if err != nil || string(b) != tc.want {
 			t.Errorf("got %s, %v; want %s", b, err, tc.want)
 		}

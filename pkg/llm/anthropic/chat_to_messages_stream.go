@@ -321,7 +321,7 @@ func chatUpstreamError(data []byte) error {
 
 // event returns the server-sent event name with the JSON of v as data.
 func event(name string, v any) sse.Event {
-	b, err := marshal(v)
+	b, err := llm.Marshal(v)
 	if err != nil { // the event types hold only strings, numbers and valid raw JSON
 		b = []byte(`{"type":"error","error":{"type":"api_error","message":"lynkr could not encode an event"}}`)
 		name = EventError

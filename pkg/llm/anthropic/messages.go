@@ -3,7 +3,6 @@
 package anthropic
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -96,9 +95,9 @@ func (c Content) IsNull() bool { return c.Text == nil && c.Blocks == nil }
 func (c Content) MarshalJSON() ([]byte, error) {
 	switch {
 	case c.Blocks != nil:
-		return marshal(c.Blocks)
+		return llm.Marshal(c.Blocks)
 	case c.Text != nil:
-		return marshal(*c.Text)
+		return llm.Marshal(*c.Text)
 	default:
 		return []byte("null"), nil
 	}
@@ -107,7 +106,7 @@ func (c Content) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads a string, an array of blocks, or null.
 func (c *Content) UnmarshalJSON(b []byte) error {
 	*c = Content{}
-	switch firstByte(b) {
+	switch llm.FirstByte(b) {
 	case 'n':
 		return nil
 	case '"':
@@ -165,7 +164,7 @@ type contentBlock ContentBlock
 // as the API sends them: a text block's text, a tool_use block's input, a thinking block's
 // thinking and signature.
 func (b ContentBlock) MarshalJSON() ([]byte, error) {
-	out, err := marshal(contentBlock(b))
+	out, err := llm.Marshal(contentBlock(b))
 	if err != nil {
 		return nil, err
 	}
@@ -373,24 +372,4 @@ type ErrorEvent struct {
 type ErrorDetail struct {
 	Type    string `json:"type"`
 	Message string `json:"message"`
-}
-
-// marshal encodes v as compact JSON without escaping <, > and &, so text reads as it was sent.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
-}
-
-// firstByte returns the first byte of b that is not JSON white space, or 0.
-func firstByte(b []byte) byte {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	if len(b) == 0 {
-		return 0
-	}
-	return b[0]
 }

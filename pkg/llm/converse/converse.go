@@ -13,7 +13,6 @@
 package converse
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -54,18 +53,6 @@ func SplitModelID(body []byte) (string, []byte, error) {
 func IsAnthropicModel(id string) bool {
 	id = strings.ToLower(id)
 	return strings.Contains(id, "anthropic") || strings.Contains(id, "claude")
-}
-
-// marshal encodes v as compact JSON without escaping <, > and &, which are common in prompts
-// and code and need no escaping in JSON.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
 }
 
 // newMessageID returns an Anthropic-style message id. Converse answers carry no id of their

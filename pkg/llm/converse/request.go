@@ -160,7 +160,7 @@ func MessagesToConverseRequest(body []byte, model string) ([]byte, error) {
 			out.AdditionalModelResponseFieldPaths = []string{"/stop_sequence"}
 		}
 	}
-	b, err := marshal(out)
+	b, err := llm.Marshal(out)
 	if err != nil {
 		return nil, fmt.Errorf("%w: Messages request: %w", llm.ErrInvalid, err)
 	}

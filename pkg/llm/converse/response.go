@@ -48,7 +48,7 @@ func ConverseToMessagesResponse(req, body []byte) ([]byte, llm.Usage, error) {
 	}
 	usage := usageFrom(root.Get("usage"))
 	out.Usage = anthropicUsageOf(usage)
-	b, err := marshal(out)
+	b, err := llm.Marshal(out)
 	if err != nil {
 		return nil, llm.Usage{}, fmt.Errorf("%w: %w", errResponse, err)
 	}

@@ -327,6 +327,6 @@ func deltaOf(index int, d blockDelta) sse.Event {
 // event encodes one Anthropic stream event. Its shapes hold strings, numbers and the constant
 // tool input {}, which always encode.
 func event(name string, v any) sse.Event {
-	b, _ := marshal(v)
+	b, _ := llm.Marshal(v)
 	return sse.Event{Event: name, Data: b}
 }

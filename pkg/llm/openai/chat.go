@@ -5,7 +5,6 @@
 package openai
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -137,9 +136,9 @@ func (c Content) String() string {
 func (c Content) MarshalJSON() ([]byte, error) {
 	switch {
 	case c.Parts != nil:
-		return marshal(c.Parts)
+		return llm.Marshal(c.Parts)
 	case c.Text != nil:
-		return marshal(*c.Text)
+		return llm.Marshal(*c.Text)
 	default:
 		return []byte("null"), nil
 	}
@@ -148,7 +147,7 @@ func (c Content) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads a string, an array of parts, or null.
 func (c *Content) UnmarshalJSON(b []byte) error {
 	*c = Content{}
-	switch firstByte(b) {
+	switch llm.FirstByte(b) {
 	case 'n':
 		return nil
 	case '"':
@@ -196,7 +195,7 @@ type contentPart ContentPart
 
 // MarshalJSON writes the part with its text (or refusal) present even when empty.
 func (p ContentPart) MarshalJSON() ([]byte, error) {
-	b, err := marshal(contentPart(p))
+	b, err := llm.Marshal(contentPart(p))
 	switch {
 	case err != nil:
 		return nil, err
@@ -273,7 +272,7 @@ func (t ToolChoice) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads the string or object form.
 func (t *ToolChoice) UnmarshalJSON(b []byte) error {
 	*t = ToolChoice{}
-	switch firstByte(b) {
+	switch llm.FirstByte(b) {
 	case '"':
 		return json.Unmarshal(b, &t.Mode)
 	case '{':
@@ -320,7 +319,7 @@ type Stop []string
 
 // UnmarshalJSON reads a string, an array of strings, or null.
 func (s *Stop) UnmarshalJSON(b []byte) error {
-	switch firstByte(b) {
+	switch llm.FirstByte(b) {
 	case 'n':
 		*s = nil
 		return nil
@@ -475,13 +474,4 @@ func UsageOf(u llm.Usage) Usage {
 		TotalTokens:         u.InputTokens + u.OutputTokens,
 		PromptTokensDetails: &PromptTokensDetails{CachedTokens: u.CacheReadTokens},
 	}
-}
-
-// firstByte returns the first byte of b that is not JSON white space, or 0.
-func firstByte(b []byte) byte {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	if len(b) == 0 {
-		return 0
-	}
-	return b[0]
 }

@@ -137,7 +137,7 @@ func TestContentPartKeepsEmptyText(t *testing.T) {
 		{ContentPart{Type: PartText, Text: "a<b"}, `{"type":"text","text":"a<b"}`},
 		{ContentPart{Type: PartImageURL, ImageURL: &ImageURL{URL: "https://x/y.png"}}, `{"type":"image_url","image_url":{"url":"https://x/y.png"}}`},
 	} {
-		b, err := marshal(tc.part)
+		b, err := llm.Marshal(tc.part)
 		if err != nil || string(b) != tc.want {
 			t.Errorf("got %s, %v; want %s", b, err, tc.want)
 		}

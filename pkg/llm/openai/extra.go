@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -109,7 +108,7 @@ func decodeWithExtra(b []byte, v any, known func(string) bool) (map[string]json.
 // encodeWithExtra encodes v, which must encode as a JSON object, and appends the members of
 // extra in the order of their names.
 func encodeWithExtra(v any, extra map[string]json.RawMessage) ([]byte, error) {
-	b, err := marshal(v)
+	b, err := llm.Marshal(v)
 	if err != nil || len(extra) == 0 {
 		return b, err
 	}
@@ -136,15 +135,4 @@ func encodeWithExtra(v any, extra map[string]json.RawMessage) ([]byte, error) {
 		b = append(b, val...)
 	}
 	return append(b, '}'), nil
-}
-
-// marshal encodes v as compact JSON without escaping <, > and &, so text reads as it was sent.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }

@@ -121,7 +121,7 @@ func customFunction(t Tool) *openai.FunctionDef {
 
 // customArguments wraps a custom tool call's input as the arguments of its function.
 func customArguments(input string) string {
-	b, _ := marshal(struct {
+	b, _ := llm.Marshal(struct {
 		Input string `json:"input"`
 	}{input})
 	return string(b)
@@ -459,7 +459,7 @@ func chatToResponse(req, body []byte, g ids) ([]byte, llm.Usage, error) {
 	if cr.ServiceTier != "" {
 		resp.ServiceTier = cr.ServiceTier
 	}
-	b, err := marshal(resp)
+	b, err := llm.Marshal(resp)
 	if err != nil {
 		return nil, llm.Usage{}, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
 	}
@@ -487,7 +487,7 @@ func annotations(raw json.RawMessage) []json.RawMessage {
 			return true
 		}
 		c := a.Get("url_citation")
-		b, err := marshal(struct {
+		b, err := llm.Marshal(struct {
 			Type       string `json:"type"`
 			EndIndex   int64  `json:"end_index"`
 			StartIndex int64  `json:"start_index"`

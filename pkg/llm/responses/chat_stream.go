@@ -475,7 +475,7 @@ func (s *ChatToResponsesStream) fail(out []sse.Event, e gjson.Result) []sse.Even
 
 // emit appends the event typ with its payload, after the type and sequence_number members.
 func (s *ChatToResponsesStream) emit(out []sse.Event, typ string, payload any) []sse.Event {
-	b, err := marshal(payload)
+	b, err := llm.Marshal(payload)
 	if err != nil {
 		if s.err == nil {
 			s.err = fmt.Errorf("%w: %s: %w", llm.ErrInvalid, typ, err)

@@ -1,10 +1,8 @@
 package responses
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"time"
 )
@@ -47,15 +45,4 @@ func (g ids) unix(created int64) int64 {
 		return g.now().Unix()
 	}
 	return time.Now().Unix()
-}
-
-// marshal is json.Marshal without the escaping of <, > and &, which the API does not do.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
 }

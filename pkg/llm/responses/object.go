@@ -179,16 +179,16 @@ type outputReasoning struct {
 func (it OutputItem) MarshalJSON() ([]byte, error) {
 	switch it.Type {
 	case OutputFunctionCall:
-		return marshal(outputFunctionCall{ID: it.ID, Type: it.Type, Status: it.Status,
+		return llm.Marshal(outputFunctionCall{ID: it.ID, Type: it.Type, Status: it.Status,
 			Arguments: it.Arguments, CallID: it.CallID, Name: it.Name})
 	case OutputCustomToolCall:
-		return marshal(outputCustomToolCall{ID: it.ID, Type: it.Type, Status: it.Status,
+		return llm.Marshal(outputCustomToolCall{ID: it.ID, Type: it.Type, Status: it.Status,
 			CallID: it.CallID, Input: it.Input, Name: it.Name})
 	case OutputReasoning:
-		return marshal(outputReasoning{ID: it.ID, Type: it.Type, Status: it.Status,
+		return llm.Marshal(outputReasoning{ID: it.ID, Type: it.Type, Status: it.Status,
 			Summary: nonNil(it.Summary), Content: it.Content})
 	default:
-		return marshal(outputMessage{ID: it.ID, Type: it.Type, Status: it.Status,
+		return llm.Marshal(outputMessage{ID: it.ID, Type: it.Type, Status: it.Status,
 			Content: nonNil(it.Content), Role: it.Role})
 	}
 }
@@ -223,12 +223,12 @@ type outputPlainText struct {
 func (p OutputPart) MarshalJSON() ([]byte, error) {
 	switch p.Type {
 	case PartOutputText:
-		return marshal(outputText{Type: p.Type, Annotations: nonNil(p.Annotations),
+		return llm.Marshal(outputText{Type: p.Type, Annotations: nonNil(p.Annotations),
 			Logprobs: []json.RawMessage{}, Text: p.Text})
 	case PartRefusal:
-		return marshal(outputRefusal{Type: p.Type, Refusal: p.Refusal})
+		return llm.Marshal(outputRefusal{Type: p.Type, Refusal: p.Refusal})
 	default:
-		return marshal(outputPlainText{Type: p.Type, Text: p.Text})
+		return llm.Marshal(outputPlainText{Type: p.Type, Text: p.Text})
 	}
 }
 
@@ -299,7 +299,7 @@ func echoOf(req []byte) echo {
 	e.promptCacheKey = stringOf(r.Get("prompt_cache_key"))
 	if v := r.Get("reasoning"); v.IsObject() {
 		effort, summary := v.Get("effort"), v.Get("summary")
-		b, _ := marshal(struct {
+		b, _ := llm.Marshal(struct {
 			Effort  *string `json:"effort"`
 			Summary *string `json:"summary"`
 		}{stringOf(effort), stringOf(summary)})
@@ -317,7 +317,7 @@ func echoOf(req []byte) echo {
 		if vb := v.Get("verbosity"); vb.Type == gjson.String {
 			t["verbosity"] = json.RawMessage(vb.Raw)
 		}
-		e.text, _ = marshal(t)
+		e.text, _ = llm.Marshal(t)
 	}
 	if v := r.Get("tool_choice"); v.Type == gjson.String || v.IsObject() {
 		e.toolChoice = json.RawMessage(v.Raw)

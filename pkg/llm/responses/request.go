@@ -96,7 +96,7 @@ func (in Input) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads a string or a list of items.
 func (in *Input) UnmarshalJSON(b []byte) error {
 	*in = Input{}
-	switch firstByte(b) {
+	switch llm.FirstByte(b) {
 	case '"':
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -173,7 +173,7 @@ func (c Content) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads a string, a list of parts, or null.
 func (c *Content) UnmarshalJSON(b []byte) error {
 	*c = Content{}
-	switch firstByte(b) {
+	switch llm.FirstByte(b) {
 	case 'n':
 		return nil
 	case '"':
@@ -261,7 +261,7 @@ func (t ToolChoice) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads the string or the object form.
 func (t *ToolChoice) UnmarshalJSON(b []byte) error {
 	*t = ToolChoice{}
-	switch firstByte(b) {
+	switch llm.FirstByte(b) {
 	case '"':
 		return json.Unmarshal(b, &t.Mode)
 	case '{':
@@ -296,16 +296,4 @@ type TextFormat struct {
 	Description string          `json:"description,omitempty"`
 	Schema      json.RawMessage `json:"schema,omitempty"`
 	Strict      *bool           `json:"strict,omitempty"`
-}
-
-// firstByte returns the first byte of b that is not JSON white space, or 0.
-func firstByte(b []byte) byte {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		}
-		return c
-	}
-	return 0
 }

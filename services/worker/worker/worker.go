@@ -271,7 +271,7 @@ func (w *Worker) forgetOldCancels() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for id, at := range w.canceled {
-		if time.Since(at) > bus.DefaultStreamConfig().MaxRequestAge {
+		if time.Since(at) > w.cfg.Streams.MaxRequestAge {
 			delete(w.canceled, id)
 		}
 	}
