@@ -57,6 +57,15 @@ func (e Entry) OpenAt(now time.Time) bool {
 	return e.State == StateOpen && now.Before(e.Until)
 }
 
+// StateAt is the state the entry stands for at time now: an open breaker whose Until has
+// passed lets probes through, so it reads as half-open.
+func (e Entry) StateAt(now time.Time) State {
+	if e.State == StateOpen && !now.Before(e.Until) {
+		return StateHalfOpen
+	}
+	return e.State
+}
+
 // DecodeEntry reads one bucket value.
 func DecodeEntry(b []byte) (Entry, error) {
 	var e Entry
@@ -126,6 +135,17 @@ func (b *Board) Entries() map[string]Entry {
 	m := make(map[string]Entry, len(cur))
 	for k, v := range cur {
 		m[k] = v
+	}
+	return m
+}
+
+// States is every provider's state as the bucket says at this moment (see Entry.StateAt).
+func (b *Board) States() map[string]State {
+	now := b.now()
+	cur := *b.snap.Load()
+	m := make(map[string]State, len(cur))
+	for k, e := range cur {
+		m[k] = e.StateAt(now)
 	}
 	return m
 }

@@ -64,3 +64,18 @@ func ValidToken(s string) bool {
 	}
 	return true
 }
+
+// Token turns s (a host name, say) into a valid subject token: characters other than letters,
+// digits, - and _ become _, and an empty s becomes def.
+func Token(s, def string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return def
+	}
+	return string(b)
+}

@@ -29,6 +29,11 @@ type Limiter interface {
 	Close() error
 }
 
+// Pinger is a limiter that depends on a server, which readiness checks ask.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Lease is one admitted request's in-flight slot.
 type Lease interface {
 	// Release gives the slot back. It is idempotent: calls after the first do nothing.

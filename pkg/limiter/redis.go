@@ -290,6 +290,14 @@ func (r *Redis) renewHeld() {
 	}
 }
 
+// Ping asks Redis whether it answers, for readiness checks.
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
 // Stats counts the decisions so far.
 func (r *Redis) Stats() Stats {
 	r.mu.Lock()

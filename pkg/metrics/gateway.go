@@ -1,5 +1,6 @@
 // Package metrics defines lynkr's Prometheus metrics, with the names of Lynkr's production
-// guide so its dashboards and alerts keep working. Each service builds its set on the
+// guide so its dashboards and alerts keep working, plus what the bus adds (queue wait,
+// backlog, redeliveries, time to first token, retries). Each service builds its set on the
 // registry it is given; nothing registers globally.
 package metrics
 
@@ -13,6 +14,9 @@ type Gateway struct {
 	Requests *prometheus.CounterVec
 	// Duration is the time from arrival to the last byte (lynkr_request_duration_seconds).
 	Duration *prometheus.HistogramVec
+	// FirstToken is the time from arrival to the first byte of a streamed answer
+	// (lynkr_time_to_first_token_seconds).
+	FirstToken *prometheus.HistogramVec
 	// Errors counts requests that ended in an error, by provider and error type
 	// (lynkr_errors_total).
 	Errors *prometheus.CounterVec
@@ -20,10 +24,36 @@ type Gateway struct {
 	Active prometheus.Gauge
 	// Shed counts requests refused before queueing, by reason (lynkr_load_shedding_rejected_total).
 	Shed *prometheus.CounterVec
+	// Tokens count what answered requests consumed, by the provider that answered
+	// (lynkr_tokens_input_total, lynkr_tokens_output_total, lynkr_tokens_cached_total).
+	TokensInput, TokensOutput, TokensCached *prometheus.CounterVec
+	// CacheHits and CacheMisses count answers served from, or missing in, the response cache
+	// (lynkr_cache_hits_total, lynkr_cache_misses_total).
+	CacheHits, CacheMisses prometheus.Counter
 }
 
-// NewGateway creates the gateway's metrics and registers them on reg.
-func NewGateway(reg prometheus.Registerer) (*Gateway, error) {
+// GatewayState is what a gateway knows of the cluster at the moment of a scrape.
+type GatewayState interface {
+	// Breakers is each known provider's breaker state: "closed", "open" or "half_open".
+	Breakers() map[string]string
+	// Backlog is each provider's requests waiting for a worker.
+	Backlog() map[string]uint64
+	// Shedding reports whether this instance refuses new requests now.
+	Shedding() bool
+}
+
+// BreakerStates are the values of the state label of lynkr_circuit_breaker_state.
+var BreakerStates = []string{"closed", "open", "half_open"}
+
+// latencyBuckets span a cached answer to a long generation.
+var latencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+
+// NewGateway creates the gateway's metrics and registers them on reg, with state read at
+// every scrape.
+func NewGateway(reg prometheus.Registerer, state GatewayState) (*Gateway, error) {
+	tokens := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"provider"})
+	}
 	m := &Gateway{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lynkr_requests_total",
@@ -32,7 +62,12 @@ func NewGateway(reg prometheus.Registerer) (*Gateway, error) {
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "lynkr_request_duration_seconds",
 			Help:    "Time from a request's arrival to its last byte.",
-			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+			Buckets: latencyBuckets,
+		}, []string{"provider"}),
+		FirstToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "lynkr_time_to_first_token_seconds",
+			Help:    "Time from a streamed request's arrival to the first answer bytes sent to the client.",
+			Buckets: latencyBuckets,
 		}, []string{"provider"}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lynkr_errors_total",
@@ -46,11 +81,82 @@ func NewGateway(reg prometheus.Registerer) (*Gateway, error) {
 			Name: "lynkr_load_shedding_rejected_total",
 			Help: "Requests refused with 503 before they were queued, by reason.",
 		}, []string{"reason"}),
+		TokensInput:  tokens("lynkr_tokens_input_total", "Input tokens of answered requests, by the provider that answered."),
+		TokensOutput: tokens("lynkr_tokens_output_total", "Output tokens of answered requests, by the provider that answered."),
+		TokensCached: tokens("lynkr_tokens_cached_total", "Input tokens read from the provider's prompt cache."),
+		CacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lynkr_cache_hits_total",
+			Help: "Requests answered from lynkr's response cache.",
+		}),
+		CacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lynkr_cache_misses_total",
+			Help: "Cacheable requests the response cache did not hold.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.Requests, m.Duration, m.Errors, m.Active, m.Shed} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	cs := []prometheus.Collector{m.Requests, m.Duration, m.FirstToken, m.Errors, m.Active, m.Shed,
+		m.TokensInput, m.TokensOutput, m.TokensCached, m.CacheHits, m.CacheMisses, newGatewayCollector(state)}
+	if err := register(reg, cs...); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gatewayCollector reads the cluster state a gateway holds when Prometheus scrapes.
+type gatewayCollector struct {
+	state                      GatewayState
+	breaker, backlog, shedding *prometheus.Desc
+}
+
+func newGatewayCollector(state GatewayState) *gatewayCollector {
+	return &gatewayCollector{
+		state: state,
+		breaker: prometheus.NewDesc("lynkr_circuit_breaker_state",
+			"Circuit breaker state of each provider as the cluster reports it: 1 for the current state.",
+			[]string{"provider", "state"}, nil),
+		backlog: prometheus.NewDesc("lynkr_jetstream_backlog",
+			"Requests waiting in JetStream for a worker of the provider.", []string{"provider"}, nil),
+		shedding: prometheus.NewDesc("lynkr_load_shedding_active",
+			"1 while this instance refuses new requests to shed load.", nil, nil),
+	}
+}
+
+func (c *gatewayCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.breaker
+	ch <- c.backlog
+	ch <- c.shedding
+}
+
+func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
+	CollectBreakers(ch, c.breaker, c.state.Breakers())
+	for p, n := range c.state.Backlog() {
+		ch <- prometheus.MustNewConstMetric(c.backlog, prometheus.GaugeValue, float64(n), p)
+	}
+	shedding := 0.0
+	if c.state.Shedding() {
+		shedding = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.shedding, prometheus.GaugeValue, shedding)
+}
+
+// CollectBreakers sends one sample per provider and breaker state of desc (labels provider,
+// state): 1 for the provider's current state, 0 for the others.
+func CollectBreakers(ch chan<- prometheus.Metric, desc *prometheus.Desc, states map[string]string) {
+	for p, cur := range states {
+		for _, s := range BreakerStates {
+			v := 0.0
+			if s == cur {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, p, s)
+		}
+	}
 }

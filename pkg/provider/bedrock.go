@@ -12,11 +12,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/smithy-go/encoding/httpbinding"
 	"github.com/tidwall/sjson"
 
+	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/llm/converse"
 )
@@ -28,8 +29,8 @@ type bedrockProvider struct {
 	base
 	url    *url.URL // the bedrock-runtime endpoint
 	region string
-	token  Secret    // a Bedrock API key, sent as a bearer token
-	creds  *awsCreds // otherwise, AWS credentials for SigV4 signing
+	token  config.Secret // a Bedrock API key, sent as a bearer token
+	creds  *awsCreds     // otherwise, AWS credentials for SigV4 signing
 	signer *v4.Signer
 	now    func() time.Time
 	betas  betaFilter
@@ -39,6 +40,23 @@ type bedrockProvider struct {
 // reaches the keys it caches.
 type awsCreds struct {
 	provider aws.CredentialsProvider
+}
+
+// staticCreds are the AWS keys given in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+// AWS_SESSION_TOKEN, held as Secrets until a call is signed.
+type staticCreds struct {
+	id              string // the access key id, which every signature carries in the clear
+	secret, session config.Secret
+}
+
+// Retrieve reveals the keys, for the signer.
+func (s staticCreds) Retrieve(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{
+		AccessKeyID:     s.id,
+		SecretAccessKey: s.secret.Reveal(),
+		SessionToken:    s.session.Reveal(),
+		Source:          credentials.StaticCredentialsName,
+	}, nil
 }
 
 // NewRequest takes the model id out of the body (see converse.SplitModelID) into the URL; a
@@ -133,9 +151,11 @@ func buildBedrock(e env, c choice) (Provider, error) {
 		now:    time.Now,
 		betas:  betaPolicy("bedrock"),
 	}
-	if key := e.first("AWS_BEDROCK_API_KEY", "AWS_BEARER_TOKEN_BEDROCK"); key != "" {
-		p.token = NewSecret(key)
-		return p, nil
+	for _, name := range []string{"AWS_BEDROCK_API_KEY", "AWS_BEARER_TOKEN_BEDROCK"} {
+		if key := e.optionalSecret(name); !key.IsZero() {
+			p.token = key
+			return p, nil
+		}
 	}
 	if p.creds, err = awsCredentials(e, c, region); err != nil {
 		return nil, err
@@ -144,22 +164,22 @@ func buildBedrock(e env, c choice) (Provider, error) {
 }
 
 func awsCredentials(e env, c choice, region string) (*awsCreds, error) {
-	id, secret := e.get("AWS_ACCESS_KEY_ID"), e.get("AWS_SECRET_ACCESS_KEY")
+	id, secret := e.get("AWS_ACCESS_KEY_ID"), e.optionalSecret("AWS_SECRET_ACCESS_KEY")
 	switch {
-	case id != "" && secret != "":
-		return &awsCreds{provider: credentials.NewStaticCredentialsProvider(id, secret, e.get("AWS_SESSION_TOKEN"))}, nil
+	case id != "" && !secret.IsZero():
+		return &awsCreds{provider: staticCreds{id: id, secret: secret, session: e.optionalSecret("AWS_SESSION_TOKEN")}}, nil
 	case id != "":
 		return nil, required("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID is set")
-	case secret != "":
+	case !secret.IsZero():
 		return nil, required("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY is set")
 	}
-	opts := []func(*config.LoadOptions) error{config.WithRegion(region)}
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(region)}
 	if profile := e.get("AWS_PROFILE"); profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(profile))
+		opts = append(opts, awsconfig.WithSharedConfigProfile(profile))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), credentialCheckTimeout)
 	defer cancel()
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, invalid("AWS_PROFILE", "loading the AWS configuration: "+oneLine(err))
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/llm"
 )
 
@@ -40,13 +41,19 @@ func (b *base) LogValue() slog.Value {
 type auth struct {
 	header string // Authorization, x-api-key or api-key
 	prefix string // "Bearer " for Authorization
-	key    Secret
+	key    config.Secret
 }
 
-func bearer(key Secret) auth  { return auth{header: "Authorization", prefix: "Bearer ", key: key} }
-func xAPIKey(key Secret) auth { return auth{header: "x-api-key", key: key} }
+// bearer sends key as "Authorization: Bearer <key>".
+func bearer(key config.Secret) auth {
+	return auth{header: "Authorization", prefix: "Bearer ", key: key}
+}
+
+// xAPIKey sends key as "x-api-key: <key>".
+func xAPIKey(key config.Secret) auth { return auth{header: "x-api-key", key: key} }
 
 // apply sets the credential header; a provider without a credential (a local server) sets none.
+// It is the one place a provider's key is revealed.
 func (a auth) apply(h http.Header) {
 	if a.key.IsZero() {
 		return

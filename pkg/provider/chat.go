@@ -237,8 +237,8 @@ func buildLocal(e env, c choice, name, prefix, defURL, defModel, embedModel, emb
 		return nil, err
 	}
 	var a auth
-	if key := e.get(prefix + "_API_KEY"); key != "" {
-		a = bearer(NewSecret(key))
+	if key := e.optionalSecret(prefix + "_API_KEY"); !key.IsZero() {
+		a = bearer(key)
 	}
 	emb := embeddingsURL(u)
 	if embedURL != "" {

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/lynkr/lynkr/pkg/config"
 )
 
 // ConfigError is a setting that stops start-up. Its message is one line that names the
@@ -81,12 +83,17 @@ func (e env) first(names ...string) string {
 }
 
 // secret returns a credential the provider needs.
-func (e env) secret(name string, c choice) (Secret, error) {
-	v := e.get(name)
-	if v == "" {
-		return Secret{}, required(name, c.why)
+func (e env) secret(name string, c choice) (config.Secret, error) {
+	s := e.optionalSecret(name)
+	if s.IsZero() {
+		return config.Secret{}, required(name, c.why)
 	}
-	return NewSecret(v), nil
+	return s, nil
+}
+
+// optionalSecret returns a credential the provider can do without; empty when unset.
+func (e env) optionalSecret(name string) config.Secret {
+	return config.NewEnv(e.lookup).Secret(name)
 }
 
 func (e env) bool(name string, def bool) (bool, error) {

@@ -17,7 +17,9 @@
 // TokenCounter, StreamDecoder), found by type assertion.
 //
 // A provider never forwards the client's own credentials (Authorization, x-api-key): its own
-// replace them. Credentials are held as Secret values, which print as [redacted].
+// replace them. Credentials are held as config.Secret values, which print, encode and log as
+// [REDACTED]; a provider reveals its key only when it sets the request's credential header
+// or signature.
 package provider
 
 import (

@@ -123,11 +123,11 @@ func (g GiveUp) String() string {
 
 // Options are a Policy's hooks and, for tests, its sources of time and chance.
 type Options struct {
-	// OnRetry, if not nil, is called before each retry: attempt is the attempt that failed
-	// with err (1 for the first), delay the wait before the next one.
-	OnRetry func(attempt int, delay time.Duration, err error)
+	// OnRetry, if not nil, is called before each retry: ctx is Do's, attempt is the attempt
+	// that failed with err (1 for the first), delay the wait before the next one.
+	OnRetry func(ctx context.Context, attempt int, delay time.Duration, err error)
 	// OnGiveUp, if not nil, is called when a retryable error is returned without a retry.
-	OnGiveUp func(attempt int, why GiveUp, err error)
+	OnGiveUp func(ctx context.Context, attempt int, why GiveUp, err error)
 	// Now is the budget's clock (nil: time.Now). Deadlines are always compared with time.Now.
 	Now func() time.Time
 	// Rand returns a number in [0, 1) that places each backoff in its jitter band
@@ -186,25 +186,25 @@ func (p *Policy) backoff(ctx context.Context, attempt *int, last *error) goretry
 	return goretry.BackoffFunc(func() (time.Duration, bool) {
 		d, stop := b.Next()
 		if stop {
-			return p.giveUp(*attempt, GaveUpMaxRetries, *last)
+			return p.giveUp(ctx, *attempt, GaveUpMaxRetries, *last)
 		}
 		d = max(d, RetryAfter(*last))
 		if deadline, ok := ctx.Deadline(); ok && !time.Now().Add(d).Before(deadline) {
-			return p.giveUp(*attempt, GaveUpDeadline, *last)
+			return p.giveUp(ctx, *attempt, GaveUpDeadline, *last)
 		}
 		if !p.budget.Withdraw() {
-			return p.giveUp(*attempt, GaveUpBudget, *last)
+			return p.giveUp(ctx, *attempt, GaveUpBudget, *last)
 		}
 		if p.opts.OnRetry != nil {
-			p.opts.OnRetry(*attempt, d, *last)
+			p.opts.OnRetry(ctx, *attempt, d, *last)
 		}
 		return d, false
 	})
 }
 
-func (p *Policy) giveUp(attempt int, why GiveUp, err error) (time.Duration, bool) {
+func (p *Policy) giveUp(ctx context.Context, attempt int, why GiveUp, err error) (time.Duration, bool) {
 	if p.opts.OnGiveUp != nil {
-		p.opts.OnGiveUp(attempt, why, err)
+		p.opts.OnGiveUp(ctx, attempt, why, err)
 	}
 	return 0, true
 }

@@ -150,7 +150,7 @@ const slack = 150 * time.Millisecond
 func TestDoRetriesServerErrorsWithJitteredBackoff(t *testing.T) {
 	u := newUpstream(t, "", 500, 500, 200)
 	var delays []time.Duration
-	p := newPolicy(t, fastConfig(), retry.Options{OnRetry: func(attempt int, d time.Duration, err error) {
+	p := newPolicy(t, fastConfig(), retry.Options{OnRetry: func(_ context.Context, attempt int, d time.Duration, err error) {
 		if attempt != len(delays)+1 {
 			t.Errorf("OnRetry attempt %d, want %d", attempt, len(delays)+1)
 		}
@@ -199,7 +199,7 @@ func TestBackoffGrowsWithinItsBand(t *testing.T) {
 			var got []time.Duration
 			p := newPolicy(t, cfg, retry.Options{
 				Rand:    func() float64 { return tc.rnd },
-				OnRetry: func(_ int, d time.Duration, _ error) { got = append(got, d) },
+				OnRetry: func(_ context.Context, _ int, d time.Duration, _ error) { got = append(got, d) },
 			})
 			calls := 0
 			err := p.Do(context.Background(), func(context.Context, int) error {
@@ -241,7 +241,7 @@ func TestDoHonoursRetryAfter(t *testing.T) {
 	cfg := fastConfig()
 	cfg.InitialDelay = 10 * time.Millisecond
 	var delay time.Duration
-	p := newPolicy(t, cfg, retry.Options{OnRetry: func(_ int, d time.Duration, _ error) { delay = d }})
+	p := newPolicy(t, cfg, retry.Options{OnRetry: func(_ context.Context, _ int, d time.Duration, _ error) { delay = d }})
 	if err := p.Do(context.Background(), u.call); err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestDoStopsBeforeTheDeadline(t *testing.T) {
 			cfg := fastConfig()
 			cfg.InitialDelay, cfg.MaxDelay = tc.initial, 10*time.Second
 			var why []retry.GiveUp
-			p := newPolicy(t, cfg, retry.Options{OnGiveUp: func(_ int, g retry.GiveUp, _ error) { why = append(why, g) }})
+			p := newPolicy(t, cfg, retry.Options{OnGiveUp: func(_ context.Context, _ int, g retry.GiveUp, _ error) { why = append(why, g) }})
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
 			start := time.Now()
@@ -337,7 +337,7 @@ func TestMaxRetries(t *testing.T) {
 		cfg := fastConfig()
 		cfg.MaxRetries, cfg.InitialDelay = max, time.Millisecond
 		var why []retry.GiveUp
-		p := newPolicy(t, cfg, retry.Options{OnGiveUp: func(_ int, g retry.GiveUp, _ error) { why = append(why, g) }})
+		p := newPolicy(t, cfg, retry.Options{OnGiveUp: func(_ context.Context, _ int, g retry.GiveUp, _ error) { why = append(why, g) }})
 		var attempts []int
 		err := p.Do(context.Background(), func(_ context.Context, attempt int) error {
 			attempts = append(attempts, attempt)
@@ -382,8 +382,8 @@ func TestBudgetStopsRetriesUnderABurstOfFailures(t *testing.T) {
 	var retries, budgetStops atomic.Int64
 	p := newPolicy(t, cfg, retry.Options{
 		Now:     clock.now,
-		OnRetry: func(int, time.Duration, error) { retries.Add(1) },
-		OnGiveUp: func(_ int, g retry.GiveUp, _ error) {
+		OnRetry: func(context.Context, int, time.Duration, error) { retries.Add(1) },
+		OnGiveUp: func(_ context.Context, _ int, g retry.GiveUp, _ error) {
 			if g == retry.GaveUpBudget {
 				budgetStops.Add(1)
 			}

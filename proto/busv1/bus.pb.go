@@ -581,6 +581,188 @@ func (x *Usage) GetLatencyMs() int64 {
 	return 0
 }
 
+// Heartbeat is what every instance (gateway, worker, aggregator) says of itself, over core
+// NATS on lynkr.heartbeat.<service>.<instance>, every few seconds. The aggregator builds its
+// cluster view from them. Counters are cumulative since the instance started, so a lost
+// heartbeat costs no accuracy and a counter that goes down means a restart.
+type Heartbeat struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Instance string                 `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	// "gateway", "worker" or "aggregator".
+	Service         string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	Version         string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	StartedUnixNano int64  `protobuf:"varint,4,opt,name=started_unix_nano,json=startedUnixNano,proto3" json:"started_unix_nano,omitempty"`
+	SentUnixNano    int64  `protobuf:"varint,5,opt,name=sent_unix_nano,json=sentUnixNano,proto3" json:"sent_unix_nano,omitempty"`
+	// The HTTP address serving /metrics and /health; may be empty.
+	Addr  string `protobuf:"bytes,6,opt,name=addr,proto3" json:"addr,omitempty"`
+	Ready bool   `protobuf:"varint,7,opt,name=ready,proto3" json:"ready,omitempty"`
+	// Sent once on a graceful stop, so the instance is dropped at once rather than after a TTL.
+	Leaving  bool `protobuf:"varint,8,opt,name=leaving,proto3" json:"leaving,omitempty"`
+	Shedding bool `protobuf:"varint,9,opt,name=shedding,proto3" json:"shedding,omitempty"`
+	// The providers a worker serves.
+	Providers         []string `protobuf:"bytes,10,rep,name=providers,proto3" json:"providers,omitempty"`
+	RequestsTotal     uint64   `protobuf:"varint,11,opt,name=requests_total,json=requestsTotal,proto3" json:"requests_total,omitempty"`
+	ErrorsTotal       uint64   `protobuf:"varint,12,opt,name=errors_total,json=errorsTotal,proto3" json:"errors_total,omitempty"`
+	InputTokensTotal  uint64   `protobuf:"varint,13,opt,name=input_tokens_total,json=inputTokensTotal,proto3" json:"input_tokens_total,omitempty"`
+	OutputTokensTotal uint64   `protobuf:"varint,14,opt,name=output_tokens_total,json=outputTokensTotal,proto3" json:"output_tokens_total,omitempty"`
+	ActiveRequests    int64    `protobuf:"varint,15,opt,name=active_requests,json=activeRequests,proto3" json:"active_requests,omitempty"`
+	// Provider → "closed", "open" or "half_open", as this instance sees it.
+	Breakers map[string]string `protobuf:"bytes,16,rep,name=breakers,proto3" json:"breakers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Provider → messages waiting in JetStream, as a gateway sees it.
+	Backlog       map[string]uint64 `protobuf:"bytes,17,rep,name=backlog,proto3" json:"backlog,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Heartbeat) Reset() {
+	*x = Heartbeat{}
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Heartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Heartbeat) ProtoMessage() {}
+
+func (x *Heartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
+func (*Heartbeat) Descriptor() ([]byte, []int) {
+	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Heartbeat) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
+func (x *Heartbeat) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *Heartbeat) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Heartbeat) GetStartedUnixNano() int64 {
+	if x != nil {
+		return x.StartedUnixNano
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetSentUnixNano() int64 {
+	if x != nil {
+		return x.SentUnixNano
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *Heartbeat) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *Heartbeat) GetLeaving() bool {
+	if x != nil {
+		return x.Leaving
+	}
+	return false
+}
+
+func (x *Heartbeat) GetShedding() bool {
+	if x != nil {
+		return x.Shedding
+	}
+	return false
+}
+
+func (x *Heartbeat) GetProviders() []string {
+	if x != nil {
+		return x.Providers
+	}
+	return nil
+}
+
+func (x *Heartbeat) GetRequestsTotal() uint64 {
+	if x != nil {
+		return x.RequestsTotal
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetErrorsTotal() uint64 {
+	if x != nil {
+		return x.ErrorsTotal
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetInputTokensTotal() uint64 {
+	if x != nil {
+		return x.InputTokensTotal
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetOutputTokensTotal() uint64 {
+	if x != nil {
+		return x.OutputTokensTotal
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetActiveRequests() int64 {
+	if x != nil {
+		return x.ActiveRequests
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetBreakers() map[string]string {
+	if x != nil {
+		return x.Breakers
+	}
+	return nil
+}
+
+func (x *Heartbeat) GetBacklog() map[string]uint64 {
+	if x != nil {
+		return x.Backlog
+	}
+	return nil
+}
+
 var File_lynkr_bus_v1_bus_proto protoreflect.FileDescriptor
 
 const file_lynkr_bus_v1_bus_proto_rawDesc = "" +
@@ -631,7 +813,32 @@ const file_lynkr_bus_v1_bus_proto_rawDesc = "" +
 	"\x11cache_read_tokens\x18\x06 \x01(\x03R\x0fcacheReadTokens\x12.\n" +
 	"\x13cache_create_tokens\x18\a \x01(\x03R\x11cacheCreateTokens\x12\x1d\n" +
 	"\n" +
-	"latency_ms\x18\b \x01(\x03R\tlatencyMs*\xad\x01\n" +
+	"latency_ms\x18\b \x01(\x03R\tlatencyMs\"\xf8\x05\n" +
+	"\tHeartbeat\x12\x1a\n" +
+	"\binstance\x18\x01 \x01(\tR\binstance\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12*\n" +
+	"\x11started_unix_nano\x18\x04 \x01(\x03R\x0fstartedUnixNano\x12$\n" +
+	"\x0esent_unix_nano\x18\x05 \x01(\x03R\fsentUnixNano\x12\x12\n" +
+	"\x04addr\x18\x06 \x01(\tR\x04addr\x12\x14\n" +
+	"\x05ready\x18\a \x01(\bR\x05ready\x12\x18\n" +
+	"\aleaving\x18\b \x01(\bR\aleaving\x12\x1a\n" +
+	"\bshedding\x18\t \x01(\bR\bshedding\x12\x1c\n" +
+	"\tproviders\x18\n" +
+	" \x03(\tR\tproviders\x12%\n" +
+	"\x0erequests_total\x18\v \x01(\x04R\rrequestsTotal\x12!\n" +
+	"\ferrors_total\x18\f \x01(\x04R\verrorsTotal\x12,\n" +
+	"\x12input_tokens_total\x18\r \x01(\x04R\x10inputTokensTotal\x12.\n" +
+	"\x13output_tokens_total\x18\x0e \x01(\x04R\x11outputTokensTotal\x12'\n" +
+	"\x0factive_requests\x18\x0f \x01(\x03R\x0eactiveRequests\x12A\n" +
+	"\bbreakers\x18\x10 \x03(\v2%.lynkr.bus.v1.Heartbeat.BreakersEntryR\bbreakers\x12>\n" +
+	"\abacklog\x18\x11 \x03(\v2$.lynkr.bus.v1.Heartbeat.BacklogEntryR\abacklog\x1a;\n" +
+	"\rBreakersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +
+	"\fBacklogEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01*\xad\x01\n" +
 	"\tOperation\x12\x19\n" +
 	"\x15OPERATION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12OPERATION_MESSAGES\x10\x01\x12\x1a\n" +
@@ -653,29 +860,34 @@ func file_lynkr_bus_v1_bus_proto_rawDescGZIP() []byte {
 }
 
 var file_lynkr_bus_v1_bus_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lynkr_bus_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_lynkr_bus_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_lynkr_bus_v1_bus_proto_goTypes = []any{
-	(Operation)(0),  // 0: lynkr.bus.v1.Operation
-	(*Request)(nil), // 1: lynkr.bus.v1.Request
-	(*Chunk)(nil),   // 2: lynkr.bus.v1.Chunk
-	(*Head)(nil),    // 3: lynkr.bus.v1.Head
-	(*End)(nil),     // 4: lynkr.bus.v1.End
-	(*Error)(nil),   // 5: lynkr.bus.v1.Error
-	(*Usage)(nil),   // 6: lynkr.bus.v1.Usage
-	nil,             // 7: lynkr.bus.v1.Request.HeadersEntry
+	(Operation)(0),    // 0: lynkr.bus.v1.Operation
+	(*Request)(nil),   // 1: lynkr.bus.v1.Request
+	(*Chunk)(nil),     // 2: lynkr.bus.v1.Chunk
+	(*Head)(nil),      // 3: lynkr.bus.v1.Head
+	(*End)(nil),       // 4: lynkr.bus.v1.End
+	(*Error)(nil),     // 5: lynkr.bus.v1.Error
+	(*Usage)(nil),     // 6: lynkr.bus.v1.Usage
+	(*Heartbeat)(nil), // 7: lynkr.bus.v1.Heartbeat
+	nil,               // 8: lynkr.bus.v1.Request.HeadersEntry
+	nil,               // 9: lynkr.bus.v1.Heartbeat.BreakersEntry
+	nil,               // 10: lynkr.bus.v1.Heartbeat.BacklogEntry
 }
 var file_lynkr_bus_v1_bus_proto_depIdxs = []int32{
-	0, // 0: lynkr.bus.v1.Request.operation:type_name -> lynkr.bus.v1.Operation
-	7, // 1: lynkr.bus.v1.Request.headers:type_name -> lynkr.bus.v1.Request.HeadersEntry
-	3, // 2: lynkr.bus.v1.Chunk.head:type_name -> lynkr.bus.v1.Head
-	4, // 3: lynkr.bus.v1.Chunk.end:type_name -> lynkr.bus.v1.End
-	5, // 4: lynkr.bus.v1.End.error:type_name -> lynkr.bus.v1.Error
-	6, // 5: lynkr.bus.v1.End.usage:type_name -> lynkr.bus.v1.Usage
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	0,  // 0: lynkr.bus.v1.Request.operation:type_name -> lynkr.bus.v1.Operation
+	8,  // 1: lynkr.bus.v1.Request.headers:type_name -> lynkr.bus.v1.Request.HeadersEntry
+	3,  // 2: lynkr.bus.v1.Chunk.head:type_name -> lynkr.bus.v1.Head
+	4,  // 3: lynkr.bus.v1.Chunk.end:type_name -> lynkr.bus.v1.End
+	5,  // 4: lynkr.bus.v1.End.error:type_name -> lynkr.bus.v1.Error
+	6,  // 5: lynkr.bus.v1.End.usage:type_name -> lynkr.bus.v1.Usage
+	9,  // 6: lynkr.bus.v1.Heartbeat.breakers:type_name -> lynkr.bus.v1.Heartbeat.BreakersEntry
+	10, // 7: lynkr.bus.v1.Heartbeat.backlog:type_name -> lynkr.bus.v1.Heartbeat.BacklogEntry
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_lynkr_bus_v1_bus_proto_init() }
@@ -689,7 +901,7 @@ func file_lynkr_bus_v1_bus_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lynkr_bus_v1_bus_proto_rawDesc), len(file_lynkr_bus_v1_bus_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -12,6 +12,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lynkr/lynkr/pkg/apierror"
@@ -19,6 +22,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/limiter"
 	"github.com/lynkr/lynkr/pkg/shed"
+	"github.com/lynkr/lynkr/pkg/telemetry"
 	"github.com/lynkr/lynkr/proto/busv1"
 	"github.com/lynkr/lynkr/services/gateway/internal/relay"
 )
@@ -32,7 +36,7 @@ const publishTimeout = 5 * time.Second
 var forwardedHeaders = []string{"anthropic-version", "anthropic-beta"}
 
 // accept is the handler of every endpoint that goes to a provider: admit, publish, relay the
-// answer.
+// answer. It traces the request, continuing a client's traceparent, and measures it.
 func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		g.inFlight.Add(1)
@@ -40,23 +44,59 @@ func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 		start := time.Now()
 		r := c.Request()
 		id := g.ids.busID(r.Header.Get(HeaderRequestID))
+		ctx, span := g.tracer.Start(telemetry.ExtractHTTP(r.Context(), r.Header), r.Method+" "+r.URL.Path,
+			trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start))
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
+				attribute.String("lynkr.request_id", id))
+		}
+		c.SetRequest(r.WithContext(ctx))
 		a := admission{provider: "none"}
 		status, err := g.serve(c, ep, id, &a)
 		if status == 0 {
 			status = apierror.As(err).Status
 		}
 		elapsed := time.Since(start)
-		g.metrics.Requests.WithLabelValues(a.provider, statusLabel(status)).Inc()
-		g.metrics.Duration.WithLabelValues(a.provider).Observe(elapsed.Seconds())
-		if err != nil {
-			g.metrics.Errors.WithLabelValues(a.provider, apierror.As(err).Type).Inc()
-		}
-		g.logRequest(r, id, a, status, elapsed, err)
+		g.measure(&a, status, elapsed, err)
+		endSpan(span, &a, status, err)
+		g.logRequest(r, id, span.SpanContext(), &a, status, elapsed, err)
 		if c.Response().Committed {
 			return nil
 		}
 		return err
 	}
+}
+
+// measure records a finished request in the gateway's metrics.
+func (g *Gateway) measure(a *admission, status int, elapsed time.Duration, err error) {
+	g.metrics.Requests.WithLabelValues(a.provider, statusLabel(status)).Inc()
+	g.metrics.Duration.WithLabelValues(a.provider).Observe(elapsed.Seconds())
+	if !a.firstData.IsZero() {
+		g.metrics.FirstToken.WithLabelValues(a.provider).Observe(a.firstData.Sub(a.start).Seconds())
+	}
+	if err != nil {
+		g.metrics.Errors.WithLabelValues(a.provider, apierror.As(err).Type).Inc()
+	}
+	if u := a.usage; u != nil {
+		p := a.provider
+		if u.Provider != "" {
+			p = u.Provider // the fallback provider answered
+		}
+		g.metrics.TokensInput.WithLabelValues(p).Add(float64(u.InputTokens))
+		g.metrics.TokensOutput.WithLabelValues(p).Add(float64(u.OutputTokens))
+		g.metrics.TokensCached.WithLabelValues(p).Add(float64(u.CacheReadTokens))
+	}
+}
+
+func endSpan(span trace.Span, a *admission, status int, err error) {
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("lynkr.provider", a.provider), attribute.String("lynkr.model", a.model),
+			attribute.Bool("lynkr.stream", a.stream), attribute.Int("http.response.status_code", status))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+	}
+	span.End()
 }
 
 // statusLabel is the metric label of an HTTP status, without allocating for the common ones.
@@ -86,12 +126,18 @@ type admission struct {
 	provider string
 	model    string
 	lease    limiter.Lease
+
+	// What the answer was, for metrics and the request's log line.
+	start     time.Time
+	firstData time.Time
+	usage     *busv1.Usage
 }
 
 // serve runs one request and returns the status the client got (0 if nothing was written
 // yet, in which case err is the answer).
 func (g *Gateway) serve(c echo.Context, ep endpoint, id string, a *admission) (int, error) {
 	r := c.Request()
+	a.start = time.Now()
 	if err := g.shed.Begin(); err != nil {
 		return 0, g.refuse(err)
 	}
@@ -116,6 +162,7 @@ func (g *Gateway) serve(c echo.Context, ep endpoint, id string, a *admission) (i
 	defer g.relay.Done(answer)
 	w := newAnswerWriter(c.Response(), ep.format, a.stream, g.cfg.PingInterval)
 	status, err := w.relay(ctx, answer)
+	a.usage, a.firstData = w.usage, w.firstData
 	if ctx.Err() != nil || errors.Is(err, ErrWorkerLost) || errors.Is(err, ErrAnswerGap) {
 		// Nobody will read the rest of this answer: stop the upstream call.
 		_ = g.nc.Publish(bus.CancelSubject(id), nil)
@@ -198,13 +245,17 @@ func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, h http.He
 		return nil, err
 	}
 	answer := g.relay.Expect(id)
+	subject := bus.RequestSubject(a.provider)
+	ctx, span := g.tracer.Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindProducer))
+	defer span.End()
+	header := nats.Header{nats.MsgIdHdr: []string{id}}
+	telemetry.InjectNATS(ctx, header)
 	pubCtx, cancelPub := context.WithTimeout(ctx, publishTimeout)
 	defer cancelPub()
-	ack, err := g.js.PublishMsg(pubCtx, &nats.Msg{
-		Subject: bus.RequestSubject(a.provider),
-		Data:    data,
-		Header:  nats.Header{nats.MsgIdHdr: []string{id}},
-	})
+	ack, err := g.js.PublishMsg(pubCtx, &nats.Msg{Subject: subject, Data: data, Header: header})
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
 	switch {
 	case err != nil:
 		g.relay.Done(answer)
@@ -219,9 +270,18 @@ func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, h http.He
 	return answer, nil
 }
 
-func (g *Gateway) logRequest(r *http.Request, id string, a admission, status int, elapsed time.Duration, err error) {
+// logRequest writes the request's one info line (REQUEST_LOGGING_ENABLED), or its warning
+// when it failed, with its request id and trace id.
+func (g *Gateway) logRequest(r *http.Request, id string, sc trace.SpanContext, a *admission, status int, elapsed time.Duration, err error) {
 	level := slog.LevelInfo
-	attrs := []slog.Attr{
+	if err != nil && status >= 500 {
+		level = slog.LevelWarn
+	}
+	if level == slog.LevelInfo && !g.cfg.RequestLogging || !g.log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 14)
+	attrs = append(attrs,
 		slog.String("request_id", id),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
@@ -230,9 +290,18 @@ func (g *Gateway) logRequest(r *http.Request, id string, a admission, status int
 		slog.Bool("stream", a.stream),
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+	)
+	if sc.HasTraceID() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	}
+	if u := a.usage; u != nil {
+		attrs = append(attrs, slog.Group("tokens", slog.Int64("input", u.InputTokens), slog.Int64("output", u.OutputTokens),
+			slog.Int64("cached", u.CacheReadTokens)))
+	}
+	if !a.firstData.IsZero() {
+		attrs = append(attrs, slog.Float64("first_token_ms", float64(a.firstData.Sub(a.start).Microseconds())/1000))
 	}
 	if err != nil {
-		level = slog.LevelWarn
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	g.log.LogAttrs(r.Context(), level, "request completed", attrs...)

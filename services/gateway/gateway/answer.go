@@ -39,6 +39,8 @@ type answerWriter struct {
 	committed bool   // the HTTP status is on the wire
 	sentData  bool   // answer bytes reached the client
 	status    int
+	usage     *busv1.Usage // what the answer consumed, from its end
+	firstData time.Time    // when the first streamed answer bytes went to the client
 }
 
 func newAnswerWriter(w *echo.Response, f llm.Format, stream bool, ping time.Duration) *answerWriter {
@@ -114,7 +116,9 @@ func (a *answerWriter) apply(c *busv1.Chunk) (bool, error) {
 		if a.committed && a.stream {
 			_, _ = a.w.Write(c.Data)
 			a.w.Flush()
-			a.sentData = true
+			if !a.sentData {
+				a.sentData, a.firstData = true, time.Now()
+			}
 		} else {
 			a.buffered = append(a.buffered, c.Data...)
 		}
@@ -128,6 +132,7 @@ func (a *answerWriter) apply(c *busv1.Chunk) (bool, error) {
 		a.fail(err)
 		return true, err
 	}
+	a.usage = c.End.GetUsage()
 	a.finish()
 	return true, nil
 }

@@ -44,6 +44,18 @@ type Config struct {
 	PingInterval time.Duration
 	// ShutdownTimeout bounds the drain of in-flight requests (GRACEFUL_SHUTDOWN_TIMEOUT, ms).
 	ShutdownTimeout time.Duration
+	// ReadinessDelay is how long /health/ready answers 503 while the gateway still takes
+	// requests at the start of a graceful shutdown, so a load balancer stops sending before
+	// the listener closes (SHUTDOWN_READINESS_DELAY, ms; 0 closes at once).
+	ReadinessDelay time.Duration
+	// MetricsEnabled serves /metrics and the JSON views under /metrics/ (METRICS_ENABLED).
+	MetricsEnabled bool
+	// RequestLogging writes one info line per request (REQUEST_LOGGING_ENABLED); errors are
+	// logged either way.
+	RequestLogging bool
+	// HeartbeatEvery is how often the gateway tells the cluster it is alive and what it sees
+	// (HEARTBEAT_INTERVAL, ms).
+	HeartbeatEvery time.Duration
 	// Streams shapes the JetStream assets the gateway creates if they are missing.
 	Streams bus.StreamConfig
 	// Shed sets the local load shedding (LOAD_SHEDDING_*).
@@ -63,7 +75,7 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 	c := Config{
 		Addr:               fmt.Sprintf("%s:%d", e.String("HOST", ""), e.Int("PORT", 8081, 0)),
 		NATSURL:            e.String("NATS_URL", ""),
-		Instance:           e.String("GATEWAY_ID", sanitize(host)+"-"+nuid.Next()[16:]),
+		Instance:           e.String("GATEWAY_ID", bus.Token(host, "gateway")+"-"+nuid.Next()[16:]),
 		DefaultProvider:    e.String("MODEL_PROVIDER", "ollama"),
 		EmbeddingsProvider: e.String("EMBEDDINGS_PROVIDER", ""),
 		FallbackProvider:   e.String("FALLBACK_PROVIDER", ""),
@@ -72,6 +84,10 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		RequestTimeout:     e.Millis("REQUEST_TIMEOUT", 10*time.Minute),
 		PingInterval:       e.Millis("SSE_PING_INTERVAL", 10*time.Second),
 		ShutdownTimeout:    e.Millis("GRACEFUL_SHUTDOWN_TIMEOUT", 30*time.Second),
+		ReadinessDelay:     e.Millis("SHUTDOWN_READINESS_DELAY", 0),
+		MetricsEnabled:     e.Bool("METRICS_ENABLED", true),
+		RequestLogging:     e.Bool("REQUEST_LOGGING_ENABLED", true),
+		HeartbeatEvery:     e.Millis("HEARTBEAT_INTERVAL", 5*time.Second),
 		Streams:            bus.DefaultStreamConfig(),
 	}
 	c.Streams.Replicas = e.Int("NATS_REPLICAS", 1, 1)
@@ -105,22 +121,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("MAX_REQUEST_BODY_BYTES=%d: at most %d fit in one bus message", c.MaxBodyBytes, bus.MaxMessageBytes-64<<10)
 	case c.RequestTimeout <= 0:
 		return fmt.Errorf("REQUEST_TIMEOUT=%s: want a positive number of milliseconds", c.RequestTimeout)
+	case c.HeartbeatEvery <= 0:
+		return fmt.Errorf("HEARTBEAT_INTERVAL=%s: want a positive number of milliseconds", c.HeartbeatEvery)
 	case c.RequestTimeout >= c.Streams.MaxRequestAge:
 		return fmt.Errorf("REQUEST_TIMEOUT=%s: must be shorter than the stream's maximum age %s", c.RequestTimeout, c.Streams.MaxRequestAge)
 	}
 	return nil
-}
-
-// sanitize keeps the characters a subject token may hold.
-func sanitize(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			b[i] = '_'
-		}
-	}
-	if len(b) == 0 {
-		return "gateway"
-	}
-	return string(b)
 }

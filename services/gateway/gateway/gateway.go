@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-retry"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
@@ -40,6 +42,11 @@ type Deps struct {
 	// Metrics is where the gateway registers its metrics, served on /metrics; nil makes a
 	// registry of the gateway's own.
 	Metrics *prometheus.Registry
+	// Tracer makes the gateway's spans; nil traces nothing.
+	Tracer trace.TracerProvider
+	// Handlers are served beside the gateway's own routes, by path (a path ending in "/*"
+	// serves everything under it): the all-in-one mounts the aggregator's cluster view here.
+	Handlers map[string]http.Handler
 }
 
 // Gateway is one gateway instance.
@@ -59,6 +66,10 @@ type Gateway struct {
 	promReg  *prometheus.Registry
 	router   route.Router
 	echo     *echo.Echo
+	tracer   trace.Tracer
+	started  time.Time
+
+	stopping atomic.Bool // a graceful shutdown has begun: readiness fails
 
 	inFlight atomic.Int64 // requests between arrival and their last byte
 	ids      *idSource
@@ -98,9 +109,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 	if deps.Metrics == nil {
 		deps.Metrics = prometheus.NewRegistry()
 	}
-	m, err := metrics.NewGateway(deps.Metrics)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: metrics: %w", err)
+	if deps.Tracer == nil {
+		deps.Tracer = noop.NewTracerProvider()
 	}
 	shedder, err := shed.New(cfg.Shed)
 	if err != nil {
@@ -118,8 +128,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 	g := &Gateway{
 		shed:     shedder,
 		limiter:  lim,
-		metrics:  m,
 		promReg:  deps.Metrics,
+		tracer:   deps.Tracer.Tracer("github.com/lynkr/lynkr/services/gateway"),
+		started:  time.Now(),
 		cfg:      cfg,
 		log:      log,
 		nc:       deps.NATS,
@@ -133,7 +144,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 		ids:      newIDSource(),
 	}
 	g.backlog = backlog.New(js, g.providerNames, time.Second, log)
-	g.echo = g.routes()
+	if g.metrics, err = metrics.NewGateway(deps.Metrics, clusterState{g}); err != nil {
+		rl.Close()
+		_ = lim.Close()
+		return nil, fmt.Errorf("gateway: metrics: %w", err)
+	}
+	g.echo = g.routes(deps.Handlers)
 	return g, nil
 }
 
@@ -210,6 +226,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 		_ = srv.Close()
 		return fmt.Errorf("gateway: %w", err)
 	case <-ctx.Done():
+	}
+	// Readiness fails first; with a readiness delay the gateway keeps taking requests while
+	// load balancers notice, then stops accepting and drains.
+	g.stopping.Store(true)
+	if d := g.cfg.ReadinessDelay; d > 0 {
+		g.log.Info("gateway not ready: shutting down after the readiness delay", "delay", d)
+		time.Sleep(d)
 	}
 	g.log.Info("gateway shutting down", "in_flight", g.inFlight.Load(), "timeout", g.cfg.ShutdownTimeout)
 	shutCtx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)

@@ -1,11 +1,15 @@
 package gateway
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
+
+	"github.com/lynkr/lynkr/pkg/limiter"
 )
 
 type liveness struct {
@@ -14,9 +18,21 @@ type liveness struct {
 	Timestamp string `json:"timestamp"`
 }
 
+// readiness is the JSON of /health/ready, in the shape of Lynkr's guide: checks hold "ok" or
+// what is wrong, and with ?deep=true also memory and breaker objects.
 type readiness struct {
-	Status string            `json:"status"`
-	Checks map[string]string `json:"checks"`
+	Status string         `json:"status"`
+	Checks map[string]any `json:"checks"`
+}
+
+type memoryCheck struct {
+	Used   string `json:"used"`
+	Status string `json:"status"`
+}
+
+type breakerCheck struct {
+	State  string `json:"state"`
+	Status string `json:"status"`
 }
 
 // live answers GET /health/live: the process serves HTTP.
@@ -24,16 +40,55 @@ func (g *Gateway) live(c echo.Context) error {
 	return c.JSON(http.StatusOK, liveness{Status: "ok", Provider: g.cfg.DefaultProvider, Timestamp: time.Now().UTC().Format(time.RFC3339Nano)})
 }
 
-// readiness answers GET /health/ready: the bus is connected and the default provider has a
-// worker.
+// readiness answers GET /health/ready: not shutting down, the bus connected, Redis answering
+// when the limiter uses it, and a worker serving the default provider. ?deep=true adds memory,
+// which fails readiness while past its shedding threshold, and the breakers, which are
+// reported but do not: with a provider down this gateway still answers (fast 503s, or the
+// fallback provider), and taking every gateway out of a load balancer would not help.
 func (g *Gateway) readiness(c echo.Context) error {
-	checks := map[string]string{"nats": "ok", "provider": "ok"}
+	checks := map[string]any{"nats": "ok", "provider": "ok"}
 	ready := true
-	if g.nc.Status() != nats.CONNECTED {
-		checks["nats"], ready = g.nc.Status().String(), false
+	fail := func(name, why string) { checks[name], ready = why, false }
+	if g.stopping.Load() {
+		fail("shutdown", "shutting down")
+	}
+	if st := g.nc.Status(); st != nats.CONNECTED {
+		fail("nats", st.String())
+	}
+	if p, ok := g.limiter.(limiter.Pinger); ok {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), time.Second)
+		err := p.Ping(ctx)
+		cancel()
+		checks["redis"] = "ok"
+		if err != nil {
+			fail("redis", err.Error())
+		}
 	}
 	if _, ok := g.registry.Get(g.cfg.DefaultProvider); !ok {
-		checks["provider"], ready = "no worker serves "+g.cfg.DefaultProvider, false
+		fail("provider", "no worker serves "+g.cfg.DefaultProvider)
+	}
+	if c.QueryParam("deep") == "true" {
+		snap := g.shed.Snapshot()
+		mem := memoryCheck{Used: fmt.Sprintf("%.0f%%", snap.Memory.Ratio*100), Status: "ok"}
+		if snap.Memory.Threshold > 0 && snap.Memory.Ratio >= snap.Memory.Threshold {
+			mem.Status = "overloaded"
+			ready = false
+		}
+		checks["memory"] = mem
+		breakers := map[string]breakerCheck{}
+		for p, b := range g.breakerViews() {
+			bc := breakerCheck{State: b.State, Status: "ok"}
+			if b.State == "open" {
+				bc.Status = "open"
+			}
+			breakers[p] = bc
+		}
+		def, ok := breakers[g.cfg.DefaultProvider]
+		if !ok {
+			def = breakerCheck{State: "closed", Status: "ok"}
+		}
+		checks["circuit_breaker"] = def
+		checks["circuit_breakers"] = breakers
 	}
 	if !ready {
 		return c.JSON(http.StatusServiceUnavailable, readiness{Status: "not ready", Checks: checks})

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
+	"time"
 
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/logging"
+	"github.com/lynkr/lynkr/pkg/metrics"
+	"github.com/lynkr/lynkr/pkg/telemetry"
 )
 
 // Main runs a gateway of the distributed mode until ctx ends: settings from lookup, logs to
@@ -32,11 +32,28 @@ func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
 		return err
 	}
 	defer nc.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	g, err := New(ctx, cfg, Deps{NATS: nc, Logger: log, Metrics: reg})
+	tcfg, err := telemetry.ConfigFromEnv(lookup)
+	if err != nil {
+		return err
+	}
+	if tcfg.InstanceID == "" {
+		tcfg.InstanceID = cfg.Instance
+	}
+	tp, shutdown, err := telemetry.NewTracerProvider(ctx, tcfg, "lynkr-gateway")
+	if err != nil {
+		return err
+	}
+	defer flushTraces(shutdown)
+	g, err := New(ctx, cfg, Deps{NATS: nc, Logger: log, Metrics: metrics.NewRegistry(), Tracer: tp})
 	if err != nil {
 		return err
 	}
 	return g.Run(ctx)
+}
+
+// flushTraces sends the spans still buffered, for at most five seconds.
+func flushTraces(shutdown func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = shutdown(ctx)
 }

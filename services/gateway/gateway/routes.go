@@ -37,7 +37,7 @@ var (
 	embeddingsEndpoint  = endpoint{busv1.Operation_OPERATION_EMBEDDINGS, llm.FormatChat, openai.ValidateEmbeddings}
 )
 
-func (g *Gateway) routes() *echo.Echo {
+func (g *Gateway) routes(extra map[string]http.Handler) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = g.handleError
@@ -54,7 +54,15 @@ func (g *Gateway) routes() *echo.Echo {
 	e.HEAD("/", root)
 	e.GET("/health/live", g.live)
 	e.GET("/health/ready", g.readiness)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(g.promReg, promhttp.HandlerOpts{Registry: g.promReg})))
+	if g.cfg.MetricsEnabled {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(g.promReg, promhttp.HandlerOpts{Registry: g.promReg})))
+		e.GET("/metrics/observability", g.observabilityView)
+		e.GET("/metrics/circuit-breakers", g.circuitBreakers)
+		e.GET("/metrics/load-shedding", g.loadShedding)
+	}
+	for path, h := range extra {
+		e.Any(path, echo.WrapHandler(h))
+	}
 	return e
 }
 

@@ -19,13 +19,15 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/logging"
+	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/provider"
+	"github.com/lynkr/lynkr/pkg/telemetry"
 	"github.com/lynkr/lynkr/services/gateway/gateway"
 	"github.com/lynkr/lynkr/services/worker/worker"
 )
@@ -76,6 +78,11 @@ func parseTargets(s string) ([]string, error) {
 type Config struct {
 	Targets []string
 	Lookup  config.Lookup
+	// Tracer, if set, is used instead of the one the OTEL_* variables describe (tests pass
+	// one that records in memory).
+	Tracer trace.TracerProvider
+	// Metrics, if set, is the registry every part registers on and /metrics serves.
+	Metrics *prometheus.Registry
 }
 
 // App is the running process.
@@ -110,6 +117,27 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 		go func() { _ = srv.ListenAndServe() }()
 		a.closers = append(a.closers, func() { _ = srv.Close() })
 	}
+	tp := cfg.Tracer
+	if tp == nil {
+		tcfg, err := telemetry.ConfigFromEnv(cfg.Lookup)
+		if err != nil {
+			return nil, err
+		}
+		var shutdown func(context.Context) error
+		if tp, shutdown, err = telemetry.NewTracerProvider(ctx, tcfg, "lynkr"); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = shutdown(ctx)
+		})
+	}
+	// One registry for the whole process: the gateway serves it on /metrics.
+	reg := cfg.Metrics
+	if reg == nil {
+		reg = metrics.NewRegistry()
+	}
 	if natsURL == "" {
 		s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: filepath.Join(dataDir, "jetstream"), Listen: listen})
 		if err != nil {
@@ -124,6 +152,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 		if err != nil {
 			return nil, err
 		}
+		if slices.Contains(cfg.Targets, "gateway") {
+			wcfg.Addr = "" // the gateway serves this process's /metrics and health
+		}
 		ps, err := provider.Load(cfg.Lookup)
 		if err != nil {
 			return nil, err
@@ -135,7 +166,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 			return nil, err
 		}
 		a.closers = append(a.closers, nc.Close)
-		if a.worker, err = worker.New(ctx, wcfg, worker.Deps{NATS: nc, Logger: log, Providers: ps, HTTP: &http.Client{Transport: provider.NewTransport(cfg.Lookup)}}); err != nil {
+		hc := &http.Client{Transport: telemetry.Transport(provider.NewTransport(cfg.Lookup), tp)}
+		if a.worker, err = worker.New(ctx, wcfg, worker.Deps{NATS: nc, Logger: log, Providers: ps, HTTP: hc, Metrics: reg, Tracer: tp}); err != nil {
 			return nil, err
 		}
 	}
@@ -149,9 +181,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 			return nil, err
 		}
 		a.closers = append(a.closers, nc.Close)
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		if a.gateway, err = gateway.New(ctx, gcfg, gateway.Deps{NATS: nc, Logger: log, Metrics: reg}); err != nil {
+		if a.gateway, err = gateway.New(ctx, gcfg, gateway.Deps{NATS: nc, Logger: log, Metrics: reg, Tracer: tp}); err != nil {
 			return nil, err
 		}
 	}

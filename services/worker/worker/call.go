@@ -61,6 +61,7 @@ func (w *Worker) answer(ctx context.Context, req *busv1.Request, p provider.Prov
 	}
 	if fb, ok := w.fallbackFor(p); ok {
 		log.Info("provider down: answering from the fallback provider", "fallback", fb.Name(), "reason", err)
+		w.metrics.Fallbacks.WithLabelValues(p.Name(), fb.Name()).Inc()
 		usage, err = w.answerWith(ctx, req, fb, rep, log.With("fallback", fb.Name()))
 	}
 	return usage, providerDown(err)
@@ -76,6 +77,7 @@ func (w *Worker) fallbackFor(p provider.Provider) (provider.Provider, bool) {
 }
 
 func (w *Worker) answerWith(ctx context.Context, req *busv1.Request, p provider.Provider, rep *reply, log *slog.Logger) (llm.Usage, error) {
+	rep.provider = p.Name()
 	header := make(http.Header, len(req.Headers))
 	for k, v := range req.Headers {
 		header.Set(k, v)

@@ -20,6 +20,14 @@ type Config struct {
 	NATSURL string
 	// Instance names this worker in logs (WORKER_ID).
 	Instance string
+	// Addr serves the worker's /metrics and /health (WORKER_PORT, default 8082). The
+	// all-in-one leaves it empty: its gateway serves the process's.
+	Addr string
+	// HeartbeatEvery is how often the worker tells the cluster it is alive (HEARTBEAT_INTERVAL,
+	// ms).
+	HeartbeatEvery time.Duration
+	// RequestLogging writes one info line per answered request (REQUEST_LOGGING_ENABLED).
+	RequestLogging bool
 	// Concurrency is how many requests this worker runs at once, per provider
 	// (WORKER_CONCURRENCY).
 	Concurrency int
@@ -53,7 +61,10 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 	host, _ := os.Hostname()
 	c := Config{
 		NATSURL:         e.String("NATS_URL", ""),
-		Instance:        e.String("WORKER_ID", host+"-"+nuid.Next()[16:]),
+		Instance:        e.String("WORKER_ID", bus.Token(host, "worker")+"-"+nuid.Next()[16:]),
+		Addr:            fmt.Sprintf("%s:%d", e.String("HOST", ""), e.Int("WORKER_PORT", 8082, 0)),
+		HeartbeatEvery:  e.Millis("HEARTBEAT_INTERVAL", 5*time.Second),
+		RequestLogging:  e.Bool("REQUEST_LOGGING_ENABLED", true),
 		Concurrency:     e.Int("WORKER_CONCURRENCY", 256, 1),
 		MaxInFlight:     e.Int("PROVIDER_MAX_IN_FLIGHT", 1024, 1),
 		AckWait:         e.Millis("WORKER_ACK_WAIT", 30*time.Second),
@@ -81,6 +92,12 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 func (c Config) Validate() error {
 	if c.AckWait < time.Second {
 		return fmt.Errorf("WORKER_ACK_WAIT=%s: want at least 1000 ms", c.AckWait)
+	}
+	if !bus.ValidToken(c.Instance) {
+		return fmt.Errorf("WORKER_ID=%q: want letters, digits, - or _ only", c.Instance)
+	}
+	if c.HeartbeatEvery <= 0 {
+		return fmt.Errorf("HEARTBEAT_INTERVAL=%s: want a positive number of milliseconds", c.HeartbeatEvery)
 	}
 	if c.UpstreamTimeout <= 0 {
 		return fmt.Errorf("UPSTREAM_TIMEOUT=%s: want a positive number of milliseconds", c.UpstreamTimeout)

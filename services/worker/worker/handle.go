@@ -8,12 +8,16 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/provider"
+	"github.com/lynkr/lynkr/pkg/telemetry"
 	"github.com/lynkr/lynkr/proto/busv1"
 )
 
@@ -30,10 +34,27 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 	if meta, err := msg.Metadata(); err == nil {
 		attempt = meta.NumDelivered
 	}
+	taken := time.Now()
+	accepted := time.Unix(0, req.AcceptedUnixNano)
+	ctx, span := w.startSpans(ctx, msg, req, p.Name(), accepted, taken, attempt)
+	defer span.End()
 	log := w.log.With("request_id", req.Id, "provider", p.Name(), "attempt", attempt)
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		log = log.With("trace_id", sc.TraceID().String())
+	}
+	ctx = withRequestLog(ctx, log)
+	w.metrics.QueueWait.WithLabelValues(p.Name()).Observe(taken.Sub(accepted).Seconds())
+	if attempt > 1 {
+		w.metrics.Redeliveries.WithLabelValues(p.Name()).Inc()
+		log.Info("request redelivered: an earlier worker did not finish it")
+	}
+	active := w.metrics.Active.WithLabelValues(p.Name())
+	active.Inc()
+	defer active.Dec()
 	deadline := time.Unix(0, req.DeadlineUnixNano)
-	if time.Now().After(deadline) {
-		log.Warn("request expired before a worker took it", "queued_for", time.Since(time.Unix(0, req.AcceptedUnixNano)))
+	if taken.After(deadline) {
+		log.Warn("request expired before a worker took it", "queued_for", taken.Sub(accepted))
+		span.SetStatus(codes.Error, "expired in the queue")
 		_ = msg.Term()
 		return
 	}
@@ -53,18 +74,20 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 	defer stopProgress()
 
 	log.Debug("request taken", "operation", req.Operation.String(), "model", req.Model, "stream", req.Stream,
-		"queued_for", time.Since(time.Unix(0, req.AcceptedUnixNano)))
+		"queued_for", taken.Sub(accepted))
 	rep := newReply(w.nc, req, attempt)
 	start := time.Now()
 	usage, err := w.answer(ctx, req, p, rep, log)
 	if errors.Is(context.Cause(ctx), errShutdown) {
 		// The worker stops before the answer is done: another worker takes the request.
 		log.Warn("request handed back at shutdown")
+		span.SetStatus(codes.Error, "handed back at shutdown")
 		_ = msg.Nak()
 		return
 	}
 	if err != nil {
 		e := apierror.As(err)
+		span.SetStatus(codes.Error, e.Message)
 		if cause := context.Cause(ctx); errors.Is(cause, ErrCanceled) {
 			log.Info("request canceled by its client")
 		} else {
@@ -77,13 +100,30 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 		if err := rep.end(usage); err != nil {
 			log.Warn("could not send the end of the answer", "error", err)
 		}
-		w.publishUsage(req, p.Name(), usage, time.Since(start), log)
-		log.Info("request answered", "duration_ms", time.Since(start).Milliseconds(),
-			"input_tokens", usage.InputTokens, "output_tokens", usage.OutputTokens, "cached_tokens", usage.CacheReadTokens)
+		w.publishUsage(req, rep.provider, usage, time.Since(start), log)
+		if w.cfg.RequestLogging {
+			log.Info("request answered", "answered_by", rep.provider, "duration_ms", time.Since(start).Milliseconds(),
+				slog.Group("tokens", "input", usage.InputTokens, "output", usage.OutputTokens, "cached", usage.CacheReadTokens))
+		}
 	}
 	if err := msg.Ack(); err != nil {
 		log.Warn("ack failed", "error", err)
 	}
+}
+
+// startSpans continues the trace the gateway started: a span for the wait in the queue, from
+// the gateway's acceptance until now, and the span of this delivery, which the upstream
+// attempts are children of.
+func (w *Worker) startSpans(ctx context.Context, msg jetstream.Msg, req *busv1.Request, providerName string, accepted, taken time.Time, attempt uint64) (context.Context, trace.Span) {
+	ctx = telemetry.ExtractNATS(ctx, msg.Headers())
+	_, queued := w.tracer.Start(ctx, "queue "+bus.RequestSubject(providerName), trace.WithTimestamp(accepted),
+		trace.WithSpanKind(trace.SpanKindInternal))
+	queued.End(trace.WithTimestamp(taken))
+	return w.tracer.Start(ctx, "process "+bus.RequestSubject(providerName), trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithTimestamp(taken), trace.WithAttributes(
+			attribute.String("lynkr.request_id", req.Id), attribute.String("lynkr.provider", providerName),
+			attribute.String("lynkr.model", req.Model), attribute.Bool("lynkr.stream", req.Stream),
+			attribute.Int64("lynkr.delivery", int64(attempt))))
 }
 
 // reportProgress tells JetStream the request is still being worked on, so it is not handed to

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/logging"
+	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/provider"
+	"github.com/lynkr/lynkr/pkg/telemetry"
 )
 
 // Main runs a worker of the distributed mode until ctx ends: settings from lookup, logs to
@@ -35,7 +38,24 @@ func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
 		return err
 	}
 	defer nc.Close()
-	w, err := New(ctx, cfg, Deps{NATS: nc, Logger: log, Providers: ps, HTTP: &http.Client{Transport: provider.NewTransport(lookup)}})
+	tcfg, err := telemetry.ConfigFromEnv(lookup)
+	if err != nil {
+		return err
+	}
+	if tcfg.InstanceID == "" {
+		tcfg.InstanceID = cfg.Instance
+	}
+	tp, shutdown, err := telemetry.NewTracerProvider(ctx, tcfg, "lynkr-worker")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdown(ctx)
+	}()
+	hc := &http.Client{Transport: telemetry.Transport(provider.NewTransport(lookup), tp)}
+	w, err := New(ctx, cfg, Deps{NATS: nc, Logger: log, Providers: ps, HTTP: hc, Metrics: metrics.NewRegistry(), Tracer: tp})
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ type reply struct {
 	maxChunk int
 	head     *busv1.Head // not sent yet
 	held     []byte      // a non-streamed body, sent with the end
+	provider string      // the provider answering, named in the usage of the end
 }
 
 func newReply(nc *nats.Conn, req *busv1.Request, attempt uint64) *reply {
@@ -72,6 +73,7 @@ func (r *reply) hold(b []byte) { r.held = b }
 func (r *reply) end(u llm.Usage) error {
 	return r.finish(&busv1.End{Usage: &busv1.Usage{
 		RequestId:         r.id,
+		Provider:          r.provider,
 		InputTokens:       u.InputTokens,
 		OutputTokens:      u.OutputTokens,
 		CacheReadTokens:   u.CacheReadTokens,

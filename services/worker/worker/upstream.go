@@ -8,8 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/breaker"
@@ -42,28 +47,54 @@ func (w *Worker) call(ctx context.Context, p provider.Provider, log *slog.Logger
 		if err != nil {
 			return retry.Final(err)
 		}
+		if attempt > 1 {
+			w.metrics.Retries.WithLabelValues(p.Name()).Inc()
+		}
+		ctx, span := w.tracer.Start(ctx, "upstream "+p.Name(), trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("lynkr.provider", p.Name()), attribute.Int("lynkr.attempt", attempt)))
 		actx, cancel := context.WithCancelCause(ctx)
 		timer := time.AfterFunc(w.cfg.UpstreamTimeout, func() { cancel(errUpstreamTimeout) })
+		start := time.Now()
 		resp, err := w.do(actx, p, build)
 		timer.Stop()
+		w.metrics.Upstream.WithLabelValues(p.Name()).Observe(time.Since(start).Seconds())
+		w.metrics.UpstreamRequests.WithLabelValues(p.Name(), upstreamStatus(resp, err)).Inc()
 		if err != nil {
 			cancel(nil)
 			done(breaker.OutcomeOf(err))
 			if attempt > 1 || retry.Retryable(err) {
 				log.Info("upstream attempt failed", "attempt", attempt, "error", err)
 			}
+			span.SetStatus(codes.Error, err.Error())
+			span.End()
 			return err
 		}
+		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 		ex = exchange{resp: resp, finish: func(err error) {
 			done(breaker.OutcomeOf(err))
 			cancel(nil)
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+			span.End()
 		}}
 		return nil
 	})
 	return ex, err
 }
 
+// upstreamStatus is the status label of an upstream attempt: the HTTP status the upstream
+// answered with, or "error" when it did not answer.
+func upstreamStatus(resp *http.Response, err error) string {
+	if resp != nil {
+		return strconv.Itoa(resp.StatusCode)
+	}
+	return "error"
+}
+
 // do makes one upstream call and turns every failure into the error the client should see.
+// With an error, a response is returned only when the upstream answered with an error status,
+// and its body is closed.
 func (w *Worker) do(ctx context.Context, p provider.Provider, build func(context.Context) (*http.Request, error)) (*http.Response, error) {
 	hreq, err := build(ctx)
 	if err != nil {
@@ -78,7 +109,7 @@ func (w *Worker) do(ctx context.Context, p provider.Provider, build func(context
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		e := apierror.FromUpstream(p.Name(), resp.StatusCode, body)
 		e.RetryAfter = retry.ParseRetryAfter(resp.Header, time.Now())
-		return nil, e
+		return resp, e // the response only for its status: its body is closed
 	}
 	return resp, nil
 }

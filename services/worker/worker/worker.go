@@ -10,15 +10,20 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	goretry "github.com/sethvargo/go-retry"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/provider"
 	"github.com/lynkr/lynkr/pkg/retry"
 )
@@ -34,6 +39,11 @@ type Deps struct {
 	// HTTP calls the upstreams. It must not retry on its own: the worker owns the one retry
 	// loop of a request.
 	HTTP *http.Client
+	// Metrics is where the worker registers its metrics; nil makes a registry of its own.
+	// When cfg.Addr is set, the worker serves it on /metrics (it must then be a Gatherer too).
+	Metrics prometheus.Registerer
+	// Tracer makes the worker's spans; nil traces nothing.
+	Tracer trace.TracerProvider
 }
 
 // Worker serves every provider of its set.
@@ -51,6 +61,11 @@ type Worker struct {
 	publisher *breaker.Publisher
 	retries   map[string]*retry.Policy // by provider
 	plans     sync.Map                 // [2]llm.Format → translate.Plan
+	metrics   *metrics.Worker
+	gatherer  prometheus.Gatherer
+	tracer    trace.Tracer
+	started   time.Time
+	stopping  atomic.Bool // a graceful shutdown has begun: readiness fails
 
 	mu       sync.Mutex
 	inFlight map[string]context.CancelCauseFunc
@@ -89,17 +104,30 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
+	if deps.Metrics == nil {
+		deps.Metrics = prometheus.NewRegistry()
+	}
+	if deps.Tracer == nil {
+		deps.Tracer = noop.NewTracerProvider()
+	}
+	m, err := metrics.NewWorker(deps.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("worker: metrics: %w", err)
+	}
+	gatherer, _ := deps.Metrics.(prometheus.Gatherer)
+	if cfg.Addr != "" && gatherer == nil {
+		return nil, errors.New("worker: Deps.Metrics must be a Gatherer to serve /metrics")
+	}
 	board := breaker.NewBoard(breakerKV, log, time.Now)
 	publisher := breaker.NewPublisher(breakerKV, cfg.Instance, log)
 	retries := make(map[string]*retry.Policy)
 	for _, name := range deps.Providers.Names() {
-		plog := log.With("provider", name)
 		p, err := retry.New(cfg.Retry, retry.Options{
-			OnRetry: func(attempt int, delay time.Duration, err error) {
-				plog.Info("retrying upstream call", "attempt", attempt+1, "delay_ms", delay.Milliseconds(), "error", err)
+			OnRetry: func(ctx context.Context, attempt int, delay time.Duration, err error) {
+				requestLog(ctx, log).Info("retrying upstream call", "attempt", attempt+1, "delay_ms", delay.Milliseconds(), "error", err)
 			},
-			OnGiveUp: func(attempt int, why retry.GiveUp, err error) {
-				plog.Warn("not retrying upstream call", "attempts", attempt, "reason", why.String(), "error", err)
+			OnGiveUp: func(ctx context.Context, attempt int, why retry.GiveUp, err error) {
+				requestLog(ctx, log).Warn("not retrying upstream call", "attempts", attempt, "reason", why.String(), "error", err)
 			},
 		})
 		if err != nil {
@@ -108,6 +136,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
 		retries[name] = p
 	}
 	return &Worker{
+		metrics:   m,
+		gatherer:  gatherer,
+		tracer:    deps.Tracer.Tracer("github.com/lynkr/lynkr/services/worker"),
+		started:   time.Now(),
 		board:     board,
 		publisher: publisher,
 		retries:   retries,
@@ -155,6 +187,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		g.Go(func() error { return w.consume(gctx, cons, p) })
 	}
 	g.Go(func() error { return w.announce(gctx) })
+	if w.cfg.Addr != "" {
+		g.Go(func() error { return w.serve(gctx) })
+	}
 	g.Go(func() error { return w.board.Run(gctx) })
 	g.Go(func() error { return w.publisher.Run(gctx) })
 	return g.Wait()
@@ -204,6 +239,7 @@ func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provide
 	stopped := make(chan struct{})
 	go func() {
 		<-ctx.Done()
+		w.stopping.Store(true)
 		it.Stop()
 		close(stopped)
 	}()
@@ -238,6 +274,22 @@ func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provide
 }
 
 var errShutdown = errors.New("the worker is shutting down")
+
+// logKey carries a request's logger (with its request and trace ids) in its context, for the
+// callbacks of the retry policy, which is shared by a provider's requests.
+type logKey struct{}
+
+func withRequestLog(ctx context.Context, log *slog.Logger) context.Context {
+	return context.WithValue(ctx, logKey{}, log)
+}
+
+// requestLog is the logger of the request of ctx, or def.
+func requestLog(ctx context.Context, def *slog.Logger) *slog.Logger {
+	if l, ok := ctx.Value(logKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return def
+}
 
 // track registers the cancel function of a request in flight; the returned func forgets it.
 func (w *Worker) track(id string, cancel context.CancelCauseFunc) (canceled bool, untrack func()) {

@@ -1,0 +1,42 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/logging"
+)
+
+// Main runs an aggregator of the distributed mode until ctx ends: settings from lookup, logs
+// to stderr, the bus at NATS_URL, HTTP on HOST:PORT.
+func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
+	log, err := logging.New(lookup, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := ConfigFromEnv(lookup)
+	if err != nil {
+		return err
+	}
+	if cfg.NATSURL == "" {
+		return errors.New("NATS_URL is required: the aggregator service joins a NATS cluster (go run ./services/lynkr runs everything in one process with an embedded server)")
+	}
+	nc, err := bus.Connect(cfg.NATSURL, nil, "lynkr-aggregator-"+cfg.Instance)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a, err := New(ctx, cfg, Deps{NATS: nc, Logger: log, Metrics: reg})
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
