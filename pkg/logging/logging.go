@@ -104,20 +104,23 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 	return c, c.Validate()
 }
 
-const wantLevel = "want error, warn, info or debug"
-
 // level reads a level variable: error, warn, info or debug, in any case.
 func level(e *config.Env, name string, def slog.Level) slog.Level {
 	v := e.String(name, "")
-	if v == "" {
+	switch strings.ToLower(v) {
+	case "":
 		return def
+	case "error":
+		return slog.LevelError
+	case "warn":
+		return slog.LevelWarn
+	case "info":
+		return slog.LevelInfo
+	case "debug":
+		return slog.LevelDebug
 	}
-	l, ok := map[string]slog.Level{"error": slog.LevelError, "warn": slog.LevelWarn, "info": slog.LevelInfo, "debug": slog.LevelDebug}[strings.ToLower(v)]
-	e.Check(ok, name, v, wantLevel)
-	if !ok {
-		return def
-	}
-	return l
+	e.Check(false, name, v, "want error, warn, info or debug")
+	return def
 }
 
 // frequency reads a rotation frequency variable: daily or hourly, in any case.
@@ -217,4 +220,13 @@ func ensureFile(path string) (time.Time, error) {
 		return time.Time{}, fileError(path, err)
 	}
 	return modified, f.Close()
+}
+
+// FromEnv is ConfigFromEnv then Open: a service's logger and the closer of its log file.
+func FromEnv(lookup config.Lookup, stderr io.Writer) (*slog.Logger, io.Closer, error) {
+	cfg, err := ConfigFromEnv(lookup)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Open(cfg, stderr)
 }

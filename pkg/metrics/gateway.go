@@ -81,7 +81,7 @@ func NewGateway(reg prometheus.Registerer, state GatewayState) (*Gateway, error)
 			Name: "lynkr_load_shedding_rejected_total",
 			Help: "Requests refused with 503 before they were queued, by reason.",
 		}, []string{"reason"}),
-		TokensInput:  tokens("lynkr_tokens_input_total", "Input tokens of answered requests, by the provider that answered."),
+		TokensInput:  tokens("lynkr_tokens_input_total", "Input tokens of answered requests, cached ones included, by the provider that answered."),
 		TokensOutput: tokens("lynkr_tokens_output_total", "Output tokens of answered requests, by the provider that answered."),
 		TokensCached: tokens("lynkr_tokens_cached_total", "Input tokens read from the provider's prompt cache."),
 		CacheHits: prometheus.NewCounter(prometheus.CounterOpts{

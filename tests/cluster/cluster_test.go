@@ -34,6 +34,7 @@ func workerEnv(natsURL, fakeURL string, extra map[string]string) map[string]stri
 		"OPENAI_ENDPOINT":    fakeURL + "/v1/chat/completions",
 		"OPENAI_MODEL":       "gpt-4o",
 		"WORKER_CONCURRENCY": "64",
+		"WORKER_PORT":        "0", // several workers share this host
 		"LOG_LEVEL":          "debug",
 	}
 	for k, v := range extra {

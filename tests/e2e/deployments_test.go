@@ -791,7 +791,7 @@ func TestDeploymentsPromQLNames(t *testing.T) {
 			[]string{"lynkr_errors_total", "lynkr_requests_total"}},
 		{`sum(rate(a_total[$__rate_interval])) without (instance, job)`, []string{"a_total"}},
 		{`SUM BY (le) (rate(b_bucket[1h30m]))`, []string{"b_bucket"}}, // aggregations ignore case
-		{`sum(RATE(b_bucket[1h30m]))`, nil},                              // functions do not
+		{`sum(RATE(b_bucket[1h30m]))`, nil},                           // functions do not
 		{`a / on(instance) group_left(version) b * ignoring (x) group_right c`, []string{"a", "b", "c"}},
 		{`up{job=~"lynkr.*"} == 0`, []string{"up"}},
 		{`max_over_time(lynkr_cluster_instances[15m] offset 1h) > bool 2`, []string{"lynkr_cluster_instances"}},
@@ -823,12 +823,12 @@ func TestDeploymentsPromQLNames(t *testing.T) {
 		}
 	}
 	for q, want := range map[string]string{
-		`label_values(up{job=~"lynkr.*"}, job)`:           `up{job=~"lynkr.*"}`,
-		`label_values(lynkr_requests_total, provider)`:    `lynkr_requests_total`,
-		`label_values(provider)`:                          ``,
-		`query_result(max by (a, b) (foo))`:               `max by (a, b) (foo)`,
-		`metrics(lynkr_.*)`:                               ``,
-		`sum(bar)`:                                        `sum(bar)`,
+		`label_values(up{job=~"lynkr.*"}, job)`:          `up{job=~"lynkr.*"}`,
+		`label_values(lynkr_requests_total, provider)`:   `lynkr_requests_total`,
+		`label_values(provider)`:                         ``,
+		`query_result(max by (a, b) (foo))`:              `max by (a, b) (foo)`,
+		`metrics(lynkr_.*)`:                              ``,
+		`sum(bar)`:                                       `sum(bar)`,
 		`label_values(x{a="1,2", b=~"(c|d)"}, provider)`: `x{a="1,2", b=~"(c|d)"}`,
 	} {
 		if got, err := grafanaVariableExpr(q); err != nil || got != want {

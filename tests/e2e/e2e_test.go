@@ -96,6 +96,12 @@ func start(t testing.TB, kind upstream, extra map[string]string) *stack {
 // startLynkr runs lynkr with its provider at endpoint (a base URL).
 func startLynkr(t testing.TB, kind upstream, endpoint string, extra map[string]string) *stack {
 	t.Helper()
+	return startLynkrWith(t, kind, endpoint, extra, app.Config{})
+}
+
+// startLynkrWith is startLynkr with the app's tracer and registry from cfg.
+func startLynkrWith(t testing.TB, kind upstream, endpoint string, extra map[string]string, cfg app.Config) *stack {
+	t.Helper()
 	env := map[string]string{
 		"PORT":           "0",
 		"HOST":           "127.0.0.1",
@@ -114,7 +120,8 @@ func startLynkr(t testing.TB, kind upstream, endpoint string, extra map[string]s
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, app.Config{Targets: app.Targets, Lookup: config.Map(env)}, log)
+	cfg.Targets, cfg.Lookup = app.Targets, config.Map(env)
+	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		cancel()
 		t.Fatalf("app.New: %v", err)

@@ -48,10 +48,11 @@ func Main(ctx context.Context, args []string, lookup config.Lookup, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(lookup, stderr)
+	log, logFile, err := logging.FromEnv(lookup, stderr)
 	if err != nil {
 		return err
 	}
+	defer logFile.Close()
 	a, err := New(ctx, Config{Targets: targets, Lookup: lookup}, log)
 	if err != nil {
 		return err

@@ -1,0 +1,312 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/lynkr/lynkr/pkg/fakeupstream"
+)
+
+// scrape reads the gateway's /metrics and returns the parsed families and the raw text.
+func scrape(t testing.TB, s *stack) (map[string]*dto.MetricFamily, string) {
+	t.Helper()
+	resp, err := s.HTTP.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, raw)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(string(raw)))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return fams, string(raw)
+}
+
+// sample is the value of the series of name with exactly these labels (a histogram's count),
+// and whether it exists.
+func sample(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	for _, m := range fams[name].GetMetric() {
+		if len(m.GetLabel()) != len(labels) {
+			continue
+		}
+		match := true
+		for _, lp := range m.GetLabel() {
+			if labels[lp.GetName()] != lp.GetValue() {
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+// total sums every series of name.
+func total(fams map[string]*dto.MetricFamily, name string) float64 {
+	sum := 0.0
+	for _, m := range fams[name].GetMetric() {
+		switch {
+		case m.Counter != nil:
+			sum += m.Counter.GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return sum
+}
+
+func getJSON(t testing.TB, s *stack, path string, into any) {
+	t.Helper()
+	resp, err := s.HTTP.Get(s.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+const (
+	messageBody = `{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`
+	streamBody  = `{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`
+)
+
+// TestMetricsAfterAKnownMix drives a known mix through the all-in-one — successes streamed and
+// not, a retried upstream 500, an upstream 400, a malformed request, a shed request — and
+// checks every counter and token sum on /metrics and the JSON views.
+func TestMetricsAfterAKnownMix(t *testing.T) {
+	usage := fakeupstream.Usage{InputTokens: 100, OutputTokens: 20, CacheReadTokens: 30}
+	fake := fakeupstream.New(fakeupstream.WithReply(fakeupstream.Reply{Text: "hello there", Usage: usage}))
+	t.Cleanup(fake.Close)
+	s := startLynkr(t, anthropicUpstream, fake.URL(), map[string]string{
+		"API_RETRY_INITIAL_DELAY":                 "10",
+		"API_RETRY_MAX_DELAY":                     "50",
+		"LOAD_SHEDDING_ACTIVE_REQUESTS_THRESHOLD": "1",
+	})
+	s.Fake = fake
+
+	sent := 0
+	// send makes one request and waits until the gateway has counted it, so the next one
+	// never meets it still in flight (the active requests threshold is 1).
+	send := func(body string, wantStatus int) {
+		t.Helper()
+		resp, b := s.post(t, "/v1/messages", body, nil)
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("status %d, want %d: %s", resp.StatusCode, wantStatus, b)
+		}
+		sent++
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			fams, _ := scrape(t, s)
+			if total(fams, "lynkr_requests_total") == float64(sent) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("lynkr_requests_total did not reach %d", sent)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	send(messageBody, http.StatusOK)
+	send(messageBody, http.StatusOK)
+	send(streamBody, http.StatusOK)
+	fake.FailNext(1, fakeupstream.Fault{Status: http.StatusInternalServerError})
+	send(messageBody, http.StatusOK) // retried once, then answered
+	fake.FailNext(1, fakeupstream.Fault{Status: http.StatusBadRequest, Message: "bad image"})
+	send(messageBody, http.StatusBadRequest) // the upstream's 400, not retried
+	send(`{"model":"claude-sonnet-4-5","messages":"nope"}`, http.StatusBadRequest)
+
+	// A slow answer holds the only slot; the request beside it is shed.
+	fake.Enqueue(fakeupstream.Reply{Text: "slow", Usage: usage, HeaderDelay: 1500 * time.Millisecond})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		resp, b := s.post(t, "/v1/messages", messageBody, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("slow request: %d %s", resp.StatusCode, b)
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for fake.InFlight() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow request never reached the upstream")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	resp, b := s.post(t, "/v1/messages", messageBody, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("request beside the slow one: %d (Retry-After %q) %s, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	wg.Wait()
+	sent += 2
+	deadline = time.Now().Add(5 * time.Second)
+	var fams map[string]*dto.MetricFamily
+	var raw string
+	for {
+		fams, raw = scrape(t, s)
+		// The worker's counters land after the answer is sent; wait for the last delivery.
+		q, _ := sample(fams, "lynkr_queue_wait_seconds", map[string]string{"provider": "anthropic"})
+		if total(fams, "lynkr_requests_total") == float64(sent) && q == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counters did not settle:\n%s", raw)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	p := map[string]string{"provider": "anthropic"}
+	want := []struct {
+		name   string
+		labels map[string]string
+		value  float64
+	}{
+		// Gateway: what clients got.
+		{"lynkr_requests_total", map[string]string{"provider": "anthropic", "status": "200"}, 5},
+		{"lynkr_requests_total", map[string]string{"provider": "anthropic", "status": "400"}, 1},
+		{"lynkr_requests_total", map[string]string{"provider": "none", "status": "400"}, 1},
+		{"lynkr_requests_total", map[string]string{"provider": "none", "status": "503"}, 1},
+		{"lynkr_request_duration_seconds", p, 6},
+		{"lynkr_request_duration_seconds", map[string]string{"provider": "none"}, 2},
+		{"lynkr_time_to_first_token_seconds", p, 1},
+		{"lynkr_errors_total", map[string]string{"provider": "anthropic", "type": "invalid_request_error"}, 1},
+		{"lynkr_errors_total", map[string]string{"provider": "none", "type": "invalid_request_error"}, 1},
+		{"lynkr_errors_total", map[string]string{"provider": "none", "type": "overloaded_error"}, 1},
+		{"lynkr_load_shedding_rejected_total", map[string]string{"reason": "active_requests"}, 1},
+		{"lynkr_load_shedding_active", map[string]string{}, 0},
+		{"lynkr_active_requests", map[string]string{}, 0},
+		{"lynkr_tokens_input_total", p, 650}, // input counts the cached prompt tokens too: 5 × (100 + 30)
+		{"lynkr_tokens_output_total", p, 100},
+		{"lynkr_tokens_cached_total", p, 150},
+		{"lynkr_cache_hits_total", map[string]string{}, 0},
+		{"lynkr_cache_misses_total", map[string]string{}, 0},
+		{"lynkr_circuit_breaker_state", map[string]string{"provider": "anthropic", "state": "closed"}, 1},
+		{"lynkr_circuit_breaker_state", map[string]string{"provider": "anthropic", "state": "open"}, 0},
+		{"lynkr_circuit_breaker_state", map[string]string{"provider": "anthropic", "state": "half_open"}, 0},
+		{"lynkr_jetstream_backlog", p, 0},
+		// Worker: what the bus and the upstream saw.
+		{"lynkr_queue_wait_seconds", p, 6},
+		{"lynkr_upstream_requests_total", map[string]string{"provider": "anthropic", "status": "200"}, 5},
+		{"lynkr_upstream_requests_total", map[string]string{"provider": "anthropic", "status": "500"}, 1},
+		{"lynkr_upstream_requests_total", map[string]string{"provider": "anthropic", "status": "400"}, 1},
+		{"lynkr_upstream_duration_seconds", p, 7},
+		{"lynkr_retries_total", p, 1},
+		{"lynkr_worker_active_requests", p, 0},
+	}
+	for _, w := range want {
+		got, ok := sample(fams, w.name, w.labels)
+		if !ok {
+			t.Errorf("%s%v: missing", w.name, w.labels)
+			continue
+		}
+		if got != w.value {
+			t.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.value)
+		}
+	}
+	if _, ok := fams["lynkr_redeliveries_total"]; ok {
+		t.Errorf("lynkr_redeliveries_total has samples, but nothing was redelivered")
+	}
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "process_cpu_seconds_total"} {
+		if _, ok := fams[name]; !ok {
+			t.Errorf("standard collector metric %s missing", name)
+		}
+	}
+	if got := fake.Calls(); got != 7 {
+		t.Errorf("upstream calls = %d, want 7", got)
+	}
+
+	var obs struct {
+		Requests struct {
+			Total    float64            `json:"total"`
+			ByStatus map[string]float64 `json:"by_status"`
+		} `json:"requests"`
+		Errors struct {
+			Total float64 `json:"total"`
+		} `json:"errors"`
+		Latency struct {
+			Count int     `json:"count"`
+			P95   float64 `json:"p95_ms"`
+		} `json:"latency"`
+		Tokens struct {
+			Input, Output, Cached float64
+		} `json:"tokens"`
+		System struct {
+			RSS float64 `json:"rss_bytes"`
+		} `json:"system"`
+	}
+	getJSON(t, s, "/metrics/observability", &obs)
+	if obs.Requests.Total != 8 || obs.Requests.ByStatus["200"] != 5 || obs.Errors.Total != 3 || obs.Latency.Count != 8 || obs.Latency.P95 <= 0 {
+		t.Errorf("/metrics/observability requests/errors/latency = %+v %+v %+v", obs.Requests, obs.Errors, obs.Latency)
+	}
+	if obs.Tokens.Input != 650 || obs.Tokens.Output != 100 || obs.Tokens.Cached != 150 || obs.System.RSS <= 0 {
+		t.Errorf("/metrics/observability tokens/system = %+v %+v", obs.Tokens, obs.System)
+	}
+	var cb struct {
+		Providers map[string]struct{ State string } `json:"providers"`
+	}
+	getJSON(t, s, "/metrics/circuit-breakers", &cb)
+	if cb.Providers["anthropic"].State != "closed" {
+		t.Errorf("/metrics/circuit-breakers = %+v, want anthropic closed", cb)
+	}
+	var ls struct {
+		Overloaded bool              `json:"overloaded"`
+		Shed       map[string]uint64 `json:"shed_total"`
+	}
+	getJSON(t, s, "/metrics/load-shedding", &ls)
+	if ls.Overloaded || ls.Shed["active_requests"] != 1 {
+		t.Errorf("/metrics/load-shedding = %+v, want not overloaded and 1 shed for active_requests", ls)
+	}
+}
+
+// TestMetricsCanBeTurnedOff: METRICS_ENABLED=false serves no /metrics.
+func TestMetricsCanBeTurnedOff(t *testing.T) {
+	s := start(t, openAIUpstream, map[string]string{"METRICS_ENABLED": "false"})
+	resp, err := s.HTTP.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /metrics with METRICS_ENABLED=false: %d, want 404", resp.StatusCode)
+	}
+}
+
+// waitCtx is a context for one polling wait.
+func waitCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
