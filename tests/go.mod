@@ -46,6 +46,7 @@ require (
 	github.com/labstack/echo/v4 v4.16.0 // indirect
 	github.com/labstack/gommon v0.5.0 // indirect
 	github.com/lynkr/lynkr/proto v0.0.0-00010101000000-000000000000 // indirect
+	github.com/lynkr/lynkr/services/aggregator v0.0.0-00010101000000-000000000000 // indirect
 	github.com/lynkr/lynkr/services/gateway v0.0.0-00010101000000-000000000000 // indirect
 	github.com/lynkr/lynkr/services/worker v0.0.0-00010101000000-000000000000 // indirect
 	github.com/mattn/go-colorable v0.1.15 // indirect
@@ -106,3 +107,5 @@ replace github.com/lynkr/lynkr/services/gateway => ../services/gateway
 replace github.com/lynkr/lynkr/services/worker => ../services/worker
 
 replace github.com/lynkr/lynkr/services/lynkr => ../services/lynkr
+
+replace github.com/lynkr/lynkr/services/aggregator => ../services/aggregator

@@ -42,6 +42,7 @@ require (
 	github.com/labstack/echo/v4 v4.16.0 // indirect
 	github.com/labstack/gommon v0.5.0 // indirect
 	github.com/lynkr/lynkr/proto v0.0.0-00010101000000-000000000000 // indirect
+	github.com/lynkr/lynkr/services/aggregator v0.0.0-00010101000000-000000000000
 	github.com/mattn/go-colorable v0.1.15 // indirect
 	github.com/mattn/go-isatty v0.0.22 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
@@ -93,3 +94,5 @@ replace github.com/lynkr/lynkr/proto => ../../proto
 replace github.com/lynkr/lynkr/services/gateway => ../gateway
 
 replace github.com/lynkr/lynkr/services/worker => ../worker
+
+replace github.com/lynkr/lynkr/services/aggregator => ../aggregator

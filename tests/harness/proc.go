@@ -24,6 +24,7 @@ type Binaries struct {
 	Gateway    string
 	Worker     string
 	Lynkr      string
+	Aggregator string
 	NATSServer string
 }
 
@@ -34,6 +35,7 @@ func Build(dir string) (*Binaries, error) {
 		Gateway:    filepath.Join(dir, "gateway"),
 		Worker:     filepath.Join(dir, "worker"),
 		Lynkr:      filepath.Join(dir, "lynkr"),
+		Aggregator: filepath.Join(dir, "aggregator"),
 		NATSServer: filepath.Join(dir, "nats-server"),
 	}
 	root, err := workspaceRoot()
@@ -44,6 +46,7 @@ func Build(dir string) (*Binaries, error) {
 		b.Gateway:    "./services/gateway",
 		b.Worker:     "./services/worker",
 		b.Lynkr:      "./services/lynkr",
+		b.Aggregator: "./services/aggregator",
 		b.NATSServer: "github.com/nats-io/nats-server/v2",
 	} {
 		// The processes are built without the race detector: the in-process tests run the same

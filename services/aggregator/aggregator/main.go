@@ -16,10 +16,11 @@ import (
 // Main runs an aggregator of the distributed mode until ctx ends: settings from lookup, logs
 // to stderr, the bus at NATS_URL, HTTP on HOST:PORT.
 func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
-	log, err := logging.New(lookup, stderr)
+	log, logFile, err := logging.FromEnv(lookup, stderr)
 	if err != nil {
 		return err
 	}
+	defer logFile.Close()
 	cfg, err := ConfigFromEnv(lookup)
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/heartbeat"
 	"github.com/lynkr/lynkr/pkg/limiter"
 	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/shed"
@@ -184,6 +185,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
 	go g.backlog.Run(watchCtx)
+	go func() {
+		// Heartbeats only inform the cluster view: their failure is not the gateway's.
+		if err := heartbeat.Run(watchCtx, g.nc, g.cfg.HeartbeatEvery, g.heartbeat); err != nil {
+			g.log.Warn("heartbeats stopped", "error", err)
+		}
+	}()
 	go func() { _ = g.shed.Run(watchCtx) }()
 	watchErr := make(chan error, 2)
 	go func() { watchErr <- g.registry.Run(watchCtx, g.kv, g.log) }()

@@ -28,12 +28,13 @@ import (
 	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/provider"
 	"github.com/lynkr/lynkr/pkg/telemetry"
+	"github.com/lynkr/lynkr/services/aggregator/aggregator"
 	"github.com/lynkr/lynkr/services/gateway/gateway"
 	"github.com/lynkr/lynkr/services/worker/worker"
 )
 
 // Targets are the parts the all-in-one can run.
-var Targets = []string{"gateway", "worker"}
+var Targets = []string{"gateway", "worker", "aggregator"}
 
 // Main runs the targets named by -target (default "all") until ctx ends. Without NATS_URL it
 // starts an embedded NATS server with JetStream in LYNKR_DATA_DIR.
@@ -92,6 +93,7 @@ type App struct {
 	nats    *server.Server // nil when NATS_URL names an external server
 	gateway *gateway.Gateway
 	worker  *worker.Worker
+	agg     *aggregator.Aggregator
 	closers []func()
 	gwDone  chan struct{} // closed when the gateway has stopped
 }
@@ -172,6 +174,27 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 			return nil, err
 		}
 	}
+	var handlers map[string]http.Handler
+	if slices.Contains(cfg.Targets, "aggregator") {
+		acfg, err := aggregator.ConfigFromEnv(cfg.Lookup)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(cfg.Targets, "gateway") {
+			// The gateway serves the cluster view on its own port, beside its metrics.
+			acfg.Addr = ""
+		}
+		nc, err := bus.Connect(natsURL, a.nats, "lynkr-aggregator-"+acfg.Instance)
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, nc.Close)
+		if a.agg, err = aggregator.New(ctx, acfg, aggregator.Deps{NATS: nc, Logger: log, Metrics: reg}); err != nil {
+			return nil, err
+		}
+		h := a.agg.Handler()
+		handlers = map[string]http.Handler{"/cluster": h, "/cluster/*": h}
+	}
 	if slices.Contains(cfg.Targets, "gateway") {
 		gcfg, err := gateway.ConfigFromEnv(cfg.Lookup)
 		if err != nil {
@@ -182,7 +205,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 			return nil, err
 		}
 		a.closers = append(a.closers, nc.Close)
-		if a.gateway, err = gateway.New(ctx, gcfg, gateway.Deps{NATS: nc, Logger: log, Metrics: reg, Tracer: tp}); err != nil {
+		if a.gateway, err = gateway.New(ctx, gcfg, gateway.Deps{NATS: nc, Logger: log, Metrics: reg, Tracer: tp, Handlers: handlers}); err != nil {
 			return nil, err
 		}
 	}
@@ -205,6 +228,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if a.worker != nil {
 		g.Go(func() error { return a.worker.Run(workerCtx) })
+	}
+	if a.agg != nil {
+		g.Go(func() error { return a.agg.Run(gctx) })
 	}
 	if a.gateway != nil {
 		g.Go(func() error {

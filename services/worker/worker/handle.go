@@ -50,7 +50,8 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 	}
 	active := w.metrics.Active.WithLabelValues(p.Name())
 	active.Inc()
-	defer active.Dec()
+	w.active.Add(1)
+	defer func() { active.Dec(); w.active.Add(-1) }()
 	deadline := time.Unix(0, req.DeadlineUnixNano)
 	if taken.After(deadline) {
 		log.Warn("request expired before a worker took it", "queued_for", taken.Sub(accepted))
@@ -93,6 +94,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 		} else {
 			log.Warn("request failed", "status", e.Status, "error", e.Message)
 		}
+		w.failed.Add(1)
 		if sendErr := rep.fail(e); sendErr != nil {
 			log.Warn("could not send the error to the gateway", "error", sendErr)
 		}
@@ -100,6 +102,9 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 		if err := rep.end(usage); err != nil {
 			log.Warn("could not send the end of the answer", "error", err)
 		}
+		w.answered.Add(1)
+		w.tokensIn.Add(uint64(usage.InputTokens))
+		w.tokensOut.Add(uint64(usage.OutputTokens))
 		w.publishUsage(req, rep.provider, usage, time.Since(start), log)
 		if w.cfg.RequestLogging {
 			log.Info("request answered", "answered_by", rep.provider, "duration_ms", time.Since(start).Milliseconds(),

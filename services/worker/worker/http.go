@@ -24,7 +24,9 @@ func (w *Worker) serve(ctx context.Context) error {
 	}
 	srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(w.log.Handler(), slog.LevelWarn)}
-	w.log.Info("worker serving metrics and health", "addr", ln.Addr().String())
+	addr := ln.Addr().String()
+	w.addr.Store(&addr)
+	w.log.Info("worker serving metrics and health", "addr", addr)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

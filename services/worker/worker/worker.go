@@ -23,6 +23,7 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/heartbeat"
 	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/provider"
 	"github.com/lynkr/lynkr/pkg/retry"
@@ -65,7 +66,12 @@ type Worker struct {
 	gatherer  prometheus.Gatherer
 	tracer    trace.Tracer
 	started   time.Time
-	stopping  atomic.Bool // a graceful shutdown has begun: readiness fails
+	stopping  atomic.Bool            // a graceful shutdown has begun: readiness fails
+	addr      atomic.Pointer[string] // where serve listens, once it does
+
+	// Counters for the heartbeat: requests answered and failed, tokens, requests running.
+	answered, failed, tokensIn, tokensOut atomic.Uint64
+	active                                atomic.Int64
 
 	mu       sync.Mutex
 	inFlight map[string]context.CancelCauseFunc
@@ -187,6 +193,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		g.Go(func() error { return w.consume(gctx, cons, p) })
 	}
 	g.Go(func() error { return w.announce(gctx) })
+	g.Go(func() error {
+		// Heartbeats only inform the cluster view: their failure is not the worker's.
+		if err := heartbeat.Run(gctx, w.nc, w.cfg.HeartbeatEvery, w.heartbeat); err != nil {
+			w.log.Warn("heartbeats stopped", "error", err)
+		}
+		return nil
+	})
 	if w.cfg.Addr != "" {
 		g.Go(func() error { return w.serve(gctx) })
 	}
