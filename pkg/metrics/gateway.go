@@ -42,6 +42,10 @@ type GatewayState interface {
 	Shedding() bool
 }
 
+// ShedReasons are the values of the reason label of lynkr_load_shedding_rejected_total:
+// this process's signals, the provider's backlog, and the cluster limiter's refusals.
+var ShedReasons = []string{"memory", "heap", "active_requests", "backlog", "limiter_in_flight", "limiter_rate", "limiter_unavailable"}
+
 // BreakerStates are the values of the state label of lynkr_circuit_breaker_state.
 var BreakerStates = []string{"closed", "open", "half_open"}
 
@@ -92,6 +96,9 @@ func NewGateway(reg prometheus.Registerer, state GatewayState) (*Gateway, error)
 			Name: "lynkr_cache_misses_total",
 			Help: "Cacheable requests the response cache did not hold.",
 		}),
+	}
+	for _, reason := range ShedReasons {
+		m.Shed.WithLabelValues(reason)
 	}
 	cs := []prometheus.Collector{m.Requests, m.Duration, m.FirstToken, m.Errors, m.Active, m.Shed,
 		m.TokensInput, m.TokensOutput, m.TokensCached, m.CacheHits, m.CacheMisses, newGatewayCollector(state)}

@@ -65,3 +65,17 @@ func NewWorker(reg prometheus.Registerer) (*Worker, error) {
 	}
 	return m, nil
 }
+
+// Serve starts the series of a provider at zero, so that dashboards and rate() see them from
+// the worker's start rather than from the first event; fallback, if not empty, is the
+// provider's fallback.
+func (m *Worker) Serve(provider, fallback string) {
+	m.QueueWait.WithLabelValues(provider)
+	m.Upstream.WithLabelValues(provider)
+	m.Retries.WithLabelValues(provider)
+	m.Redeliveries.WithLabelValues(provider)
+	m.Active.WithLabelValues(provider)
+	if fallback != "" && fallback != provider {
+		m.Fallbacks.WithLabelValues(provider, fallback)
+	}
+}

@@ -29,7 +29,18 @@ func (s clusterState) Breakers() map[string]string {
 	return out
 }
 
-func (s clusterState) Backlog() map[string]uint64 { return s.g.backlog.All() }
+// Backlog is every provider's requests waiting for a worker, 0 for the providers the monitor
+// has not sampled yet.
+func (s clusterState) Backlog() map[string]uint64 {
+	out := map[string]uint64{}
+	for _, p := range s.g.registry.All() {
+		out[p.Name] = 0
+	}
+	for p, n := range s.g.backlog.All() {
+		out[p] = n
+	}
+	return out
+}
 
 func (s clusterState) Shedding() bool { return s.g.shed.Check() != nil }
 

@@ -124,6 +124,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
 	if cfg.Addr != "" && gatherer == nil {
 		return nil, errors.New("worker: Deps.Metrics must be a Gatherer to serve /metrics")
 	}
+	for _, name := range deps.Providers.Names() {
+		m.Serve(name, deps.Providers.Fallback())
+	}
 	board := breaker.NewBoard(breakerKV, log, time.Now)
 	publisher := breaker.NewPublisher(breakerKV, cfg.Instance, log)
 	retries := make(map[string]*retry.Policy)
