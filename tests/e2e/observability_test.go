@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,8 +15,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lynkr/lynkr/pkg/fakeupstream"
+	"github.com/lynkr/lynkr/services/lynkr/app"
 )
 
 // scrape reads the gateway's /metrics and returns the parsed families and the raw text.
@@ -302,12 +308,6 @@ func TestMetricsCanBeTurnedOff(t *testing.T) {
 	}
 }
 
-// waitCtx is a context for one polling wait.
-func waitCtx(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // TestDeploymentsQueryOnlyExportedMetrics: every metric the Grafana dashboard and the alert
 // rules in deployments/ query is on the /metrics of a running all-in-one (gateway, worker and
@@ -342,4 +342,204 @@ func TestDeploymentsQueryOnlyExportedMetrics(t *testing.T) {
 		t.Fatalf("only %d metric names found in deployments/", len(names))
 	}
 	checkMetricNamesExported(t, names, raw)
+}
+
+// TestOneTraceSpansGatewayQueueWorkerAndUpstream: a request with a client's traceparent makes
+// one trace: the gateway's server span (child of the client's), the publish, the queue wait,
+// the worker's processing, each upstream attempt (one retried here) and its HTTP call, whose
+// traceparent the upstream receives.
+func TestOneTraceSpansGatewayQueueWorkerAndUpstream(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	fake := fakeupstream.New(fakeupstream.WithReply(fakeupstream.Reply{Text: "traced"}))
+	t.Cleanup(fake.Close)
+	s := startLynkrWith(t, anthropicUpstream, fake.URL(), map[string]string{
+		"API_RETRY_INITIAL_DELAY": "10",
+		"API_RETRY_MAX_DELAY":     "50",
+	}, app.Config{Tracer: tp})
+	s.Fake = fake
+
+	const traceID, clientSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	fake.FailNext(1, fakeupstream.Fault{Status: http.StatusServiceUnavailable})
+	resp, b := s.post(t, "/v1/messages", messageBody, map[string]string{"traceparent": "00-" + traceID + "-" + clientSpan + "-01"})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+
+	byName := func(spans tracetest.SpanStubs, name string) []tracetest.SpanStub {
+		var out []tracetest.SpanStub
+		for _, sp := range spans {
+			if sp.Name == name {
+				out = append(out, sp)
+			}
+		}
+		return out
+	}
+	var spans tracetest.SpanStubs
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		spans = exp.GetSpans()
+		if len(byName(spans, "process lynkr.req.anthropic")) == 1 && len(byName(spans, "POST /v1/messages")) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("spans never completed; have %d: %v", len(spans), spanNames(spans))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	one := func(name string) tracetest.SpanStub {
+		t.Helper()
+		got := byName(spans, name)
+		if len(got) != 1 {
+			t.Fatalf("%d spans named %q, want 1; all: %v", len(got), name, spanNames(spans))
+		}
+		return got[0]
+	}
+	server := one("POST /v1/messages")
+	publish := one("publish lynkr.req.anthropic")
+	queue := one("queue lynkr.req.anthropic")
+	process := one("process lynkr.req.anthropic")
+	attempts := byName(spans, "upstream anthropic")
+	if len(attempts) != 2 {
+		t.Fatalf("%d upstream attempt spans, want 2 (a 503, then the answer)", len(attempts))
+	}
+	for _, sp := range spans {
+		if sp.SpanContext.TraceID().String() != traceID {
+			t.Errorf("span %q is in trace %s, want the client's %s", sp.Name, sp.SpanContext.TraceID(), traceID)
+		}
+	}
+	parentOf := func(child, parent tracetest.SpanStub) {
+		t.Helper()
+		if child.Parent.SpanID() != parent.SpanContext.SpanID() {
+			t.Errorf("span %q has parent %s, want %q (%s)", child.Name, child.Parent.SpanID(), parent.Name, parent.SpanContext.SpanID())
+		}
+	}
+	if server.Parent.SpanID().String() != clientSpan || !server.Parent.IsRemote() {
+		t.Errorf("server span's parent = %s (remote %v), want the client's %s", server.Parent.SpanID(), server.Parent.IsRemote(), clientSpan)
+	}
+	parentOf(publish, server)
+	parentOf(queue, publish)
+	parentOf(process, publish)
+	if !process.Parent.IsRemote() {
+		t.Error("the worker's span should continue a context that came over the bus (remote parent)")
+	}
+	if !queue.StartTime.Before(process.StartTime) || queue.EndTime.After(process.StartTime.Add(time.Millisecond)) {
+		t.Errorf("queue span %v–%v should end where processing starts (%v)", queue.StartTime, queue.EndTime, process.StartTime)
+	}
+	var upstreamSpanIDs []string
+	for _, a := range attempts {
+		parentOf(a, process)
+		var httpSpans []tracetest.SpanStub
+		for _, sp := range spans {
+			if sp.Parent.SpanID() == a.SpanContext.SpanID() {
+				httpSpans = append(httpSpans, sp)
+			}
+		}
+		if len(httpSpans) != 1 || httpSpans[0].SpanKind != trace.SpanKindClient {
+			t.Fatalf("attempt span has %d children, want its one HTTP client span: %v", len(httpSpans), spanNames(httpSpans))
+		}
+		upstreamSpanIDs = append(upstreamSpanIDs, httpSpans[0].SpanContext.SpanID().String())
+	}
+	calls := s.upstreamCalls()
+	if len(calls) != 2 {
+		t.Fatalf("upstream calls = %d, want 2", len(calls))
+	}
+	for i, c := range calls {
+		tp := c.Header.Get("traceparent")
+		if !strings.Contains(tp, traceID) || !slices.ContainsFunc(upstreamSpanIDs, func(id string) bool { return strings.Contains(tp, id) }) {
+			t.Errorf("upstream call %d traceparent %q: want trace %s and one of the HTTP spans %v", i+1, tp, traceID, upstreamSpanIDs)
+		}
+	}
+}
+
+func spanNames(spans tracetest.SpanStubs) []string {
+	var out []string
+	for _, s := range spans {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// TestEveryLogLineOfARequestCarriesItsIDsAndNoKey: at debug level, every line the gateway and
+// the worker write while serving one (retried) request carries its request id and trace id,
+// and neither the client's key nor the provider's appears anywhere in the log.
+func TestEveryLogLineOfARequestCarriesItsIDsAndNoKey(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	fake := fakeupstream.New(fakeupstream.WithReply(fakeupstream.Reply{Text: "logged"}))
+	t.Cleanup(fake.Close)
+	const providerKey, clientKey, clientBearer = "sk-ant-provider-SECRET-7c1f", "sk-client-SECRET-91ab", "sk-client-SECRET-bearer-3d"
+	s := startLynkrWith(t, anthropicUpstream, fake.URL(), map[string]string{
+		"LOG_LEVEL":               "debug",
+		"ANTHROPIC_API_KEY":       providerKey,
+		"API_RETRY_INITIAL_DELAY": "10",
+		"API_RETRY_MAX_DELAY":     "50",
+	}, app.Config{Tracer: tp})
+	s.Fake = fake
+	time.Sleep(200 * time.Millisecond) // let start-up lines settle
+	before := len(s.logs.String())
+
+	fake.FailNext(1, fakeupstream.Fault{Status: http.StatusInternalServerError})
+	resp, b := s.post(t, "/v1/messages", messageBody, map[string]string{
+		"X-Request-Id":  "log-test-1",
+		"x-api-key":     clientKey,
+		"Authorization": "Bearer " + clientBearer,
+	})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	var lines []map[string]any
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lines = lines[:0]
+		for _, l := range strings.Split(strings.TrimSpace(s.logs.String()[before:]), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("log line is not JSON: %q", l)
+			}
+			lines = append(lines, m)
+		}
+		if slices.ContainsFunc(lines, func(m map[string]any) bool { return m["msg"] == "request answered" }) &&
+			slices.ContainsFunc(lines, func(m map[string]any) bool { return m["msg"] == "request completed" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the request's log lines never appeared:\n%s", s.logs.String()[before:])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	traceID := ""
+	services := map[string]int{}
+	for _, m := range lines {
+		id, _ := m["request_id"].(string)
+		if !strings.HasPrefix(id, "log-test-1") {
+			t.Errorf("log line without the request's id: %v", m)
+		}
+		tid, _ := m["trace_id"].(string)
+		if traceID == "" {
+			traceID = tid
+		}
+		if tid == "" || tid != traceID {
+			t.Errorf("log line with trace_id %q, want the request's %q: %v", tid, traceID, m)
+		}
+		services[fmt.Sprint(m["service"])]++
+	}
+	if services["gateway"] == 0 || services["worker"] < 3 { // taken, attempt failed, retrying, answered
+		t.Errorf("lines per service = %v, want the gateway's and the worker's (at least 3)", services)
+	}
+	t.Logf("%d lines for the request: %v", len(lines), services)
+	for _, secret := range []string{providerKey, clientKey, clientBearer, "SECRET"} {
+		if strings.Contains(s.logs.String(), secret) {
+			t.Errorf("the log contains %q", secret)
+		}
+	}
+	for _, sp := range exp.GetSpans() {
+		for _, kv := range sp.Attributes {
+			if strings.Contains(kv.Value.Emit(), "SECRET") {
+				t.Errorf("span %q attribute %s carries a key", sp.Name, kv.Key)
+			}
+		}
+	}
 }
