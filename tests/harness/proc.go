@@ -171,8 +171,13 @@ func (p *Proc) Exited() bool {
 // NATS starts a nats-server process with JetStream on a free port and returns its URL.
 func NATS(t testing.TB, b *Binaries) (string, *Proc) {
 	t.Helper()
-	port := FreePort(t)
-	dir := t.TempDir()
+	return NATSAt(t, b, FreePort(t), t.TempDir())
+}
+
+// NATSAt starts a nats-server process on port with its configuration and JetStream store in
+// dir: starting one again with the same port and dir restarts the same server.
+func NATSAt(t testing.TB, b *Binaries, port int, dir string) (string, *Proc) {
+	t.Helper()
 	conf := filepath.Join(dir, "nats.conf")
 	body := fmt.Sprintf("listen: 127.0.0.1:%d\nmax_payload: %d\njetstream {\n  store_dir: %q\n}\n", port, 8<<20+64<<10, filepath.Join(dir, "js"))
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {

@@ -14,10 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// serve answers the worker's operational endpoints on cfg.Addr until ctx ends: /metrics,
-// /metrics/circuit-breakers, /health/live and /health/ready. Readiness fails as soon as the
-// worker begins to shut down.
-func (w *Worker) serve(ctx context.Context) error {
+// serve answers the worker's operational endpoints on cfg.Addr: /metrics,
+// /metrics/circuit-breakers, /health/live and /health/ready. When ctx ends readiness fails at
+// once, and the endpoints stay up until drained is closed (the requests in flight are done).
+func (w *Worker) serve(ctx context.Context, drained <-chan struct{}) error {
 	ln, err := net.Listen("tcp", w.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("worker: listen on %s: %w", w.cfg.Addr, err)
@@ -35,9 +35,12 @@ func (w *Worker) serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	w.stopping.Store(true)
-	// Stay up for scrapes and probes while in-flight requests drain; Run's other parts
-	// return when they are done.
-	shutCtx, cancel := context.WithTimeout(context.Background(), w.cfg.ShutdownTimeout)
+	select {
+	case <-drained:
+	case err := <-errc:
+		return fmt.Errorf("worker: %w", err)
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		_ = srv.Close()

@@ -183,6 +183,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer func() { _ = sub.Unsubscribe() }()
 
 	g, gctx := errgroup.WithContext(ctx)
+	var consumers sync.WaitGroup
 	for _, name := range w.ps.Names() {
 		p, _ := w.ps.Get(name)
 		cons, err := bus.EnsureConsumer(ctx, w.js, name, bus.ConsumerConfig{
@@ -193,7 +194,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("worker: %w", err)
 		}
-		g.Go(func() error { return w.consume(gctx, cons, p) })
+		consumers.Add(1)
+		g.Go(func() error {
+			defer consumers.Done()
+			return w.consume(gctx, cons, p)
+		})
+	}
+	drained := make(chan struct{})
+	go func() { consumers.Wait(); close(drained) }()
+	if w.cfg.Addr != "" {
+		g.Go(func() error { return w.serve(gctx, drained) })
 	}
 	g.Go(func() error { return w.announce(gctx) })
 	g.Go(func() error {
@@ -203,9 +213,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	if w.cfg.Addr != "" {
-		g.Go(func() error { return w.serve(gctx) })
-	}
+
 	g.Go(func() error { return w.board.Run(gctx) })
 	g.Go(func() error { return w.publisher.Run(gctx) })
 	return g.Wait()
