@@ -308,7 +308,6 @@ func TestMetricsCanBeTurnedOff(t *testing.T) {
 	}
 }
 
-
 // TestDeploymentsQueryOnlyExportedMetrics: every metric the Grafana dashboard and the alert
 // rules in deployments/ query is on the /metrics of a running all-in-one (gateway, worker and
 // aggregator) after a little traffic.
