@@ -16,8 +16,7 @@ import (
 // It records no metrics (lynkr's metrics are Prometheus, in pkg/metrics). The span ends when
 // the response body is read to the end or closed, so a streamed answer is timed in full.
 func Transport(base http.RoundTripper, tp trace.TracerProvider) http.RoundTripper {
-	switch tp.(type) {
-	case nil, noop.TracerProvider, *noop.TracerProvider:
+	if !Recording(tp) {
 		return base
 	}
 	return otelhttp.NewTransport(base,
@@ -25,4 +24,14 @@ func Transport(base http.RoundTripper, tp trace.TracerProvider) http.RoundTrippe
 		otelhttp.WithPropagators(Propagator()),
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
 	)
+}
+
+// Recording reports whether tp makes spans that record: false for nil and the no-op provider,
+// so callers can skip building span names and attributes when tracing is off.
+func Recording(tp trace.TracerProvider) bool {
+	switch tp.(type) {
+	case nil, noop.TracerProvider, *noop.TracerProvider:
+		return false
+	}
+	return true
 }

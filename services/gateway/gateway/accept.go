@@ -44,13 +44,15 @@ func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 		start := time.Now()
 		r := c.Request()
 		id := g.ids.busID(r.Header.Get(HeaderRequestID))
-		ctx, span := g.tracer.Start(telemetry.ExtractHTTP(r.Context(), r.Header), r.Method+" "+r.URL.Path,
-			trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start))
-		if span.IsRecording() {
+		span := trace.SpanFromContext(r.Context())
+		if g.tracing {
+			var ctx context.Context
+			ctx, span = g.tracer.Start(telemetry.ExtractHTTP(r.Context(), r.Header), r.Method+" "+r.URL.Path,
+				trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start))
 			span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
 				attribute.String("lynkr.request_id", id))
+			c.SetRequest(r.WithContext(ctx))
 		}
-		c.SetRequest(r.WithContext(ctx))
 		a := admission{provider: "none"}
 		status, err := g.serve(c, ep, id, &a)
 		if status == 0 {
@@ -246,14 +248,17 @@ func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, h http.He
 	}
 	answer := g.relay.Expect(id)
 	subject := bus.RequestSubject(a.provider)
-	ctx, span := g.tracer.Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindProducer))
-	defer span.End()
 	header := nats.Header{nats.MsgIdHdr: []string{id}}
-	telemetry.InjectNATS(ctx, header)
+	span := trace.SpanFromContext(ctx)
+	if g.tracing {
+		ctx, span = g.tracer.Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindProducer))
+		defer span.End()
+		telemetry.InjectNATS(ctx, header)
+	}
 	pubCtx, cancelPub := context.WithTimeout(ctx, publishTimeout)
 	defer cancelPub()
 	ack, err := g.js.PublishMsg(pubCtx, &nats.Msg{Subject: subject, Data: data, Header: header})
-	if err != nil {
+	if err != nil && g.tracing {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	switch {

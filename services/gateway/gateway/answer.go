@@ -100,7 +100,7 @@ func (a *answerWriter) apply(c *busv1.Chunk) (bool, error) {
 		if a.sentData {
 			return a.abort(ErrWorkerLost)
 		}
-		a.attempt, a.nextSeq, a.head, a.buffered = c.Attempt, 1, nil, a.buffered[:0]
+		a.attempt, a.nextSeq, a.head, a.buffered = c.Attempt, 1, nil, nil
 	}
 	if c.Seq != a.nextSeq {
 		return a.abort(fmt.Errorf("%w: chunk %d arrived when %d was due", ErrAnswerGap, c.Seq, a.nextSeq))
@@ -119,6 +119,8 @@ func (a *answerWriter) apply(c *busv1.Chunk) (bool, error) {
 			if !a.sentData {
 				a.sentData, a.firstData = true, time.Now()
 			}
+		} else if a.buffered == nil {
+			a.buffered = c.Data // most answers are one chunk: keep it, do not copy it
 		} else {
 			a.buffered = append(a.buffered, c.Data...)
 		}

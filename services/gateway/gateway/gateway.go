@@ -28,6 +28,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/limiter"
 	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/shed"
+	"github.com/lynkr/lynkr/pkg/telemetry"
 	"github.com/lynkr/lynkr/services/gateway/internal/backlog"
 	"github.com/lynkr/lynkr/services/gateway/internal/registry"
 	"github.com/lynkr/lynkr/services/gateway/internal/relay"
@@ -68,6 +69,7 @@ type Gateway struct {
 	router   route.Router
 	echo     *echo.Echo
 	tracer   trace.Tracer
+	tracing  bool // the tracer records: spans are worth building
 	started  time.Time
 
 	stopping atomic.Bool // a graceful shutdown has begun: readiness fails
@@ -131,6 +133,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 		limiter:  lim,
 		promReg:  deps.Metrics,
 		tracer:   deps.Tracer.Tracer("github.com/lynkr/lynkr/services/gateway"),
+		tracing:  telemetry.Recording(deps.Tracer),
 		started:  time.Now(),
 		cfg:      cfg,
 		log:      log,

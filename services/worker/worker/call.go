@@ -109,7 +109,7 @@ func (w *Worker) answerWith(ctx context.Context, req *busv1.Request, p provider.
 	defer ex.resp.Body.Close()
 
 	if !req.Stream {
-		body, err := io.ReadAll(ex.resp.Body)
+		body, err := readBody(ex.resp)
 		if err != nil {
 			err = upstreamError(ctx, p, err)
 			ex.finish(err)
@@ -238,3 +238,19 @@ func (w *Worker) embeddings(ctx context.Context, req *busv1.Request, p provider.
 	rep.hold(out)
 	return llm.Usage{InputTokens: gjson.GetBytes(out, "usage.prompt_tokens").Int()}, nil
 }
+
+// readBody reads a whole answer into one buffer of the size the upstream announced, rather
+// than growing one from 512 bytes.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= maxAnnouncedBody {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// maxAnnouncedBody bounds the buffer a Content-Length makes the worker allocate up front.
+const maxAnnouncedBody = 64 << 20

@@ -16,6 +16,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/logging"
 	"github.com/lynkr/lynkr/pkg/provider"
 	"github.com/lynkr/lynkr/pkg/telemetry"
 	"github.com/lynkr/lynkr/proto/busv1"
@@ -38,9 +39,9 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 	accepted := time.Unix(0, req.AcceptedUnixNano)
 	ctx, span := w.startSpans(ctx, msg, req, p.Name(), accepted, taken, attempt)
 	defer span.End()
-	log := w.log.With("request_id", req.Id, "provider", p.Name(), "attempt", attempt)
+	log := logging.With(w.log, "request_id", req.Id, "provider", p.Name(), "attempt", attempt)
 	if sc := span.SpanContext(); sc.HasTraceID() {
-		log = log.With("trace_id", sc.TraceID().String())
+		log = logging.With(w.log, "request_id", req.Id, "provider", p.Name(), "attempt", attempt, "trace_id", sc.TraceID().String())
 	}
 	ctx = withRequestLog(ctx, log)
 	w.metrics.QueueWait.WithLabelValues(p.Name()).Observe(taken.Sub(accepted).Seconds())
@@ -106,7 +107,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 		w.tokensIn.Add(uint64(usage.InputTokens))
 		w.tokensOut.Add(uint64(usage.OutputTokens))
 		w.publishUsage(req, rep.provider, usage, time.Since(start), log)
-		if w.cfg.RequestLogging {
+		if w.cfg.RequestLogging && log.Enabled(ctx, slog.LevelInfo) {
 			log.Info("request answered", "answered_by", rep.provider, "duration_ms", time.Since(start).Milliseconds(),
 				slog.Group("tokens", "input", usage.InputTokens, "output", usage.OutputTokens, "cached", usage.CacheReadTokens))
 		}
@@ -120,6 +121,9 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 // the gateway's acceptance until now, and the span of this delivery, which the upstream
 // attempts are children of.
 func (w *Worker) startSpans(ctx context.Context, msg jetstream.Msg, req *busv1.Request, providerName string, accepted, taken time.Time, attempt uint64) (context.Context, trace.Span) {
+	if !w.tracing {
+		return ctx, trace.SpanFromContext(ctx) // a no-op span: nothing to build
+	}
 	ctx = telemetry.ExtractNATS(ctx, msg.Headers())
 	_, queued := w.tracer.Start(ctx, "queue "+bus.RequestSubject(providerName), trace.WithTimestamp(accepted),
 		trace.WithSpanKind(trace.SpanKindInternal))

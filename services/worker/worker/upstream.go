@@ -50,8 +50,11 @@ func (w *Worker) call(ctx context.Context, p provider.Provider, log *slog.Logger
 		if attempt > 1 {
 			w.metrics.Retries.WithLabelValues(p.Name()).Inc()
 		}
-		ctx, span := w.tracer.Start(ctx, "upstream "+p.Name(), trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("lynkr.provider", p.Name()), attribute.Int("lynkr.attempt", attempt)))
+		span := trace.SpanFromContext(ctx)
+		if w.tracing {
+			ctx, span = w.tracer.Start(ctx, "upstream "+p.Name(), trace.WithSpanKind(trace.SpanKindClient),
+				trace.WithAttributes(attribute.String("lynkr.provider", p.Name()), attribute.Int("lynkr.attempt", attempt)))
+		}
 		actx, cancel := context.WithCancelCause(ctx)
 		timer := time.AfterFunc(w.cfg.UpstreamTimeout, func() { cancel(errUpstreamTimeout) })
 		start := time.Now()
@@ -65,18 +68,24 @@ func (w *Worker) call(ctx context.Context, p provider.Provider, log *slog.Logger
 			if attempt > 1 || retry.Retryable(err) {
 				log.Info("upstream attempt failed", "attempt", attempt, "error", err)
 			}
-			span.SetStatus(codes.Error, err.Error())
-			span.End()
+			if w.tracing {
+				span.SetStatus(codes.Error, err.Error())
+				span.End()
+			}
 			return err
 		}
-		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+		if w.tracing {
+			span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+		}
 		ex = exchange{resp: resp, finish: func(err error) {
 			done(breaker.OutcomeOf(err))
 			cancel(nil)
-			if err != nil {
-				span.SetStatus(codes.Error, err.Error())
+			if w.tracing {
+				if err != nil {
+					span.SetStatus(codes.Error, err.Error())
+				}
+				span.End()
 			}
-			span.End()
 		}}
 		return nil
 	})

@@ -27,6 +27,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/provider"
 	"github.com/lynkr/lynkr/pkg/retry"
+	"github.com/lynkr/lynkr/pkg/telemetry"
 )
 
 // Deps are what the worker is given rather than makes.
@@ -65,6 +66,7 @@ type Worker struct {
 	metrics   *metrics.Worker
 	gatherer  prometheus.Gatherer
 	tracer    trace.Tracer
+	tracing   bool // the tracer records: spans are worth building
 	started   time.Time
 	stopping  atomic.Bool            // a graceful shutdown has begun: readiness fails
 	addr      atomic.Pointer[string] // where serve listens, once it does
@@ -148,6 +150,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
 		metrics:   m,
 		gatherer:  gatherer,
 		tracer:    deps.Tracer.Tracer("github.com/lynkr/lynkr/services/worker"),
+		tracing:   telemetry.Recording(deps.Tracer),
 		started:   time.Now(),
 		board:     board,
 		publisher: publisher,
