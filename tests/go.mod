@@ -5,7 +5,9 @@ go 1.26.0
 require (
 	github.com/anthropics/anthropic-sdk-go/v2 v2.15.0
 	github.com/lynkr/lynkr/pkg v0.0.0-00010101000000-000000000000
+	github.com/lynkr/lynkr/proto v0.0.0-00010101000000-000000000000
 	github.com/lynkr/lynkr/services/lynkr v0.0.0-00010101000000-000000000000
+	github.com/nats-io/nats.go v1.55.0
 	github.com/openai/openai-go/v3 v3.98.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0
@@ -47,7 +49,6 @@ require (
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/labstack/echo/v4 v4.16.0 // indirect
 	github.com/labstack/gommon v0.5.0 // indirect
-	github.com/lynkr/lynkr/proto v0.0.0-00010101000000-000000000000 // indirect
 	github.com/lynkr/lynkr/services/aggregator v0.0.0-00010101000000-000000000000 // indirect
 	github.com/lynkr/lynkr/services/gateway v0.0.0-00010101000000-000000000000 // indirect
 	github.com/lynkr/lynkr/services/worker v0.0.0-00010101000000-000000000000 // indirect
@@ -57,7 +58,6 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
-	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/pb33f/ordered-map/v2 v2.3.1 // indirect

@@ -480,7 +480,9 @@ func (x *Error) GetRetryAfterMs() int64 {
 	return 0
 }
 
-// Usage is what one request consumed, published on lynkr.usage.<provider>.
+// Usage is what one request consumed. Workers publish it in batches (UsageBatch) on
+// lynkr.usage.<provider>; a redelivered request can appear twice, so whoever charges it counts
+// each request_id once.
 type Usage struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	RequestId         string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -581,6 +583,70 @@ func (x *Usage) GetLatencyMs() int64 {
 	return 0
 }
 
+// UsageBatch is the usage of the requests one worker answered for one provider in a short
+// interval, as one message on the usage stream: one message a batch, not one a request, costs
+// the bus far less. Its message id is the worker's instance and the batch's number, so a
+// batch republished after a lost acknowledgement is stored once.
+type UsageBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Worker        string                 `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Usages        []*Usage               `protobuf:"bytes,3,rep,name=usages,proto3" json:"usages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageBatch) Reset() {
+	*x = UsageBatch{}
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageBatch) ProtoMessage() {}
+
+func (x *UsageBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageBatch.ProtoReflect.Descriptor instead.
+func (*UsageBatch) Descriptor() ([]byte, []int) {
+	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UsageBatch) GetWorker() string {
+	if x != nil {
+		return x.Worker
+	}
+	return ""
+}
+
+func (x *UsageBatch) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *UsageBatch) GetUsages() []*Usage {
+	if x != nil {
+		return x.Usages
+	}
+	return nil
+}
+
 // Heartbeat is what every instance (gateway, worker, aggregator) says of itself, over core
 // NATS on lynkr.heartbeat.<service>.<instance>, every few seconds. The aggregator builds its
 // cluster view from them. Counters are cumulative since the instance started, so a lost
@@ -616,7 +682,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[6]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +694,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[6]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +707,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{6}
+	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Heartbeat) GetInstance() string {
@@ -813,7 +879,12 @@ const file_lynkr_bus_v1_bus_proto_rawDesc = "" +
 	"\x11cache_read_tokens\x18\x06 \x01(\x03R\x0fcacheReadTokens\x12.\n" +
 	"\x13cache_create_tokens\x18\a \x01(\x03R\x11cacheCreateTokens\x12\x1d\n" +
 	"\n" +
-	"latency_ms\x18\b \x01(\x03R\tlatencyMs\"\xf8\x05\n" +
+	"latency_ms\x18\b \x01(\x03R\tlatencyMs\"c\n" +
+	"\n" +
+	"UsageBatch\x12\x16\n" +
+	"\x06worker\x18\x01 \x01(\tR\x06worker\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12+\n" +
+	"\x06usages\x18\x03 \x03(\v2\x13.lynkr.bus.v1.UsageR\x06usages\"\xf8\x05\n" +
 	"\tHeartbeat\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\tR\binstance\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x18\n" +
@@ -860,34 +931,36 @@ func file_lynkr_bus_v1_bus_proto_rawDescGZIP() []byte {
 }
 
 var file_lynkr_bus_v1_bus_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lynkr_bus_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_lynkr_bus_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_lynkr_bus_v1_bus_proto_goTypes = []any{
-	(Operation)(0),    // 0: lynkr.bus.v1.Operation
-	(*Request)(nil),   // 1: lynkr.bus.v1.Request
-	(*Chunk)(nil),     // 2: lynkr.bus.v1.Chunk
-	(*Head)(nil),      // 3: lynkr.bus.v1.Head
-	(*End)(nil),       // 4: lynkr.bus.v1.End
-	(*Error)(nil),     // 5: lynkr.bus.v1.Error
-	(*Usage)(nil),     // 6: lynkr.bus.v1.Usage
-	(*Heartbeat)(nil), // 7: lynkr.bus.v1.Heartbeat
-	nil,               // 8: lynkr.bus.v1.Request.HeadersEntry
-	nil,               // 9: lynkr.bus.v1.Heartbeat.BreakersEntry
-	nil,               // 10: lynkr.bus.v1.Heartbeat.BacklogEntry
+	(Operation)(0),     // 0: lynkr.bus.v1.Operation
+	(*Request)(nil),    // 1: lynkr.bus.v1.Request
+	(*Chunk)(nil),      // 2: lynkr.bus.v1.Chunk
+	(*Head)(nil),       // 3: lynkr.bus.v1.Head
+	(*End)(nil),        // 4: lynkr.bus.v1.End
+	(*Error)(nil),      // 5: lynkr.bus.v1.Error
+	(*Usage)(nil),      // 6: lynkr.bus.v1.Usage
+	(*UsageBatch)(nil), // 7: lynkr.bus.v1.UsageBatch
+	(*Heartbeat)(nil),  // 8: lynkr.bus.v1.Heartbeat
+	nil,                // 9: lynkr.bus.v1.Request.HeadersEntry
+	nil,                // 10: lynkr.bus.v1.Heartbeat.BreakersEntry
+	nil,                // 11: lynkr.bus.v1.Heartbeat.BacklogEntry
 }
 var file_lynkr_bus_v1_bus_proto_depIdxs = []int32{
 	0,  // 0: lynkr.bus.v1.Request.operation:type_name -> lynkr.bus.v1.Operation
-	8,  // 1: lynkr.bus.v1.Request.headers:type_name -> lynkr.bus.v1.Request.HeadersEntry
+	9,  // 1: lynkr.bus.v1.Request.headers:type_name -> lynkr.bus.v1.Request.HeadersEntry
 	3,  // 2: lynkr.bus.v1.Chunk.head:type_name -> lynkr.bus.v1.Head
 	4,  // 3: lynkr.bus.v1.Chunk.end:type_name -> lynkr.bus.v1.End
 	5,  // 4: lynkr.bus.v1.End.error:type_name -> lynkr.bus.v1.Error
 	6,  // 5: lynkr.bus.v1.End.usage:type_name -> lynkr.bus.v1.Usage
-	9,  // 6: lynkr.bus.v1.Heartbeat.breakers:type_name -> lynkr.bus.v1.Heartbeat.BreakersEntry
-	10, // 7: lynkr.bus.v1.Heartbeat.backlog:type_name -> lynkr.bus.v1.Heartbeat.BacklogEntry
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	6,  // 6: lynkr.bus.v1.UsageBatch.usages:type_name -> lynkr.bus.v1.Usage
+	10, // 7: lynkr.bus.v1.Heartbeat.breakers:type_name -> lynkr.bus.v1.Heartbeat.BreakersEntry
+	11, // 8: lynkr.bus.v1.Heartbeat.backlog:type_name -> lynkr.bus.v1.Heartbeat.BacklogEntry
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_lynkr_bus_v1_bus_proto_init() }
@@ -901,7 +974,7 @@ func file_lynkr_bus_v1_bus_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lynkr_bus_v1_bus_proto_rawDesc), len(file_lynkr_bus_v1_bus_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

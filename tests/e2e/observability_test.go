@@ -12,15 +12,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/fakeupstream"
+	"github.com/lynkr/lynkr/proto/busv1"
 	"github.com/lynkr/lynkr/services/lynkr/app"
+	"github.com/lynkr/lynkr/tests/harness"
 )
 
 // scrape reads the gateway's /metrics and returns the parsed families and the raw text.
@@ -539,6 +545,74 @@ func TestEveryLogLineOfARequestCarriesItsIDsAndNoKey(t *testing.T) {
 			if strings.Contains(kv.Value.Emit(), "SECRET") {
 				t.Errorf("span %q attribute %s carries a key", sp.Name, kv.Key)
 			}
+		}
+	}
+}
+
+// TestUsageReachesTheUsageStreamOncePerRequest: what each answered request consumed is on the
+// LLM_USAGE stream, in batches, once per request, with the tokens the upstream reported.
+func TestUsageReachesTheUsageStreamOncePerRequest(t *testing.T) {
+	usage := fakeupstream.Usage{InputTokens: 40, OutputTokens: 9, CacheReadTokens: 5}
+	fake := fakeupstream.New(fakeupstream.WithReply(fakeupstream.Reply{Text: "counted", Usage: usage}))
+	t.Cleanup(fake.Close)
+	natsAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	s := startLynkr(t, anthropicUpstream, fake.URL(), map[string]string{"NATS_LISTEN": natsAddr, "USAGE_FLUSH_INTERVAL": "50"})
+	const n = 12
+	ids := map[string]bool{}
+	for i := range n {
+		body := messageBody
+		if i%2 == 1 {
+			body = streamBody
+		}
+		resp, b := s.post(t, "/v1/messages", body, map[string]string{"X-Request-Id": fmt.Sprintf("usage-%d", i)})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, b)
+		}
+		ids[fmt.Sprintf("usage-%d", i)] = false
+	}
+
+	nc, err := nats.Connect("nats://" + natsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	cons, err := js.OrderedConsumer(ctx, bus.UsageStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*busv1.Usage
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) < n && time.Now().Before(deadline) {
+		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			continue
+		}
+		if !strings.HasPrefix(msg.Subject(), "lynkr.usage.anthropic") {
+			t.Errorf("usage on subject %q, want lynkr.usage.anthropic", msg.Subject())
+		}
+		var batch busv1.UsageBatch
+		if err := proto.Unmarshal(msg.Data(), &batch); err != nil {
+			t.Fatalf("usage message: %v", err)
+		}
+		got = append(got, batch.Usages...)
+	}
+	if len(got) != n {
+		t.Fatalf("%d usage records on the stream, want %d", len(got), n)
+	}
+	for _, u := range got {
+		id := u.RequestId[:strings.LastIndexByte(u.RequestId, '-')] // the bus id is the client's id with a suffix
+		seen, ok := ids[id]
+		if !ok || seen {
+			t.Errorf("usage for %q: unknown or counted twice", u.RequestId)
+		}
+		ids[id] = true
+		if u.Provider != "anthropic" || u.InputTokens != 45 || u.OutputTokens != 9 || u.CacheReadTokens != 5 {
+			t.Errorf("usage %+v, want anthropic with 45 input (5 cached) and 9 output tokens", u)
 		}
 	}
 }

@@ -28,6 +28,9 @@ type Config struct {
 	HeartbeatEvery time.Duration
 	// RequestLogging writes one info line per answered request (REQUEST_LOGGING_ENABLED).
 	RequestLogging bool
+	// UsageFlushEvery is how often the usage of answered requests goes to the usage stream,
+	// as one batch per provider (USAGE_FLUSH_INTERVAL, ms).
+	UsageFlushEvery time.Duration
 	// Concurrency is how many requests this worker runs at once, per provider
 	// (WORKER_CONCURRENCY).
 	Concurrency int
@@ -65,6 +68,7 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		Addr:            fmt.Sprintf("%s:%d", e.String("HOST", ""), e.Int("WORKER_PORT", 8082, 0)),
 		HeartbeatEvery:  e.Millis("HEARTBEAT_INTERVAL", 5*time.Second),
 		RequestLogging:  e.Bool("REQUEST_LOGGING_ENABLED", true),
+		UsageFlushEvery: e.Millis("USAGE_FLUSH_INTERVAL", 200*time.Millisecond),
 		Concurrency:     e.Int("WORKER_CONCURRENCY", 256, 1),
 		MaxInFlight:     e.Int("PROVIDER_MAX_IN_FLIGHT", 1024, 1),
 		AckWait:         e.Millis("WORKER_ACK_WAIT", 30*time.Second),
@@ -95,6 +99,9 @@ func (c Config) Validate() error {
 	}
 	if !bus.ValidToken(c.Instance) {
 		return fmt.Errorf("WORKER_ID=%q: want letters, digits, - or _ only", c.Instance)
+	}
+	if c.UsageFlushEvery <= 0 {
+		return fmt.Errorf("USAGE_FLUSH_INTERVAL=%s: want a positive number of milliseconds", c.UsageFlushEvery)
 	}
 	if c.HeartbeatEvery <= 0 {
 		return fmt.Errorf("HEARTBEAT_INTERVAL=%s: want a positive number of milliseconds", c.HeartbeatEvery)

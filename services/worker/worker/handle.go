@@ -15,7 +15,6 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/bus"
-	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/logging"
 	"github.com/lynkr/lynkr/pkg/provider"
 	"github.com/lynkr/lynkr/pkg/telemetry"
@@ -106,7 +105,9 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 		w.answered.Add(1)
 		w.tokensIn.Add(uint64(usage.InputTokens))
 		w.tokensOut.Add(uint64(usage.OutputTokens))
-		w.publishUsage(req, rep.provider, usage, time.Since(start), log)
+		w.usage.add(&busv1.Usage{RequestId: req.Id, Provider: rep.provider, Model: req.Model,
+			InputTokens: usage.InputTokens, OutputTokens: usage.OutputTokens, CacheReadTokens: usage.CacheReadTokens,
+			CacheCreateTokens: usage.CacheCreateTokens, LatencyMs: time.Since(start).Milliseconds()})
 		if w.cfg.RequestLogging && log.Enabled(ctx, slog.LevelInfo) {
 			log.Info("request answered", "answered_by", rep.provider, "duration_ms", time.Since(start).Milliseconds(),
 				slog.Group("tokens", "input", usage.InputTokens, "output", usage.OutputTokens, "cached", usage.CacheReadTokens))
@@ -159,26 +160,5 @@ func (w *Worker) reportProgress(msg jetstream.Msg) (stop func()) {
 		defer mu.Unlock()
 		stopped = true
 		t.Stop()
-	}
-}
-
-// publishUsage records what the request consumed on the usage stream. The request id is the
-// message id, so a redelivered request is counted once.
-func (w *Worker) publishUsage(req *busv1.Request, providerName string, u llm.Usage, d time.Duration, log *slog.Logger) {
-	b, err := proto.Marshal(&busv1.Usage{
-		RequestId:         req.Id,
-		Provider:          providerName,
-		Model:             req.Model,
-		InputTokens:       u.InputTokens,
-		OutputTokens:      u.OutputTokens,
-		CacheReadTokens:   u.CacheReadTokens,
-		CacheCreateTokens: u.CacheCreateTokens,
-		LatencyMs:         d.Milliseconds(),
-	})
-	if err != nil {
-		return
-	}
-	if _, err := w.js.PublishAsync(bus.UsageSubject(providerName), b, jetstream.WithMsgID(req.Id)); err != nil {
-		log.Warn("could not publish usage", "error", err)
 	}
 }

@@ -64,6 +64,7 @@ type Worker struct {
 	retries   map[string]*retry.Policy // by provider
 	plans     sync.Map                 // [2]llm.Format → translate.Plan
 	metrics   *metrics.Worker
+	usage     *usageBatcher
 	gatherer  prometheus.Gatherer
 	tracer    trace.Tracer
 	tracing   bool // the tracer records: spans are worth building
@@ -151,6 +152,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
 		gatherer:  gatherer,
 		tracer:    deps.Tracer.Tracer("github.com/lynkr/lynkr/services/worker"),
 		tracing:   telemetry.Recording(deps.Tracer),
+		usage:     newUsageBatcher(js, cfg.Instance, cfg.UsageFlushEvery, log),
 		started:   time.Now(),
 		board:     board,
 		publisher: publisher,
@@ -205,6 +207,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	drained := make(chan struct{})
 	go func() { consumers.Wait(); close(drained) }()
+	g.Go(func() error { w.usage.run(drained); return nil })
 	if w.cfg.Addr != "" {
 		g.Go(func() error { return w.serve(gctx, drained) })
 	}
