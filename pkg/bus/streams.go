@@ -26,6 +26,11 @@ type StreamConfig struct {
 	MaxMsgSize int32
 	// Memory keeps streams in memory rather than on disk (tests, benchmarks).
 	Memory bool
+	// MemoryRequests keeps LLM_REQUESTS alone in memory. The all-in-one sets it: its requests
+	// cannot outlive the process that holds their clients' connections, so writing each to disk
+	// costs a write per request for nothing, and replaying them after a crash would only pay
+	// providers for answers nobody reads. Usage and the buckets stay on disk.
+	MemoryRequests bool
 }
 
 // DefaultStreamConfig is the configuration of a single-server deployment.
@@ -48,12 +53,27 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error 
 	if cfg.Memory {
 		storage = jetstream.MemoryStorage
 	}
+	reqStorage := storage
+	if cfg.MemoryRequests {
+		reqStorage = jetstream.MemoryStorage
+	}
+	if st, err := js.Stream(ctx, RequestStream); err == nil && st.CachedInfo().Config.Storage != reqStorage {
+		if !cfg.MemoryRequests {
+			// An all-in-one made it (in memory) and a separate process joins: keep it as it is,
+			// since a stream's storage cannot change in place.
+			reqStorage = st.CachedInfo().Config.Storage
+		} else if err := js.DeleteStream(ctx, RequestStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			// A store directory from a run that kept requests on disk: those requests are
+			// disposable (see MemoryRequests).
+			return fmt.Errorf("replace stream %s with one in memory: %w", RequestStream, err)
+		}
+	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        RequestStream,
 		Description: "LLM requests accepted by a gateway, waiting for a provider worker",
 		Subjects:    []string{requestPrefix + ">"},
 		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     storage,
+		Storage:     reqStorage,
 		Replicas:    cfg.Replicas,
 		MaxAge:      cfg.MaxRequestAge,
 		Duplicates:  cfg.DuplicateWindow,

@@ -158,6 +158,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 		if slices.Contains(cfg.Targets, "gateway") {
 			wcfg.Addr = "" // the gateway serves this process's /metrics and health
 		}
+		wcfg.Streams.MemoryRequests = a.nats != nil
 		ps, err := provider.Load(cfg.Lookup)
 		if err != nil {
 			return nil, err
@@ -200,6 +201,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 		if err != nil {
 			return nil, err
 		}
+		gcfg.Streams.MemoryRequests = a.nats != nil
 		nc, err := bus.Connect(natsURL, a.nats, "lynkr-gateway-"+gcfg.Instance)
 		if err != nil {
 			return nil, err
