@@ -166,3 +166,22 @@ func TestAWorkerNeverStartsARequestWhoseDeadlinePassed(t *testing.T) {
 		t.Fatalf("the upstream was called %d times for a request nobody waited for", n)
 	}
 }
+
+// A request that takes several AckWaits upstream stays with its worker: progress reports keep
+// JetStream from handing it to the other worker, so the upstream is called once.
+func TestALongRequestIsNotRedeliveredWhileItsWorkerReportsProgress(t *testing.T) {
+	c := startCluster(t, 1, 2, map[string]string{"WORKER_ACK_WAIT": "1000"},
+		fakeupstream.Reply{Echo: true, HeaderDelay: 3500 * time.Millisecond})
+	got, err := send(context.Background(), http.DefaultClient, c.gateways[0], chatPlain, "take your time")
+	if err != nil || got != "echo: take your time" {
+		t.Fatalf("answer %q, %v", got, err)
+	}
+	if n := c.fake.Calls(); n != 1 {
+		t.Fatalf("the upstream was called %d times, want 1: the request was redelivered", n)
+	}
+	for _, w := range c.workers {
+		if strings.Contains(w.Output(), "request redelivered") {
+			t.Errorf("%s logged a redelivery", w.Name)
+		}
+	}
+}

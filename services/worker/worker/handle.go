@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -64,18 +63,16 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 	defer cancel(nil)
 	ctx, cancelDeadline := context.WithDeadline(ctx, deadline)
 	defer cancelDeadline()
-	canceled, untrack := w.track(req.Id, cancel)
-	defer untrack()
-	if canceled {
+	if w.track(req.Id, cancel, msg, taken) {
 		log.Info("request canceled before it started")
 		_ = msg.Ack()
 		return
 	}
-	stopProgress := w.reportProgress(msg)
-	defer stopProgress()
-
-	log.Debug("request taken", "operation", req.Operation.String(), "model", req.Model, "stream", req.Stream,
-		"queued_for", taken.Sub(accepted))
+	defer w.untrack(req.Id)
+	if log.Enabled(ctx, slog.LevelDebug) {
+		log.Debug("request taken", "operation", req.Operation.String(), "model", req.Model, "stream", req.Stream,
+			"queued_for", taken.Sub(accepted))
+	}
 	rep := newReply(w.nc, req, attempt)
 	start := time.Now()
 	usage, err := w.answer(ctx, req, p, rep, log)
@@ -134,31 +131,4 @@ func (w *Worker) startSpans(ctx context.Context, msg jetstream.Msg, req *busv1.R
 			attribute.String("lynkr.request_id", req.Id), attribute.String("lynkr.provider", providerName),
 			attribute.String("lynkr.model", req.Model), attribute.Bool("lynkr.stream", req.Stream),
 			attribute.Int64("lynkr.delivery", int64(attempt))))
-}
-
-// reportProgress tells JetStream the request is still being worked on, so it is not handed to
-// another worker while a long generation runs. A timer re-arms itself; no goroutine waits.
-func (w *Worker) reportProgress(msg jetstream.Msg) (stop func()) {
-	every := w.cfg.AckWait / 3
-	var (
-		mu      sync.Mutex
-		stopped bool
-		t       *time.Timer
-	)
-	mu.Lock()
-	defer mu.Unlock()
-	t = time.AfterFunc(every, func() {
-		_ = msg.InProgress()
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			t.Reset(every)
-		}
-	})
-	return func() {
-		mu.Lock()
-		defer mu.Unlock()
-		stopped = true
-		t.Stop()
-	}
 }

@@ -77,7 +77,7 @@ type Worker struct {
 	active                                atomic.Int64
 
 	mu       sync.Mutex
-	inFlight map[string]context.CancelCauseFunc
+	inFlight map[string]*running
 	canceled map[string]time.Time // requests canceled before a worker took them
 
 	announced chan struct{}
@@ -169,7 +169,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
 		kv:        kv,
 		ps:        deps.Providers,
 		http:      deps.HTTP,
-		inFlight:  make(map[string]context.CancelCauseFunc),
+		inFlight:  make(map[string]*running),
 		canceled:  make(map[string]time.Time),
 		announced: make(chan struct{}),
 	}, nil
@@ -208,6 +208,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	drained := make(chan struct{})
 	go func() { consumers.Wait(); close(drained) }()
 	g.Go(func() error { w.usage.run(drained); return nil })
+	progressCtx, stopProgress := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopProgress()
+	go func() { <-drained; stopProgress() }()
+	g.Go(func() error { return w.reportProgress(progressCtx) })
 	if w.cfg.Addr != "" {
 		g.Go(func() error { return w.serve(gctx, drained) })
 	}
@@ -321,19 +325,59 @@ func requestLog(ctx context.Context, def *slog.Logger) *slog.Logger {
 	return def
 }
 
-// track registers the cancel function of a request in flight; the returned func forgets it.
-func (w *Worker) track(id string, cancel context.CancelCauseFunc) (canceled bool, untrack func()) {
+// running is a request this worker is answering.
+type running struct {
+	cancel   context.CancelCauseFunc
+	msg      jetstream.Msg
+	reported time.Time // when it was taken, or its progress last reported
+}
+
+// track registers a request in flight, unless its client canceled it before it was taken.
+// The caller must untrack it when done.
+func (w *Worker) track(id string, cancel context.CancelCauseFunc, msg jetstream.Msg, now time.Time) (canceled bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.canceled[id]; ok {
 		delete(w.canceled, id)
-		return true, func() {}
+		return true
 	}
-	w.inFlight[id] = cancel
-	return false, func() {
-		w.mu.Lock()
-		delete(w.inFlight, id)
-		w.mu.Unlock()
+	w.inFlight[id] = &running{cancel: cancel, msg: msg, reported: now}
+	return false
+}
+
+func (w *Worker) untrack(id string) {
+	w.mu.Lock()
+	delete(w.inFlight, id)
+	w.mu.Unlock()
+}
+
+// reportProgress tells JetStream, for every request held longer than a third of AckWait since
+// it was taken or last reported, that it is still being worked on, so it is not handed to
+// another worker while a long generation runs. One loop for all requests: none of them pays
+// for a timer of its own.
+func (w *Worker) reportProgress(ctx context.Context) error {
+	every := max(w.cfg.AckWait/6, 100*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var due []jetstream.Msg
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			due = due[:0]
+			w.mu.Lock()
+			for _, r := range w.inFlight {
+				if now.Sub(r.reported) >= w.cfg.AckWait/3 {
+					r.reported = now
+					due = append(due, r.msg)
+				}
+			}
+			w.mu.Unlock()
+			for _, m := range due {
+				_ = m.InProgress()
+			}
+		}
 	}
 }
 
@@ -342,8 +386,8 @@ func (w *Worker) track(id string, cancel context.CancelCauseFunc) (canceled bool
 func (w *Worker) cancel(id string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if c, ok := w.inFlight[id]; ok {
-		c(ErrCanceled)
+	if r, ok := w.inFlight[id]; ok {
+		r.cancel(ErrCanceled)
 		return
 	}
 	w.canceled[id] = time.Now()
