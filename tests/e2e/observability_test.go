@@ -616,3 +616,51 @@ func TestUsageReachesTheUsageStreamOncePerRequest(t *testing.T) {
 		}
 	}
 }
+
+// readiness reads GET /health/ready.
+func readiness(t *testing.T, s *stack) (int, map[string]any) {
+	t.Helper()
+	resp, err := s.HTTP.Get(s.URL + "/health/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Checks map[string]any `json:"checks"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body.Checks
+}
+
+// With the limiter in Redis, readiness reports Redis; it fails without Redis only when the
+// limiter fails closed, since failing open the gateway keeps serving.
+func TestReadinessReportsRedisAndFailsOnlyWhenTheLimiterFailsClosed(t *testing.T) {
+	for _, failOpen := range []bool{false, true} {
+		t.Run(fmt.Sprintf("LIMITER_FAIL_OPEN=%v", failOpen), func(t *testing.T) {
+			url, redis := harness.Redis(t)
+			s := start(t, openAIUpstream, map[string]string{
+				"REDIS_URL": url, "LIMITER_MAX_IN_FLIGHT": "100", "LIMITER_FAIL_OPEN": fmt.Sprint(failOpen),
+			})
+			if code, checks := readiness(t, s); code != http.StatusOK || checks["redis"] != "ok" {
+				t.Fatalf("with Redis up: %d %v", code, checks)
+			}
+			redis.Kill()
+			want := http.StatusServiceUnavailable
+			if failOpen {
+				want = http.StatusOK
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				code, checks := readiness(t, s)
+				if code == want && checks["redis"] != "ok" {
+					t.Logf("with Redis down: %d %v", code, checks["redis"])
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("with Redis down: %d %v, want %d and Redis reported", code, checks, want)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -41,7 +41,9 @@ func (g *Gateway) live(c echo.Context) error {
 }
 
 // readiness answers GET /health/ready: not shutting down, the bus connected, Redis answering
-// when the limiter uses it, and a worker serving the default provider. ?deep=true adds memory,
+// when the limiter uses it and fails closed (failing open, the gateway serves without Redis,
+// and taking every gateway out of the load balancer at once would turn a Redis blip into an
+// outage), and a worker serving the default provider. ?deep=true adds memory,
 // which fails readiness while past its shedding threshold, and the breakers, which are
 // reported but do not: with a provider down this gateway still answers (fast 503s, or the
 // fallback provider), and taking every gateway out of a load balancer would not help.
@@ -60,8 +62,11 @@ func (g *Gateway) readiness(c echo.Context) error {
 		err := p.Ping(ctx)
 		cancel()
 		checks["redis"] = "ok"
-		if err != nil {
-			fail("redis", err.Error())
+		switch {
+		case err != nil && !g.cfg.Limiter.FailOpen:
+			fail("redis", err.Error()) // the limiter refuses every request without Redis
+		case err != nil:
+			checks["redis"] = "unreachable; the limiter admits without it (LIMITER_FAIL_OPEN): " + err.Error()
 		}
 	}
 	if _, ok := g.registry.Get(g.cfg.DefaultProvider); !ok {

@@ -207,7 +207,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	drained := make(chan struct{})
 	go func() { consumers.Wait(); close(drained) }()
-	g.Go(func() error { w.usage.run(drained); return nil })
+	g.Go(func() error { w.usage.run(drained, w.cfg.ShutdownTimeout); return nil })
 	progressCtx, stopProgress := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopProgress()
 	go func() { <-drained; stopProgress() }()
