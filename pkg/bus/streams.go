@@ -18,9 +18,10 @@ type StreamConfig struct {
 	// MaxRequestAge bounds how long an accepted request may wait; it should exceed the longest
 	// request deadline.
 	MaxRequestAge time.Duration
-	// DuplicateWindow is how long a request id is remembered, so a republished request is not
-	// run twice and a redelivered one's usage is not counted twice. The server keeps every id
-	// of the window in memory: at 10,000 requests a second, 30 s are some 40 MB per stream.
+	// DuplicateWindow is how long a message id is remembered: a request the gateway publishes
+	// again is not run twice, and a usage batch a worker publishes again is stored once. The
+	// server keeps every id of the window in memory: at 10,000 requests a second, 30 s of
+	// request ids are some 40 MB (usage batches are few).
 	DuplicateWindow time.Duration
 	// MaxMsgSize is the largest request the stream takes, in bytes.
 	MaxMsgSize int32

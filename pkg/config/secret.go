@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"strings"
 )
 
 // Redacted is what a Secret prints, encodes and logs as.
@@ -63,3 +65,14 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
 
 // LogValue logs [REDACTED].
 func (s Secret) LogValue() slog.Value { return slog.StringValue(Redacted) }
+
+// RedactURL is raw without what may carry a credential — user information and the query —
+// for error messages and logs. A value that is not a URL is replaced as a whole.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return strings.TrimSuffix(u.String(), "?")
+}

@@ -79,3 +79,16 @@ func TestEnvSecret(t *testing.T) {
 		t.Errorf("Err = %v", e.Err())
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"redis://user:hunter2@cache:6379/0":           "redis://cache:6379/0",
+		"https://collector:4318/v1/traces?key=abc123": "https://collector:4318/v1/traces",
+		"http://localhost:11434/api/chat":             "http://localhost:11434/api/chat",
+		"::not a url":                                 "(unparsable URL)",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -81,4 +83,22 @@ func publish(nc *nats.Conn, hb *busv1.Heartbeat, leaving bool) error {
 		return fmt.Errorf("heartbeat of %s %s: %w", hb.Service, hb.Instance, err)
 	}
 	return nil
+}
+
+// Advertise is how other hosts reach a listener's address: the host name stands in for a
+// wildcard address ("[::]:8081" becomes "myhost:8081"), for the Addr of a heartbeat.
+func Advertise(addr net.Addr) string {
+	if addr == nil {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		}
+	}
+	return net.JoinHostPort(host, port)
 }

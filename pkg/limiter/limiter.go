@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -120,7 +121,12 @@ func New(ctx context.Context, cfg Config) (Limiter, error) {
 	}
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		// The URL may hold a password: name the variable, not its value.
+		// The URL may hold a password: name the variable, not its value, which url.Parse's
+		// errors quote.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	opt.ContextTimeoutEnabled = true // Timeout bounds every call, dial included

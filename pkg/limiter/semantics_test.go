@@ -2,6 +2,7 @@ package limiter
 
 import (
 	"context"
+	"strings"
 	"errors"
 	"sync"
 	"testing"
@@ -210,4 +211,17 @@ func testSemantics(t *testing.T, newGroup group) {
 			t.Fatalf("Acquire with a cancelled context: %v", err)
 		}
 	})
+}
+
+// A REDIS_URL that cannot be parsed is named in the error, but its password is not.
+func TestBadRedisURLKeepsItsPasswordOutOfTheError(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.RedisURL = "redis://lynkr:hunter2-secret@cache:63%zz/0"
+	_, err := New(context.Background(), cfg)
+	if err == nil {
+		t.Fatal("New accepted an unparsable REDIS_URL")
+	}
+	if !strings.Contains(err.Error(), "REDIS_URL") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %q: want REDIS_URL named and no password", err)
+	}
 }

@@ -25,10 +25,6 @@ type Config struct {
 	// Level is the least severe record written to stderr (LOG_LEVEL: error, warn, info or
 	// debug).
 	Level slog.Level
-	// RequestLogging asks services to write one info line per request
-	// (REQUEST_LOGGING_ENABLED). The logger does not act on it: a service reads it and skips
-	// its per-request lines when false; warnings and errors are logged either way.
-	RequestLogging bool
 	// File is the log file.
 	File FileConfig
 }
@@ -68,8 +64,7 @@ const (
 // DefaultConfig is the configuration with no variables set: info to stderr, no file.
 func DefaultConfig() Config {
 	return Config{
-		Level:          slog.LevelInfo,
-		RequestLogging: true,
+		Level: slog.LevelInfo,
 		File: FileConfig{
 			Path:      "./logs/lynkr.log",
 			Level:     slog.LevelDebug,
@@ -80,15 +75,14 @@ func DefaultConfig() Config {
 	}
 }
 
-// ConfigFromEnv reads LOG_LEVEL, REQUEST_LOGGING_ENABLED and the LOG_FILE_* variables over
+// ConfigFromEnv reads LOG_LEVEL and the LOG_FILE_* variables over
 // the defaults. The error names the first bad variable and what it expects; every variable
 // is checked, LOG_FILE_ENABLED=false or not.
 func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 	d := DefaultConfig()
 	e := config.NewEnv(lookup)
 	c := Config{
-		Level:          level(e, "LOG_LEVEL", d.Level),
-		RequestLogging: e.Bool("REQUEST_LOGGING_ENABLED", d.RequestLogging),
+		Level: level(e, "LOG_LEVEL", d.Level),
 		File: FileConfig{
 			Enabled:   e.Bool("LOG_FILE_ENABLED", d.File.Enabled),
 			Path:      e.String("LOG_FILE_PATH", d.File.Path),
@@ -181,7 +175,7 @@ func Open(cfg Config, stderr io.Writer) (*slog.Logger, io.Closer, error) {
 
 // New returns the logger the environment describes (ConfigFromEnv, then Open), writing to w
 // as stderr. A log file it opens stays open for the life of the process; a service that
-// closes its file at exit, or reads RequestLogging, calls ConfigFromEnv and Open itself.
+// closes its file at exit, calls ConfigFromEnv and Open itself.
 func New(lookup config.Lookup, w io.Writer) (*slog.Logger, error) {
 	cfg, err := ConfigFromEnv(lookup)
 	if err != nil {

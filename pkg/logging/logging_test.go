@@ -21,9 +21,8 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Level:          slog.LevelInfo,
-		RequestLogging: true,
-		File:           FileConfig{Path: "./logs/lynkr.log", Level: slog.LevelDebug, Frequency: Daily, MaxFiles: 14, MaxSizeMB: 100},
+		Level: slog.LevelInfo,
+		File:  FileConfig{Path: "./logs/lynkr.log", Level: slog.LevelDebug, Frequency: Daily, MaxFiles: 14, MaxSizeMB: 100},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults\n got  %+v\n want %+v", c, want)
@@ -32,14 +31,13 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	c, err := ConfigFromEnv(config.Map(map[string]string{
-		"LOG_LEVEL":               "WARN",
-		"REQUEST_LOGGING_ENABLED": "false",
-		"LOG_FILE_ENABLED":        "true",
-		"LOG_FILE_PATH":           "/var/log/lynkr/x.log",
-		"LOG_FILE_LEVEL":          "error",
-		"LOG_FILE_FREQUENCY":      "Hourly",
-		"LOG_FILE_MAX_FILES":      "3",
-		"LOG_FILE_MAX_SIZE_MB":    "7",
+		"LOG_LEVEL":            "WARN",
+		"LOG_FILE_ENABLED":     "true",
+		"LOG_FILE_PATH":        "/var/log/lynkr/x.log",
+		"LOG_FILE_LEVEL":       "error",
+		"LOG_FILE_FREQUENCY":   "Hourly",
+		"LOG_FILE_MAX_FILES":   "3",
+		"LOG_FILE_MAX_SIZE_MB": "7",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +60,6 @@ func TestBadSettings(t *testing.T) {
 		{map[string]string{"LOG_LEVEL": "verbose"}, `LOG_LEVEL="verbose"`, "want error, warn, info or debug"},
 		{map[string]string{"LOG_LEVEL": "info+2"}, `LOG_LEVEL="info+2"`, "want error, warn, info or debug"},
 		{map[string]string{"LOG_FILE_LEVEL": "trace"}, `LOG_FILE_LEVEL="trace"`, "want error, warn, info or debug"},
-		{map[string]string{"REQUEST_LOGGING_ENABLED": "sometimes"}, `REQUEST_LOGGING_ENABLED="sometimes"`, "want true or false"},
 		{map[string]string{"LOG_FILE_ENABLED": "maybe"}, `LOG_FILE_ENABLED="maybe"`, "want true or false"},
 		{map[string]string{"LOG_FILE_FREQUENCY": "weekly"}, `LOG_FILE_FREQUENCY="weekly"`, "want daily or hourly"},
 		{map[string]string{"LOG_FILE_MAX_FILES": "0"}, `LOG_FILE_MAX_FILES="0"`, "want an integer >= 1"},

@@ -102,13 +102,13 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 	switch {
 	case traces != "":
 		u, ok := parseEndpoint(traces)
-		env.Check(ok, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces, "want an http:// or https:// URL of the collector's traces endpoint")
+		env.Check(ok, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", config.RedactURL(traces), "want an http:// or https:// URL of the collector's traces endpoint")
 		if ok {
 			cfg.Endpoint = u.String()
 		}
 	case base != "":
 		u, ok := parseEndpoint(base)
-		env.Check(ok, "OTEL_EXPORTER_OTLP_ENDPOINT", base, "want an http:// or https:// URL of the collector")
+		env.Check(ok, "OTEL_EXPORTER_OTLP_ENDPOINT", config.RedactURL(base), "want an http:// or https:// URL of the collector")
 		if ok {
 			if cfg.Protocol != ProtocolGRPC {
 				u.Path = path.Join("/", u.Path, "v1/traces")
@@ -181,7 +181,7 @@ func (c Config) Validate() error {
 	}
 	if c.Endpoint != "" {
 		if _, ok := parseEndpoint(c.Endpoint); !ok {
-			errs = append(errs, fmt.Errorf("telemetry endpoint %q: want an http:// or https:// URL", c.Endpoint))
+			errs = append(errs, fmt.Errorf("telemetry endpoint %q: want an http:// or https:// URL", config.RedactURL(c.Endpoint)))
 		}
 	}
 	if c.Sampler != "" && !validSampler(c.Sampler) {
@@ -207,7 +207,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("enabled", true),
 		slog.String("exporter", c.Exporter),
 		slog.String("protocol", c.Protocol),
-		slog.String("endpoint", c.endpoint()),
+		slog.String("endpoint", config.RedactURL(c.endpoint())),
 		slog.Any("headers", names),
 		slog.String("sampler", c.Sampler),
 		slog.Float64("sampler_arg", c.SamplerArg),

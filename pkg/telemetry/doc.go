@@ -6,10 +6,11 @@
 //	gateway   HTTP server span (a client's traceparent, if any, is its parent: ExtractHTTP)
 //	  └ publish   the gateway injects the span context into the request message's NATS
 //	              headers (InjectNATS) before publishing it to JetStream
-//	worker    extracts it from the consumed message (ExtractNATS): its span's parent is the
-//	          gateway's publish span, so the gap between the two is the time spent queued
-//	  └ attempt   one span per try, so retries and backoff show up as siblings
-//	      └ upstream HTTP   a client span from Transport, which also sends traceparent upstream
+//	  └ queue     the worker extracts it from the consumed message (ExtractNATS) and records
+//	              the wait in JetStream as a span from the gateway's acceptance to its taking
+//	  └ process   the worker's span of the delivery, also a child of the publish span
+//	      └ attempt   one span per try, so retries and backoff show up as siblings
+//	          └ upstream HTTP   a client span from Transport, which also sends traceparent upstream
 //
 // The context travels in the message headers (traceparent, tracestate, baggage), never in the
 // body, so a message redelivered to another worker still joins the same trace.

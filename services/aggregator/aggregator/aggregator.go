@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -209,7 +208,7 @@ func (a *Aggregator) heartbeat() *busv1.Heartbeat {
 		Service:         Service,
 		Version:         a.version,
 		StartedUnixNano: a.started.UnixNano(),
-		Addr:            advertise(a.Addr()),
+		Addr:            heartbeat.Advertise(a.Addr()),
 		Ready:           a.isReady(),
 		RequestsTotal:   a.http.requests.Load(),
 		ErrorsTotal:     a.http.errors.Load(),
@@ -220,23 +219,6 @@ func (a *Aggregator) heartbeat() *busv1.Heartbeat {
 // isReady reports whether the aggregator can give a true picture: connected, not stopping.
 func (a *Aggregator) isReady() bool {
 	return a.nc.Status() == nats.CONNECTED && !a.stopping.Load()
-}
-
-// advertise is how other hosts reach addr: the host name stands in for a wildcard address.
-func advertise(addr net.Addr) string {
-	if addr == nil {
-		return ""
-	}
-	host, port, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return addr.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		if h, err := os.Hostname(); err == nil && h != "" {
-			host = h
-		}
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // version is the module version the binary was built from.

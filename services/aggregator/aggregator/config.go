@@ -45,7 +45,7 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 	c := Config{
 		Addr:            fmt.Sprintf("%s:%d", e.String("HOST", ""), e.Int("PORT", DefaultPort, 0)),
 		NATSURL:         e.String("NATS_URL", ""),
-		Instance:        e.String("AGGREGATOR_ID", sanitize(host)+"-"+nuid.Next()[16:]),
+		Instance:        e.String("AGGREGATOR_ID", bus.Token(host, "aggregator")+"-"+nuid.Next()[16:]),
 		HeartbeatTTL:    e.Millis("HEARTBEAT_TTL", heartbeat.DefaultTTL),
 		PollInterval:    2 * time.Second,
 		ShutdownTimeout: e.Millis("GRACEFUL_SHUTDOWN_TIMEOUT", 10*time.Second),
@@ -73,18 +73,4 @@ func (c Config) Validate() error {
 		return fmt.Errorf("GRACEFUL_SHUTDOWN_TIMEOUT=%s: want a number of milliseconds", c.ShutdownTimeout)
 	}
 	return nil
-}
-
-// sanitize keeps the characters a subject token may hold.
-func sanitize(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			b[i] = '_'
-		}
-	}
-	if len(b) == 0 {
-		return "aggregator"
-	}
-	return string(b)
 }

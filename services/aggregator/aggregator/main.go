@@ -5,12 +5,10 @@ import (
 	"errors"
 	"io"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/logging"
+	"github.com/lynkr/lynkr/pkg/metrics"
 )
 
 // Main runs an aggregator of the distributed mode until ctx ends: settings from lookup, logs
@@ -33,8 +31,7 @@ func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
 		return err
 	}
 	defer nc.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := metrics.NewRegistry()
 	a, err := New(ctx, cfg, Deps{NATS: nc, Logger: log, Metrics: reg})
 	if err != nil {
 		return err

@@ -119,17 +119,20 @@ func watchBackoff() goretry.Backoff {
 func (a *Aggregator) watch(ctx context.Context, bucket string, reset func(), apply func(jetstream.KeyValueEntry) error) error {
 	backoff := watchBackoff()
 	for {
+		started := time.Now()
 		err := a.watchOnce(ctx, bucket, reset, apply)
 		a.state.setWatching(bucket, false)
 		if ctx.Err() != nil {
 			return nil
 		}
+		if time.Since(started) > time.Minute {
+			backoff = watchBackoff() // it had been watching: start again quickly
+		}
 		wait, _ := backoff.Next()
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
 			a.log.Debug("waiting for key-value bucket", "bucket", bucket)
 		} else {
-			a.log.Warn("watch key-value bucket", "bucket", bucket, "error", err)
-			backoff = watchBackoff()
+			a.log.Warn("watch key-value bucket", "bucket", bucket, "error", err, "retry_in", wait)
 		}
 		select {
 		case <-ctx.Done():

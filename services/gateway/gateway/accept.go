@@ -44,7 +44,7 @@ func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 		start := time.Now()
 		r := c.Request()
 		id := g.ids.busID(r.Header.Get(HeaderRequestID))
-		span := trace.SpanFromContext(r.Context())
+		span := noSpan
 		if g.tracing {
 			var ctx context.Context
 			ctx, span = g.tracer.Start(telemetry.ExtractHTTP(r.Context(), r.Header), r.Method+" "+r.URL.Path,
@@ -68,6 +68,10 @@ func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 		return err
 	}
 }
+
+// noSpan stands for the spans not made while tracing is off: it records nothing, and ending
+// it ends nobody else's span.
+var noSpan = trace.SpanFromContext(context.Background())
 
 // measure records a finished request in the gateway's metrics.
 func (g *Gateway) measure(a *admission, status int, elapsed time.Duration, err error) {
@@ -249,7 +253,7 @@ func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, h http.He
 	answer := g.relay.Expect(id)
 	subject := bus.RequestSubject(a.provider)
 	header := nats.Header{nats.MsgIdHdr: []string{id}}
-	span := trace.SpanFromContext(ctx)
+	span := noSpan
 	if g.tracing {
 		ctx, span = g.tracer.Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindProducer))
 		defer span.End()
@@ -262,6 +266,14 @@ func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, h http.He
 		span.SetStatus(codes.Error, err.Error())
 	}
 	switch {
+	case err != nil && ctx.Err() != nil:
+		// The client went away (or the request timed out) while it was being queued: not the
+		// bus's fault, and nobody to answer.
+		g.relay.Done(answer)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, apierror.New(http.StatusGatewayTimeout, "the request could not be queued within REQUEST_TIMEOUT")
+		}
+		return nil, &apierror.Error{Status: 499, Type: apierror.TypeInvalidRequest, Message: "the client closed the request"}
 	case err != nil:
 		g.relay.Done(answer)
 		g.log.Error("could not queue request", "request_id", id, "provider", a.provider, "error", err)
@@ -282,8 +294,8 @@ func (g *Gateway) logRequest(r *http.Request, id string, sc trace.SpanContext, a
 	if err != nil && status >= 500 {
 		level = slog.LevelWarn
 	}
-	if level == slog.LevelInfo && !g.cfg.RequestLogging || !g.log.Enabled(r.Context(), level) {
-		return
+	if err == nil && !g.cfg.RequestLogging || !g.log.Enabled(r.Context(), level) {
+		return // failed requests are logged either way
 	}
 	attrs := make([]slog.Attr, 0, 14)
 	attrs = append(attrs,

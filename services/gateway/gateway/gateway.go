@@ -188,12 +188,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
 	go g.backlog.Run(watchCtx)
+	// Heartbeats go on until the gateway has drained; the last one, sent before Run returns
+	// and the connection closes, says it leaves. Their failure is not the gateway's.
+	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+	hbDone := make(chan struct{})
 	go func() {
-		// Heartbeats only inform the cluster view: their failure is not the gateway's.
-		if err := heartbeat.Run(watchCtx, g.nc, g.cfg.HeartbeatEvery, g.heartbeat); err != nil {
+		defer close(hbDone)
+		if err := heartbeat.Run(hbCtx, g.nc, g.cfg.HeartbeatEvery, g.heartbeat); err != nil {
 			g.log.Warn("heartbeats stopped", "error", err)
 		}
 	}()
+	defer func() { stopHB(); <-hbDone }()
 	go func() { _ = g.shed.Run(watchCtx) }()
 	watchErr := make(chan error, 2)
 	go func() { watchErr <- g.registry.Run(watchCtx, g.kv, g.log) }()

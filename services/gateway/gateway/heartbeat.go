@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/heartbeat"
 	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/proto/busv1"
 )
@@ -20,9 +21,7 @@ func (g *Gateway) heartbeat() *busv1.Heartbeat {
 		Breakers:        clusterState{g}.Breakers(),
 		Backlog:         g.backlog.All(),
 	}
-	if addr := g.Addr(); addr != nil {
-		hb.Addr = addr.String()
-	}
+	hb.Addr = heartbeat.Advertise(g.Addr())
 	if v, err := metrics.Read(g.promReg); err == nil {
 		hb.RequestsTotal = uint64(v.Sum("lynkr_requests_total"))
 		hb.ErrorsTotal = uint64(v.Sum("lynkr_errors_total"))

@@ -120,7 +120,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 // attempts are children of.
 func (w *Worker) startSpans(ctx context.Context, msg jetstream.Msg, req *busv1.Request, providerName string, accepted, taken time.Time, attempt uint64) (context.Context, trace.Span) {
 	if !w.tracing {
-		return ctx, trace.SpanFromContext(ctx) // a no-op span: nothing to build
+		return ctx, trace.SpanFromContext(context.Background()) // a no-op span: nothing to build
 	}
 	ctx = telemetry.ExtractNATS(ctx, msg.Headers())
 	_, queued := w.tracer.Start(ctx, "queue "+bus.RequestSubject(providerName), trace.WithTimestamp(accepted),

@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lynkr/lynkr/pkg/heartbeat"
 )
 
 // serve answers the worker's operational endpoints on cfg.Addr: /metrics,
@@ -24,9 +26,9 @@ func (w *Worker) serve(ctx context.Context, drained <-chan struct{}) error {
 	}
 	srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(w.log.Handler(), slog.LevelWarn)}
-	addr := ln.Addr().String()
+	addr := heartbeat.Advertise(ln.Addr())
 	w.addr.Store(&addr)
-	w.log.Info("worker serving metrics and health", "addr", addr)
+	w.log.Info("worker serving metrics and health", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/breaker"
+	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/provider"
 	"github.com/lynkr/lynkr/pkg/retry"
@@ -50,7 +50,7 @@ func (w *Worker) call(ctx context.Context, p provider.Provider, log *slog.Logger
 		if attempt > 1 {
 			w.metrics.Retries.WithLabelValues(p.Name()).Inc()
 		}
-		span := trace.SpanFromContext(ctx)
+		span := trace.SpanFromContext(context.Background()) // a no-op span unless tracing
 		if w.tracing {
 			ctx, span = w.tracer.Start(ctx, "upstream "+p.Name(), trace.WithSpanKind(trace.SpanKindClient),
 				trace.WithAttributes(attribute.String("lynkr.provider", p.Name()), attribute.Int("lynkr.attempt", attempt)))
@@ -136,7 +136,7 @@ func upstreamError(ctx context.Context, p provider.Provider, err error) error {
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return apierror.New(http.StatusBadGateway, "%s: upstream %s is unreachable: %v", p.Name(), redactURL(ue.URL), ue.Err)
+		return apierror.New(http.StatusBadGateway, "%s: upstream %s is unreachable: %v", p.Name(), config.RedactURL(ue.URL), ue.Err)
 	}
 	return apierror.New(http.StatusBadGateway, "%s: upstream connection failed: %v", p.Name(), err)
 }
@@ -165,14 +165,4 @@ func providerDown(err error) error {
 		Message:    fmt.Sprintf("provider %s is unavailable: its circuit breaker is open after repeated failures", oe.Provider),
 		RetryAfter: oe.RetryAfter(time.Now()),
 	}
-}
-
-// redactURL drops the query and user of a URL, where some providers carry keys.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.RawQuery, u.User = "", nil
-	return strings.TrimSuffix(u.String(), "?")
 }

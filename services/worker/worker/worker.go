@@ -70,7 +70,7 @@ type Worker struct {
 	tracing   bool // the tracer records: spans are worth building
 	started   time.Time
 	stopping  atomic.Bool            // a graceful shutdown has begun: readiness fails
-	addr      atomic.Pointer[string] // where serve listens, once it does
+	addr      atomic.Pointer[string] // where serve listens, as others reach it, once it does
 
 	// Counters for the heartbeat: requests answered and failed, tokens, requests running.
 	answered, failed, tokensIn, tokensOut atomic.Uint64
@@ -208,21 +208,23 @@ func (w *Worker) Run(ctx context.Context) error {
 	drained := make(chan struct{})
 	go func() { consumers.Wait(); close(drained) }()
 	g.Go(func() error { w.usage.run(drained, w.cfg.ShutdownTimeout); return nil })
-	progressCtx, stopProgress := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopProgress()
-	go func() { <-drained; stopProgress() }()
-	g.Go(func() error { return w.reportProgress(progressCtx) })
-	if w.cfg.Addr != "" {
-		g.Go(func() error { return w.serve(gctx, drained) })
-	}
-	g.Go(func() error { return w.announce(gctx) })
+	// Progress reports and heartbeats go on while requests drain; the last heartbeat, once
+	// they are done, says the worker leaves.
+	untilDrained, stopDrained := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDrained()
+	go func() { <-drained; stopDrained() }()
+	g.Go(func() error { return w.reportProgress(untilDrained) })
 	g.Go(func() error {
 		// Heartbeats only inform the cluster view: their failure is not the worker's.
-		if err := heartbeat.Run(gctx, w.nc, w.cfg.HeartbeatEvery, w.heartbeat); err != nil {
+		if err := heartbeat.Run(untilDrained, w.nc, w.cfg.HeartbeatEvery, w.heartbeat); err != nil {
 			w.log.Warn("heartbeats stopped", "error", err)
 		}
 		return nil
 	})
+	if w.cfg.Addr != "" {
+		g.Go(func() error { return w.serve(gctx, drained) })
+	}
+	g.Go(func() error { return w.announce(gctx) })
 
 	g.Go(func() error { return w.board.Run(gctx) })
 	g.Go(func() error { return w.publisher.Run(gctx) })
