@@ -18,11 +18,15 @@ type StreamConfig struct {
 	// MaxRequestAge bounds how long an accepted request may wait; it should exceed the longest
 	// request deadline.
 	MaxRequestAge time.Duration
-	// DuplicateWindow is how long a message id is remembered: a request the gateway publishes
-	// again is not run twice, and a usage batch a worker publishes again is stored once. The
-	// server keeps every id of the window in memory: at 10,000 requests a second, 30 s of
-	// request ids are some 40 MB (usage batches are few).
+	// DuplicateWindow is how long a request id is remembered, so that a request published
+	// twice under one id runs once. The gateway never publishes a request again (a failed
+	// publish is a 503 for the client to retry, under a new id), so seconds suffice. The server keeps every id of the window in memory: at 10,000 requests a
+	// second, each second of window is some 1.5 MB.
 	DuplicateWindow time.Duration
+	// UsageDuplicateWindow is how long a usage batch's id is remembered, so a batch a worker
+	// publishes again after a lost acknowledgement is stored once. Batches are few; the window
+	// can be long.
+	UsageDuplicateWindow time.Duration
 	// MaxMsgSize is the largest request the stream takes, in bytes.
 	MaxMsgSize int32
 	// Memory keeps streams in memory rather than on disk (tests, benchmarks).
@@ -37,10 +41,11 @@ type StreamConfig struct {
 // DefaultStreamConfig is the configuration of a single-server deployment.
 func DefaultStreamConfig() StreamConfig {
 	return StreamConfig{
-		Replicas:        1,
-		MaxRequestAge:   15 * time.Minute,
-		DuplicateWindow: 30 * time.Second,
-		MaxMsgSize:      MaxMessageBytes,
+		Replicas:             1,
+		MaxRequestAge:        15 * time.Minute,
+		DuplicateWindow:      5 * time.Second,
+		UsageDuplicateWindow: 10 * time.Minute,
+		MaxMsgSize:           MaxMessageBytes,
 	}
 }
 
@@ -91,7 +96,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error 
 		Storage:     storage,
 		Replicas:    cfg.Replicas,
 		MaxAge:      7 * 24 * time.Hour,
-		Duplicates:  cfg.DuplicateWindow,
+		Duplicates:  cfg.UsageDuplicateWindow,
 	}); err != nil {
 		return fmt.Errorf("set up stream %s: %w", UsageStream, err)
 	}
