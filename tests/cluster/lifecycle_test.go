@@ -185,3 +185,40 @@ func TestALongRequestIsNotRedeliveredWhileItsWorkerReportsProgress(t *testing.T)
 		}
 	}
 }
+
+// Workers whose every slot is busy take no more requests than they can start: none waits in a
+// worker's buffer past its AckWait to be handed to another worker and then answered twice.
+// Two workers of two slots each, six long requests: six upstream calls, not more.
+func TestBusyWorkersPrefetchNothingThatCouldRunTwice(t *testing.T) {
+	c := startCluster(t, 1, 2, map[string]string{"WORKER_ACK_WAIT": "1000", "WORKER_CONCURRENCY": "2"},
+		fakeupstream.Reply{Echo: true, HeaderDelay: 2500 * time.Millisecond})
+	const n = 6
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			prompt := fmt.Sprintf("long %d", i)
+			got, err := send(context.Background(), http.DefaultClient, c.gateways[0], chatPlain, prompt)
+			if err == nil && got != "echo: "+prompt {
+				err = fmt.Errorf("answer %q", got)
+			}
+			if err != nil {
+				errs <- fmt.Errorf("request %d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	time.Sleep(3 * time.Second) // a duplicate would reach the upstream by now
+	for _, w := range c.workers {
+		t.Logf("%s: %d redelivered, %d answered", w.Name, strings.Count(w.Output(), "request redelivered"), strings.Count(w.Output(), `"msg":"request answered"`))
+	}
+	if calls := c.fake.Calls(); calls != n {
+		t.Fatalf("the upstream was called %d times for %d requests: a prefetched request ran twice", calls, n)
+	}
+}
