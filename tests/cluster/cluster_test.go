@@ -343,7 +343,7 @@ func TestWorkerKilledWhileHoldingARequestAnotherFinishesIt(t *testing.T) {
 			survivor = w
 		}
 	}
-	if !strings.Contains(survivor.Output(), `"attempt":2`) {
+	if !strings.Contains(survivor.Output(), `"delivery":2`) {
 		t.Errorf("the surviving worker did not answer the redelivered attempt:\n%s", survivor.Output())
 	}
 }

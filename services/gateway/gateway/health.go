@@ -74,7 +74,7 @@ func (g *Gateway) readiness(c echo.Context) error {
 	}
 	if c.QueryParam("deep") == "true" {
 		snap := g.shed.Snapshot()
-		mem := memoryCheck{Used: fmt.Sprintf("%.0f%%", snap.Memory.Ratio*100), Status: "ok"}
+		mem := memoryCheck{Used: fmt.Sprintf("%.1f%%", snap.Memory.Ratio*100), Status: "ok"}
 		if snap.Memory.Threshold > 0 && snap.Memory.Ratio >= snap.Memory.Threshold {
 			mem.Status = "overloaded"
 			ready = false
