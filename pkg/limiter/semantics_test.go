@@ -2,8 +2,8 @@ package limiter
 
 import (
 	"context"
-	"strings"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"

@@ -30,6 +30,9 @@ type Gateway struct {
 	// CacheHits and CacheMisses count answers served from, or missing in, the response cache
 	// (lynkr_cache_hits_total, lynkr_cache_misses_total).
 	CacheHits, CacheMisses prometheus.Counter
+	// LoopGuard counts conversations the loop guard refused, by reason
+	// (lynkr_loop_guard_refused_total).
+	LoopGuard *prometheus.CounterVec
 }
 
 // GatewayState is what a gateway knows of the cluster at the moment of a scrape.
@@ -96,12 +99,16 @@ func NewGateway(reg prometheus.Registerer, state GatewayState) (*Gateway, error)
 			Name: "lynkr_cache_misses_total",
 			Help: "Cacheable requests the response cache did not hold.",
 		}),
+		LoopGuard: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lynkr_loop_guard_refused_total",
+			Help: "Conversations refused as a runaway agent loop, by the limit they passed.",
+		}, []string{"reason"}),
 	}
 	for _, reason := range ShedReasons {
 		m.Shed.WithLabelValues(reason)
 	}
 	cs := []prometheus.Collector{m.Requests, m.Duration, m.FirstToken, m.Errors, m.Active, m.Shed,
-		m.TokensInput, m.TokensOutput, m.TokensCached, m.CacheHits, m.CacheMisses, newGatewayCollector(state)}
+		m.TokensInput, m.TokensOutput, m.TokensCached, m.CacheHits, m.CacheMisses, m.LoopGuard, newGatewayCollector(state)}
 	if err := register(reg, cs...); err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/limiter"
+	"github.com/lynkr/lynkr/pkg/loopguard"
 	"github.com/lynkr/lynkr/pkg/shed"
 	"github.com/lynkr/lynkr/pkg/telemetry"
 	"github.com/lynkr/lynkr/proto/busv1"
@@ -185,6 +186,12 @@ func (g *Gateway) admit(ctx context.Context, ep endpoint, h http.Header, body []
 		return apierror.Invalid(problems)
 	}
 	a.stream = sum.Stream && ep.op != busv1.Operation_OPERATION_COUNT_TOKENS && ep.op != busv1.Operation_OPERATION_EMBEDDINGS
+	if ep.conversation && g.cfg.LoopGuard.Enabled() {
+		if v := loopguard.Check(ep.format, body, g.cfg.LoopGuard); v.Refused() {
+			g.metrics.LoopGuard.WithLabelValues(v.Reason).Inc()
+			return apierror.New(http.StatusBadRequest, "loop guard: %s", v.Detail)
+		}
+	}
 	provider, model, err := g.pick(ep, sum.Model, h)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/limiter"
+	"github.com/lynkr/lynkr/pkg/loopguard"
 	"github.com/lynkr/lynkr/pkg/shed"
 	"github.com/lynkr/lynkr/services/gateway/internal/route"
 )
@@ -66,6 +67,10 @@ type Config struct {
 	// Limiter sets the cluster-wide limiter: shared through Redis with REDIS_URL, else in
 	// this process (LIMITER_*).
 	Limiter limiter.Config
+	// LoopGuard refuses conversations that show a runaway agent loop (LOOP_GUARD_MAX_MESSAGES,
+	// LOOP_GUARD_MAX_TOOL_ROUNDS or Lynkr's POLICY_MAX_STEPS, LOOP_GUARD_MAX_REPEATS; 0 turns a
+	// check off).
+	LoopGuard loopguard.Limits
 }
 
 // ConfigFromEnv reads the gateway's settings.
@@ -92,6 +97,11 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 	}
 	c.Streams.Replicas = e.Int("NATS_REPLICAS", 1, 1)
 	c.BacklogThreshold = uint64(e.Int("LOAD_SHEDDING_BACKLOG_THRESHOLD", 5000, 0))
+	c.LoopGuard = loopguard.Limits{
+		MaxMessages:   e.Int("LOOP_GUARD_MAX_MESSAGES", 0, 0),
+		MaxToolRounds: e.Int("LOOP_GUARD_MAX_TOOL_ROUNDS", e.Int("POLICY_MAX_STEPS", 0, 0), 0),
+		MaxRepeats:    e.Int("LOOP_GUARD_MAX_REPEATS", 10, 0),
+	}
 	if !e.Bool("FALLBACK_ENABLED", true) {
 		c.FallbackProvider = ""
 	}
@@ -121,6 +131,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("MAX_REQUEST_BODY_BYTES=%d: at most %d fit in one bus message", c.MaxBodyBytes, bus.MaxMessageBytes-64<<10)
 	case c.RequestTimeout <= 0:
 		return fmt.Errorf("REQUEST_TIMEOUT=%s: want a positive number of milliseconds", c.RequestTimeout)
+	case c.LoopGuard.Validate() != nil:
+		return c.LoopGuard.Validate()
 	case c.HeartbeatEvery <= 0:
 		return fmt.Errorf("HEARTBEAT_INTERVAL=%s: want a positive number of milliseconds", c.HeartbeatEvery)
 	case c.RequestTimeout >= c.Streams.MaxRequestAge:

@@ -27,14 +27,16 @@ type endpoint struct {
 	op       busv1.Operation
 	format   llm.Format
 	validate func([]byte) (llm.Summary, []string)
+	// conversation: the body is an agent's conversation, which the loop guard reads.
+	conversation bool
 }
 
 var (
-	messagesEndpoint    = endpoint{busv1.Operation_OPERATION_MESSAGES, llm.FormatAnthropic, anthropic.ValidateMessages}
-	countTokensEndpoint = endpoint{busv1.Operation_OPERATION_COUNT_TOKENS, llm.FormatAnthropic, anthropic.ValidateCountTokens}
-	chatEndpoint        = endpoint{busv1.Operation_OPERATION_CHAT_COMPLETIONS, llm.FormatChat, openai.ValidateChat}
-	responsesEndpoint   = endpoint{busv1.Operation_OPERATION_RESPONSES, llm.FormatResponses, responses.Validate}
-	embeddingsEndpoint  = endpoint{busv1.Operation_OPERATION_EMBEDDINGS, llm.FormatChat, openai.ValidateEmbeddings}
+	messagesEndpoint    = endpoint{busv1.Operation_OPERATION_MESSAGES, llm.FormatAnthropic, anthropic.ValidateMessages, true}
+	countTokensEndpoint = endpoint{busv1.Operation_OPERATION_COUNT_TOKENS, llm.FormatAnthropic, anthropic.ValidateCountTokens, false}
+	chatEndpoint        = endpoint{busv1.Operation_OPERATION_CHAT_COMPLETIONS, llm.FormatChat, openai.ValidateChat, true}
+	responsesEndpoint   = endpoint{busv1.Operation_OPERATION_RESPONSES, llm.FormatResponses, responses.Validate, true}
+	embeddingsEndpoint  = endpoint{busv1.Operation_OPERATION_EMBEDDINGS, llm.FormatChat, openai.ValidateEmbeddings, false}
 )
 
 func (g *Gateway) routes(extra map[string]http.Handler) *echo.Echo {
