@@ -37,10 +37,11 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 	accepted := time.Unix(0, req.AcceptedUnixNano)
 	ctx, span := w.startSpans(ctx, msg, req, p.Name(), accepted, taken, attempt)
 	defer span.End()
-	log := logging.With(w.log, "request_id", req.Id, "provider", p.Name(), "delivery", attempt)
+	ids := []any{"request_id", req.Id, "provider", p.Name(), "delivery", attempt}
 	if sc := span.SpanContext(); sc.HasTraceID() {
-		log = logging.With(w.log, "request_id", req.Id, "provider", p.Name(), "delivery", attempt, "trace_id", sc.TraceID().String())
+		ids = append(ids, "trace_id", sc.TraceID().String())
 	}
+	log := logging.With(w.log, ids...)
 	ctx = withRequestLog(ctx, log)
 	w.metrics.QueueWait.WithLabelValues(p.Name()).Observe(taken.Sub(accepted).Seconds())
 	if attempt > 1 {
