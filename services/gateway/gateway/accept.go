@@ -162,14 +162,22 @@ func (g *Gateway) serve(c echo.Context, ep endpoint, id string, a *admission) (i
 
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.RequestTimeout)
 	defer cancel()
+	cached, status := g.lookup(ctx, c, ep, body, a)
+	if cached.hit {
+		return status, nil
+	}
 	answer, err := g.publish(ctx, ep, id, r.Header, body, a)
 	if err != nil {
 		return 0, err
 	}
 	defer g.relay.Done(answer)
 	w := newAnswerWriter(c.Response(), ep.format, a.stream, g.cfg.PingInterval)
-	status, err := w.relay(ctx, answer)
+	w.capture = cached.key != ""
+	status, err = w.relay(ctx, answer)
 	a.usage, a.firstData = w.usage, w.firstData
+	if err == nil && status == http.StatusOK && w.capture {
+		g.remember(cached.key, w.entry())
+	}
 	if ctx.Err() != nil || errors.Is(err, ErrWorkerLost) || errors.Is(err, ErrAnswerGap) {
 		// Nobody will read the rest of this answer: stop the upstream call.
 		_ = g.nc.Publish(bus.CancelSubject(id), nil)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/respcache"
 	"github.com/lynkr/lynkr/pkg/sse"
 	"github.com/lynkr/lynkr/proto/busv1"
 	"github.com/lynkr/lynkr/services/gateway/internal/relay"
@@ -41,6 +42,8 @@ type answerWriter struct {
 	status    int
 	usage     *busv1.Usage // what the answer consumed, from its end
 	firstData time.Time    // when the first streamed answer bytes went to the client
+	capture   bool         // keep a copy of the streamed bytes, for the response cache
+	captured  []byte
 }
 
 func newAnswerWriter(w *echo.Response, f llm.Format, stream bool, ping time.Duration) *answerWriter {
@@ -100,7 +103,7 @@ func (a *answerWriter) apply(c *busv1.Chunk) (bool, error) {
 		if a.sentData {
 			return a.abort(ErrWorkerLost)
 		}
-		a.attempt, a.nextSeq, a.head, a.buffered = c.Attempt, 1, nil, nil
+		a.attempt, a.nextSeq, a.head, a.buffered, a.captured = c.Attempt, 1, nil, nil, nil
 	}
 	if c.Seq != a.nextSeq {
 		return a.abort(fmt.Errorf("%w: chunk %d arrived when %d was due", ErrAnswerGap, c.Seq, a.nextSeq))
@@ -116,6 +119,9 @@ func (a *answerWriter) apply(c *busv1.Chunk) (bool, error) {
 		if a.committed && a.stream {
 			_, _ = a.w.Write(c.Data)
 			a.w.Flush()
+			if a.capture {
+				a.captured = append(a.captured, c.Data...)
+			}
 			if !a.sentData {
 				a.sentData, a.firstData = true, time.Now()
 			}
@@ -139,13 +145,24 @@ func (a *answerWriter) apply(c *busv1.Chunk) (bool, error) {
 	return true, nil
 }
 
+// entry is the complete answer as the client received it, for the response cache.
+func (a *answerWriter) entry() respcache.Entry {
+	if a.stream {
+		return respcache.Entry{Status: a.status, ContentType: sseContentType, Body: a.captured}
+	}
+	return respcache.Entry{Status: a.status, ContentType: a.w.Header().Get("Content-Type"), Body: a.buffered}
+}
+
+// sseContentType is the Content-Type of every stream the gateway sends.
+const sseContentType = "text/event-stream; charset=utf-8"
+
 // commit puts the status and headers of a stream on the wire.
 func (a *answerWriter) commit() {
 	if a.committed {
 		return
 	}
 	h := a.w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Content-Type", sseContentType)
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no")

@@ -71,6 +71,9 @@ type Config struct {
 	// LOOP_GUARD_MAX_TOOL_ROUNDS or Lynkr's POLICY_MAX_STEPS, LOOP_GUARD_MAX_REPEATS; 0 turns a
 	// check off).
 	LoopGuard loopguard.Limits
+	// Cache is the response cache of deterministic requests (RESPONSE_CACHE_ENABLED,
+	// RESPONSE_CACHE_TTL ms, RESPONSE_CACHE_MAX_ENTRIES, RESPONSE_CACHE_MAX_BYTES).
+	Cache CacheConfig
 }
 
 // ConfigFromEnv reads the gateway's settings.
@@ -97,6 +100,12 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 	}
 	c.Streams.Replicas = e.Int("NATS_REPLICAS", 1, 1)
 	c.BacklogThreshold = uint64(e.Int("LOAD_SHEDDING_BACKLOG_THRESHOLD", 5000, 0))
+	c.Cache = CacheConfig{
+		Enabled:    e.Bool("RESPONSE_CACHE_ENABLED", true),
+		TTL:        e.Millis("RESPONSE_CACHE_TTL", time.Hour),
+		MaxEntries: e.Int("RESPONSE_CACHE_MAX_ENTRIES", 10_000, 1),
+		MaxBytes:   e.Bytes("RESPONSE_CACHE_MAX_BYTES", 64<<20),
+	}
 	c.LoopGuard = loopguard.Limits{
 		MaxMessages:   e.Int("LOOP_GUARD_MAX_MESSAGES", 0, 0),
 		MaxToolRounds: e.Int("LOOP_GUARD_MAX_TOOL_ROUNDS", e.Int("POLICY_MAX_STEPS", 0, 0), 0),
