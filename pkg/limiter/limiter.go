@@ -35,6 +35,13 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// RedisUser is a limiter that talks to Redis, whose client other parts of the gateway (the
+// response cache) share rather than open a second pool to the same server. The limiter owns
+// the client: it is closed with the limiter.
+type RedisUser interface {
+	Client() redis.UniversalClient
+}
+
 // Lease is one admitted request's in-flight slot.
 type Lease interface {
 	// Release gives the slot back. It is idempotent: calls after the first do nothing.

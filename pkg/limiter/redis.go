@@ -290,6 +290,9 @@ func (r *Redis) renewHeld() {
 	}
 }
 
+// Client is the limiter's Redis client (see RedisUser).
+func (r *Redis) Client() redis.UniversalClient { return r.client }
+
 // Ping asks Redis whether it answers, for readiness checks.
 func (r *Redis) Ping(ctx context.Context) error {
 	if err := r.client.Ping(ctx).Err(); err != nil {

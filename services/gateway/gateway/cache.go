@@ -2,15 +2,12 @@ package gateway
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/lynkr/lynkr/pkg/limiter"
 	"github.com/lynkr/lynkr/pkg/respcache"
 )
 
@@ -28,25 +25,17 @@ type CacheConfig struct {
 	MaxBytes   int64 // in-process cache only
 }
 
-// newCache builds the response cache: Redis when the limiter has one, else local.
-func newCache(cfg CacheConfig, redisURL string) (respcache.Cache, func() error, error) {
-	if !cfg.Enabled {
-		return nil, func() error { return nil }, nil
+// newCache builds the response cache: in the limiter's Redis when it has one (one client and
+// one connection pool for both), else in this process; nil when it is off.
+func newCache(cfg CacheConfig, lim limiter.Limiter) respcache.Cache {
+	switch r, shared := lim.(limiter.RedisUser); {
+	case !cfg.Enabled:
+		return nil
+	case shared:
+		return respcache.NewRedis(r.Client(), "lynkr:cache:")
+	default:
+		return respcache.NewLocal(cfg.MaxEntries, cfg.MaxBytes, time.Now)
 	}
-	if redisURL == "" {
-		return respcache.NewLocal(cfg.MaxEntries, cfg.MaxBytes, time.Now), func() error { return nil }, nil
-	}
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		var ue *url.Error // it quotes the URL, password and all
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
-	}
-	opt.ContextTimeoutEnabled = true
-	client := redis.NewClient(opt)
-	return respcache.NewRedis(client, "lynkr:cache:"), client.Close, nil
 }
 
 // cacheLookup is what serve learned from the cache for one request.

@@ -54,26 +54,25 @@ type Deps struct {
 
 // Gateway is one gateway instance.
 type Gateway struct {
-	cfg        Config
-	log        *slog.Logger
-	nc         *nats.Conn
-	js         jetstream.JetStream
-	kv         jetstream.KeyValue
-	relay      *relay.Relay
-	registry   *registry.Registry
-	board      *breaker.Board
-	backlog    *backlog.Monitor
-	shed       *shed.Shedder
-	limiter    limiter.Limiter
-	metrics    *metrics.Gateway
-	promReg    *prometheus.Registry
-	router     route.Router
-	echo       *echo.Echo
-	tracer     trace.Tracer
-	tracing    bool            // the tracer records: spans are worth building
-	cache      respcache.Cache // nil when off
-	closeCache func() error
-	started    time.Time
+	cfg      Config
+	log      *slog.Logger
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	kv       jetstream.KeyValue
+	relay    *relay.Relay
+	registry *registry.Registry
+	board    *breaker.Board
+	backlog  *backlog.Monitor
+	shed     *shed.Shedder
+	limiter  limiter.Limiter
+	metrics  *metrics.Gateway
+	promReg  *prometheus.Registry
+	router   route.Router
+	echo     *echo.Echo
+	tracer   trace.Tracer
+	tracing  bool            // the tracer records: spans are worth building
+	cache    respcache.Cache // nil when off; in the limiter's Redis when it has one
+	started  time.Time
 
 	stopping atomic.Bool // a graceful shutdown has begun: readiness fails
 
@@ -126,43 +125,35 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	cache, closeCache, err := newCache(cfg.Cache, cfg.Limiter.RedisURL)
-	if err != nil {
-		_ = lim.Close()
-		return nil, fmt.Errorf("gateway: response cache: %w", err)
-	}
 	rl, err := relay.Start(deps.NATS, cfg.Instance, log)
 	if err != nil {
 		_ = lim.Close()
-		_ = closeCache()
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g := &Gateway{
-		shed:       shedder,
-		limiter:    lim,
-		promReg:    deps.Metrics,
-		tracer:     deps.Tracer.Tracer("github.com/lynkr/lynkr/services/gateway"),
-		tracing:    telemetry.Recording(deps.Tracer),
-		cache:      cache,
-		closeCache: closeCache,
-		started:    time.Now(),
-		cfg:        cfg,
-		log:        log,
-		nc:         deps.NATS,
-		js:         js,
-		kv:         kv,
-		relay:      rl,
-		registry:   registry.New(),
-		board:      breaker.NewBoard(breakerKV, log, time.Now),
-		router:     route.Router{Default: cfg.DefaultProvider, Rules: cfg.Routes},
-		ready:      make(chan struct{}),
-		ids:        newIDSource(),
+		shed:     shedder,
+		limiter:  lim,
+		promReg:  deps.Metrics,
+		tracer:   deps.Tracer.Tracer("github.com/lynkr/lynkr/services/gateway"),
+		tracing:  telemetry.Recording(deps.Tracer),
+		cache:    newCache(cfg.Cache, lim),
+		started:  time.Now(),
+		cfg:      cfg,
+		log:      log,
+		nc:       deps.NATS,
+		js:       js,
+		kv:       kv,
+		relay:    rl,
+		registry: registry.New(),
+		board:    breaker.NewBoard(breakerKV, log, time.Now),
+		router:   route.Router{Default: cfg.DefaultProvider, Rules: cfg.Routes},
+		ready:    make(chan struct{}),
+		ids:      newIDSource(),
 	}
 	g.backlog = backlog.New(js, g.providerNames, time.Second, log)
 	if g.metrics, err = metrics.NewGateway(deps.Metrics, clusterState{g}); err != nil {
 		rl.Close()
 		_ = lim.Close()
-		_ = closeCache()
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}
 	g.echo = g.routes(deps.Handlers)
@@ -197,7 +188,6 @@ func (g *Gateway) Addr() net.Addr {
 func (g *Gateway) Run(ctx context.Context) error {
 	defer g.relay.Close()
 	defer g.limiter.Close()
-	defer g.closeCache()
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
 	go g.backlog.Run(watchCtx)
