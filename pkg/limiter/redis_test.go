@@ -75,7 +75,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestRedisKilledGatewaySlotsComeBack(t *testing.T) {
 	srv := startRedis(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "LIMITER_TEST_GATEWAY="+srv.addr())
+	cmd.Env = append(os.Environ(), "LIMITER_TEST_GATEWAY="+srv.Addr())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestRedisKilledGatewaySlotsComeBack(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.MaxInFlight, cfg.LeaseTTL = 5, 500*time.Millisecond
-	live := newRedisLimiter(t, srv.client(t), cfg)
+	live := newRedisLimiter(t, srv.Client(t), cfg)
 	_, err = live.Acquire(context.Background())
 	limited(t, err, ReasonInFlight)
 	time.Sleep(2 * cfg.LeaseTTL) // the other gateway renews its leases past their TTL
@@ -114,9 +114,9 @@ func TestRedisAbandonedLeasesExpire(t *testing.T) {
 	srv := startRedis(t)
 	cfg := DefaultConfig()
 	cfg.MaxInFlight, cfg.LeaseTTL = 5, 500*time.Millisecond
-	deadClient := redis.NewClient(&redis.Options{Addr: srv.addr()})
+	deadClient := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	dead := newRedisLimiter(t, deadClient, cfg)
-	live := newRedisLimiter(t, srv.client(t), cfg)
+	live := newRedisLimiter(t, srv.Client(t), cfg)
 	for range 5 {
 		acquire(t, dead)
 	}
@@ -146,11 +146,11 @@ func reacquireAll(t *testing.T, l *Redis, n int) {
 // Renewal keeps a long request's slot held well past the lease TTL.
 func TestRedisRenewalKeepsLeases(t *testing.T) {
 	srv := startRedis(t)
-	raw := srv.client(t)
+	raw := srv.Client(t)
 	cfg := DefaultConfig()
 	cfg.MaxInFlight, cfg.LeaseTTL = 3, 400*time.Millisecond
-	a := newRedisLimiter(t, srv.client(t), cfg)
-	b := newRedisLimiter(t, srv.client(t), cfg)
+	a := newRedisLimiter(t, srv.Client(t), cfg)
+	b := newRedisLimiter(t, srv.Client(t), cfg)
 	var held []Lease
 	for range 3 {
 		held = append(held, acquire(t, a))
@@ -176,12 +176,12 @@ func TestRedisRenewalKeepsLeases(t *testing.T) {
 // the next renewal and no longer renewed.
 func TestRedisLostLease(t *testing.T) {
 	srv := startRedis(t)
-	raw := srv.client(t)
+	raw := srv.Client(t)
 	var logs syncBuffer
 	cfg := DefaultConfig()
 	cfg.MaxInFlight, cfg.LeaseTTL = 2, 300*time.Millisecond
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	a := newRedisLimiter(t, srv.client(t), cfg)
+	a := newRedisLimiter(t, srv.Client(t), cfg)
 	lease := acquire(t, a)
 	id := lease.(*redisLease).id
 	if err := raw.ZRem(context.Background(), a.keys[0], id).Err(); err != nil {
@@ -205,8 +205,8 @@ func TestRedisCloseGivesBackLeases(t *testing.T) {
 	srv := startRedis(t)
 	cfg := DefaultConfig()
 	cfg.MaxInFlight = 4
-	a := newRedisLimiter(t, srv.client(t), cfg)
-	b := newRedisLimiter(t, srv.client(t), cfg)
+	a := newRedisLimiter(t, srv.Client(t), cfg)
+	b := newRedisLimiter(t, srv.Client(t), cfg)
 	for range 4 {
 		acquire(t, a)
 	}
@@ -237,7 +237,7 @@ func TestRedisUnreachable(t *testing.T) {
 					hookAdmitted.Add(1)
 				}
 			}
-			client := srv.client(t)
+			client := srv.Client(t)
 			var calls countCalls
 			client.AddHook(&calls)
 			l := newRedisLimiter(t, client, cfg)
@@ -248,7 +248,7 @@ func TestRedisUnreachable(t *testing.T) {
 			limited(t, err, ReasonInFlight)
 			lease.Release()
 
-			srv.stop()
+			srv.Stop()
 			before := calls.n.Load()
 			for range 10 {
 				lease, err := l.Acquire(ctx)
@@ -278,7 +278,7 @@ func TestRedisUnreachable(t *testing.T) {
 				t.Errorf("no log line about Redis being unreachable: %s", logs.String())
 			}
 
-			srv.start()
+			srv.Start()
 			var back Lease
 			waitFor(t, "the limiter uses Redis again", func() bool {
 				lease, err := l.Acquire(ctx)
@@ -307,8 +307,8 @@ func TestRedisCallerDeadlineIsNotUnavailability(t *testing.T) {
 	srv := startRedis(t)
 	cfg := DefaultConfig()
 	cfg.MaxInFlight = 1
-	l := newRedisLimiter(t, srv.client(t), cfg)
-	srv.stop()
+	l := newRedisLimiter(t, srv.Client(t), cfg)
+	srv.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
 	defer cancel()
 	<-ctx.Done()
@@ -333,7 +333,7 @@ func TestFromEnv(t *testing.T) {
 	_ = l.Close()
 
 	l, err = FromEnv(ctx, config.Map(map[string]string{
-		"REDIS_URL": "redis://" + srv.addr() + "/0", "LIMITER_MAX_IN_FLIGHT": "1", "LIMITER_KEY_PREFIX": "test",
+		"REDIS_URL": "redis://" + srv.Addr() + "/0", "LIMITER_MAX_IN_FLIGHT": "1", "LIMITER_KEY_PREFIX": "test",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -343,7 +343,7 @@ func TestFromEnv(t *testing.T) {
 		t.Fatalf("REDIS_URL set: %T, want *Redis", l)
 	}
 	lease := acquire(t, r)
-	if n := srv.client(t).ZCard(ctx, "{test}:inflight").Val(); n != 1 {
+	if n := srv.Client(t).ZCard(ctx, "{test}:inflight").Val(); n != 1 {
 		t.Errorf("%d leases under {test}:inflight", n)
 	}
 	lease.Release()
@@ -395,7 +395,7 @@ func BenchmarkRedisAcquireRelease(b *testing.B) {
 	srv := startRedis(b)
 	cfg := DefaultConfig()
 	cfg.MaxInFlight, cfg.Rate = 1<<20, 1e6
-	l, err := NewRedis(srv.client(b), cfg)
+	l, err := NewRedis(srv.Client(b), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func leases(ms ...member) []member { return ms }
 
 func TestAcquireScript(t *testing.T) {
 	srv := startRedis(t)
-	rc := srv.client(t)
+	rc := srv.Client(t)
 	ctx := context.Background()
 	tests := []struct {
 		name  string
@@ -168,7 +168,7 @@ func zset(t *testing.T, rc *redis.Client) []member {
 
 func TestRenewScript(t *testing.T) {
 	srv := startRedis(t)
-	rc := srv.client(t)
+	rc := srv.Client(t)
 	ctx := context.Background()
 	rc.ZAdd(ctx, keyZ,
 		redis.Z{Score: float64(now), Member: "mine-expired-now"},

@@ -26,7 +26,7 @@ func redisGroup(t *testing.T, cfg Config) []Limiter {
 	srv := startRedis(t)
 	var ls []Limiter
 	for range 2 {
-		l, err := NewRedis(srv.client(t), cfg)
+		l, err := NewRedis(srv.Client(t), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,112 +1,26 @@
 package respcache
 
 import (
-	"bufio"
 	"errors"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/lynkr/lynkr/pkg/internal/redistest"
 )
 
-// redisServer is a real redis-server process for one test, on a free port, with no
-// persistence, in a temporary directory.
-type redisServer struct {
-	t    testing.TB
-	port int
-	cmd  *exec.Cmd
-	wait chan error
-}
-
-// startRedis starts redis-server from PATH; without it the test fails under CI and is
-// skipped elsewhere.
-func startRedis(t testing.TB) *redisServer {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server is not installed; the response cache's tests need a real Redis: apt-get install redis-server")
-		}
-		t.Skip("redis-server is not installed (apt-get install redis-server)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	dir := t.TempDir()
-	log := filepath.Join(dir, "redis.log")
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", log)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting redis-server: %v", err)
-	}
-	s := &redisServer{t: t, port: port, cmd: cmd, wait: make(chan error, 1)}
-	go func() { s.wait <- cmd.Wait() }()
-	t.Cleanup(s.stop)
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.answers() {
-		select {
-		case err := <-s.wait:
-			b, _ := os.ReadFile(log)
-			s.cmd = nil
-			t.Fatalf("redis-server exited: %v\n%s", err, b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(log)
-			t.Fatalf("redis-server on %s did not answer PING within 10s\n%s", s.addr(), b)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return s
-}
-
-func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-// answers reports whether the server replies +PONG, without a client library.
-func (s *redisServer) answers() bool {
-	c, err := net.DialTimeout("tcp", s.addr(), time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := fmt.Fprint(c, "PING\r\n"); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "+PONG")
-}
-
-// stop kills the server and waits until it has exited.
-func (s *redisServer) stop() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.wait
-	s.cmd = nil
-}
-
-// client is a go-redis client for the server that does not retry, closed at the end of the test.
-func (s *redisServer) client(t testing.TB) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1, DialTimeout: time.Second, ContextTimeoutEnabled: true})
+// client is a go-redis client of srv that does not retry, so a stopped server is an error at
+// once; closed at the end of the test.
+func client(t *testing.T, srv *redistest.Server) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialTimeout: time.Second, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
 func TestRedisRoundTrip(t *testing.T) {
-	s := startRedis(t)
-	rc := s.client(t)
+	s := redistest.Start(t)
+	rc := client(t, s)
 	c := NewRedis(rc, "lynkr:respcache:")
 	ctx := t.Context()
 
@@ -144,8 +58,8 @@ func TestRedisRoundTrip(t *testing.T) {
 }
 
 func TestRedisTTL(t *testing.T) {
-	s := startRedis(t)
-	c := NewRedis(s.client(t), "t:")
+	s := redistest.Start(t)
+	c := NewRedis(client(t, s), "t:")
 	set(t, c, "k", body(5), 200*time.Millisecond)
 	if !has(t, c, "k") {
 		t.Fatal("entry missing before its TTL")
@@ -160,10 +74,10 @@ func TestRedisTTL(t *testing.T) {
 }
 
 func TestRedisDown(t *testing.T) {
-	s := startRedis(t)
-	c := NewRedis(s.client(t), "t:")
+	s := redistest.Start(t)
+	c := NewRedis(client(t, s), "t:")
 	set(t, c, "k", body(5), time.Minute)
-	s.stop()
+	s.Stop()
 	if _, ok, err := c.Get(t.Context(), "k"); err == nil || ok {
 		t.Fatalf("Get with Redis down = %v, %v; want an error", ok, err)
 	}
