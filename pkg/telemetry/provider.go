@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
@@ -113,4 +114,12 @@ func (c Config) exporter(ctx context.Context) (sdktrace.SpanExporter, error) {
 		return nil, fmt.Errorf("telemetry %s exporter: %w", c.Exporter, err)
 	}
 	return exp, nil
+}
+
+// Flush calls the shutdown NewTracerProvider returned, giving the spans still buffered at most
+// five seconds to leave: what a service does last.
+func Flush(shutdown func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = shutdown(ctx)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"time"
 
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
@@ -44,17 +43,10 @@ func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer flushTraces(shutdown)
+	defer telemetry.Flush(shutdown)
 	g, err := New(ctx, cfg, Deps{NATS: nc, Logger: log, Metrics: metrics.NewRegistry(), Tracer: tp})
 	if err != nil {
 		return err
 	}
 	return g.Run(ctx)
-}
-
-// flushTraces sends the spans still buffered, for at most five seconds.
-func flushTraces(shutdown func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = shutdown(ctx)
 }

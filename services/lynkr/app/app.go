@@ -130,11 +130,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 		if tp, shutdown, err = telemetry.NewTracerProvider(ctx, tcfg, "lynkr"); err != nil {
 			return nil, err
 		}
-		a.closers = append(a.closers, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = shutdown(ctx)
-		})
+		a.closers = append(a.closers, func() { telemetry.Flush(shutdown) })
 	}
 	// One registry for the whole process: the gateway serves it on /metrics.
 	reg := cfg.Metrics

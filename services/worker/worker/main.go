@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
@@ -50,11 +49,7 @@ func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = shutdown(ctx)
-	}()
+	defer telemetry.Flush(shutdown)
 	hc := &http.Client{Transport: telemetry.Transport(provider.NewTransport(lookup), tp)}
 	w, err := New(ctx, cfg, Deps{NATS: nc, Logger: log, Providers: ps, HTTP: hc, Metrics: metrics.NewRegistry(), Tracer: tp})
 	if err != nil {
