@@ -33,7 +33,19 @@ type Gateway struct {
 	// LoopGuard counts conversations the loop guard refused, by reason
 	// (lynkr_loop_guard_refused_total).
 	LoopGuard *prometheus.CounterVec
+	// TenantRefused counts requests refused for who made them: "auth" (no or a wrong key),
+	// "rate_limit", "budget", "store_unavailable" (lynkr_tenant_refused_total).
+	TenantRefused *prometheus.CounterVec
+	// TenantStoreErrors counts requests decided without the tenant store because it failed,
+	// by whether they were admitted anyway (lynkr_tenant_store_errors_total).
+	TenantStoreErrors *prometheus.CounterVec
+	// Charged counts requests whose usage this gateway charged to their tenant
+	// (lynkr_spend_charged_requests_total).
+	Charged prometheus.Counter
 }
+
+// TenantRefusals are the reasons lynkr_tenant_refused_total counts.
+var TenantRefusals = []string{"auth", "rate_limit", "budget", "store_unavailable"}
 
 // GatewayState is what a gateway knows of the cluster at the moment of a scrape.
 type GatewayState interface {
@@ -103,12 +115,28 @@ func NewGateway(reg prometheus.Registerer, state GatewayState) (*Gateway, error)
 			Name: "lynkr_loop_guard_refused_total",
 			Help: "Conversations refused as a runaway agent loop, by the limit they passed.",
 		}, []string{"reason"}),
+		TenantRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lynkr_tenant_refused_total",
+			Help: "Requests refused for their tenant: a missing or wrong key, a rate limit, a budget, or an unreachable tenant store.",
+		}, []string{"reason"}),
+		TenantStoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lynkr_tenant_store_errors_total",
+			Help: "Requests decided without the tenant store (Redis) because it failed, by whether they were admitted (TENANT_FAIL_OPEN).",
+		}, []string{"admitted"}),
+		Charged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lynkr_spend_charged_requests_total",
+			Help: "Requests whose usage this gateway charged to their tenant's spend (each request once).",
+		}),
 	}
 	for _, reason := range ShedReasons {
 		m.Shed.WithLabelValues(reason)
 	}
+	for _, reason := range TenantRefusals {
+		m.TenantRefused.WithLabelValues(reason)
+	}
 	cs := []prometheus.Collector{m.Requests, m.Duration, m.FirstToken, m.Errors, m.Active, m.Shed,
-		m.TokensInput, m.TokensOutput, m.TokensCached, m.CacheHits, m.CacheMisses, m.LoopGuard, newGatewayCollector(state)}
+		m.TokensInput, m.TokensOutput, m.TokensCached, m.CacheHits, m.CacheMisses, m.LoopGuard,
+		m.TenantRefused, m.TenantStoreErrors, m.Charged, newGatewayCollector(state)}
 	if err := register(reg, cs...); err != nil {
 		return nil, err
 	}

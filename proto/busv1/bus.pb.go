@@ -103,8 +103,11 @@ type Request struct {
 	// Client headers the upstream may need (anthropic-version, anthropic-beta).
 	Headers          map[string]string `protobuf:"bytes,9,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	AcceptedUnixNano int64             `protobuf:"varint,10,opt,name=accepted_unix_nano,json=acceptedUnixNano,proto3" json:"accepted_unix_nano,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Who the request belongs to, when the gateway authenticates keys: the worker copies it
+	// into the request's Usage so spend is charged to it.
+	Tenant        *Tenant `protobuf:"bytes,11,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Request) Reset() {
@@ -207,6 +210,83 @@ func (x *Request) GetAcceptedUnixNano() int64 {
 	return 0
 }
 
+func (x *Request) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
+// Tenant is who a request is charged to: the virtual key that made it and the key's team,
+// customer and org. Empty fields are not set.
+type Tenant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Team          string                 `protobuf:"bytes,2,opt,name=team,proto3" json:"team,omitempty"`
+	Customer      string                 `protobuf:"bytes,3,opt,name=customer,proto3" json:"customer,omitempty"`
+	Org           string                 `protobuf:"bytes,4,opt,name=org,proto3" json:"org,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Tenant) Reset() {
+	*x = Tenant{}
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tenant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tenant) ProtoMessage() {}
+
+func (x *Tenant) ProtoReflect() protoreflect.Message {
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
+func (*Tenant) Descriptor() ([]byte, []int) {
+	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Tenant) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *Tenant) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *Tenant) GetCustomer() string {
+	if x != nil {
+		return x.Customer
+	}
+	return ""
+}
+
+func (x *Tenant) GetOrg() string {
+	if x != nil {
+		return x.Org
+	}
+	return ""
+}
+
 // Chunk is one piece of an answer, sent by a worker over core NATS to the gateway that holds
 // the client's connection. Chunks of one attempt are numbered from 1 so a gap is detected. A
 // chunk carries any of a head, data and an end, applied in that order: a whole non-streamed
@@ -226,7 +306,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[1]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +318,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[1]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +331,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{1}
+	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Chunk) GetRequestId() string {
@@ -307,7 +387,7 @@ type Head struct {
 
 func (x *Head) Reset() {
 	*x = Head{}
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[2]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -319,7 +399,7 @@ func (x *Head) String() string {
 func (*Head) ProtoMessage() {}
 
 func (x *Head) ProtoReflect() protoreflect.Message {
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[2]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -332,7 +412,7 @@ func (x *Head) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Head.ProtoReflect.Descriptor instead.
 func (*Head) Descriptor() ([]byte, []int) {
-	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{2}
+	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Head) GetStatus() int32 {
@@ -361,7 +441,7 @@ type End struct {
 
 func (x *End) Reset() {
 	*x = End{}
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[3]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +453,7 @@ func (x *End) String() string {
 func (*End) ProtoMessage() {}
 
 func (x *End) ProtoReflect() protoreflect.Message {
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[3]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +466,7 @@ func (x *End) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use End.ProtoReflect.Descriptor instead.
 func (*End) Descriptor() ([]byte, []int) {
-	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{3}
+	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *End) GetError() *Error {
@@ -417,7 +497,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[4]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +509,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[4]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +522,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{4}
+	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Error) GetStatus() int32 {
@@ -493,13 +573,15 @@ type Usage struct {
 	CacheReadTokens   int64                  `protobuf:"varint,6,opt,name=cache_read_tokens,json=cacheReadTokens,proto3" json:"cache_read_tokens,omitempty"`
 	CacheCreateTokens int64                  `protobuf:"varint,7,opt,name=cache_create_tokens,json=cacheCreateTokens,proto3" json:"cache_create_tokens,omitempty"`
 	LatencyMs         int64                  `protobuf:"varint,8,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Who the request belongs to, from the Request; unset when the gateway does not know.
+	Tenant        *Tenant `protobuf:"bytes,9,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[5]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -511,7 +593,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[5]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -524,7 +606,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{5}
+	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Usage) GetRequestId() string {
@@ -583,6 +665,13 @@ func (x *Usage) GetLatencyMs() int64 {
 	return 0
 }
 
+func (x *Usage) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
 // UsageBatch is the usage of the requests one worker answered for one provider in a short
 // interval, as one message on the usage stream: one message a batch, not one a request, costs
 // the bus far less. Its message id is the worker's instance and the batch's number, so a
@@ -598,7 +687,7 @@ type UsageBatch struct {
 
 func (x *UsageBatch) Reset() {
 	*x = UsageBatch{}
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[6]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +699,7 @@ func (x *UsageBatch) String() string {
 func (*UsageBatch) ProtoMessage() {}
 
 func (x *UsageBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[6]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +712,7 @@ func (x *UsageBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageBatch.ProtoReflect.Descriptor instead.
 func (*UsageBatch) Descriptor() ([]byte, []int) {
-	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{6}
+	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UsageBatch) GetWorker() string {
@@ -682,7 +771,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[7]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +783,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[7]
+	mi := &file_lynkr_bus_v1_bus_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +796,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{7}
+	return file_lynkr_bus_v1_bus_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Heartbeat) GetInstance() string {
@@ -833,7 +922,7 @@ var File_lynkr_bus_v1_bus_proto protoreflect.FileDescriptor
 
 const file_lynkr_bus_v1_bus_proto_rawDesc = "" +
 	"\n" +
-	"\x16lynkr/bus/v1/bus.proto\x12\flynkr.bus.v1\"\xa9\x03\n" +
+	"\x16lynkr/bus/v1/bus.proto\x12\flynkr.bus.v1\"\xd7\x03\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
 	"\rreply_subject\x18\x02 \x01(\tR\freplySubject\x125\n" +
@@ -845,10 +934,16 @@ const file_lynkr_bus_v1_bus_proto_rawDesc = "" +
 	"\x04body\x18\b \x01(\fR\x04body\x12<\n" +
 	"\aheaders\x18\t \x03(\v2\".lynkr.bus.v1.Request.HeadersEntryR\aheaders\x12,\n" +
 	"\x12accepted_unix_nano\x18\n" +
-	" \x01(\x03R\x10acceptedUnixNano\x1a:\n" +
+	" \x01(\x03R\x10acceptedUnixNano\x12,\n" +
+	"\x06tenant\x18\v \x01(\v2\x14.lynkr.bus.v1.TenantR\x06tenant\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb3\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"a\n" +
+	"\x06Tenant\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x12\n" +
+	"\x04team\x18\x02 \x01(\tR\x04team\x12\x1a\n" +
+	"\bcustomer\x18\x03 \x01(\tR\bcustomer\x12\x10\n" +
+	"\x03org\x18\x04 \x01(\tR\x03org\"\xb3\x01\n" +
 	"\x05Chunk\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x10\n" +
@@ -868,7 +963,7 @@ const file_lynkr_bus_v1_bus_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x18\n" +
 	"\adetails\x18\x04 \x03(\tR\adetails\x12$\n" +
-	"\x0eretry_after_ms\x18\x05 \x01(\x03R\fretryAfterMs\"\x9b\x02\n" +
+	"\x0eretry_after_ms\x18\x05 \x01(\x03R\fretryAfterMs\"\xc9\x02\n" +
 	"\x05Usage\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1a\n" +
@@ -879,7 +974,8 @@ const file_lynkr_bus_v1_bus_proto_rawDesc = "" +
 	"\x11cache_read_tokens\x18\x06 \x01(\x03R\x0fcacheReadTokens\x12.\n" +
 	"\x13cache_create_tokens\x18\a \x01(\x03R\x11cacheCreateTokens\x12\x1d\n" +
 	"\n" +
-	"latency_ms\x18\b \x01(\x03R\tlatencyMs\"c\n" +
+	"latency_ms\x18\b \x01(\x03R\tlatencyMs\x12,\n" +
+	"\x06tenant\x18\t \x01(\v2\x14.lynkr.bus.v1.TenantR\x06tenant\"c\n" +
 	"\n" +
 	"UsageBatch\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\tR\x06worker\x12\x10\n" +
@@ -931,36 +1027,39 @@ func file_lynkr_bus_v1_bus_proto_rawDescGZIP() []byte {
 }
 
 var file_lynkr_bus_v1_bus_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lynkr_bus_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_lynkr_bus_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_lynkr_bus_v1_bus_proto_goTypes = []any{
 	(Operation)(0),     // 0: lynkr.bus.v1.Operation
 	(*Request)(nil),    // 1: lynkr.bus.v1.Request
-	(*Chunk)(nil),      // 2: lynkr.bus.v1.Chunk
-	(*Head)(nil),       // 3: lynkr.bus.v1.Head
-	(*End)(nil),        // 4: lynkr.bus.v1.End
-	(*Error)(nil),      // 5: lynkr.bus.v1.Error
-	(*Usage)(nil),      // 6: lynkr.bus.v1.Usage
-	(*UsageBatch)(nil), // 7: lynkr.bus.v1.UsageBatch
-	(*Heartbeat)(nil),  // 8: lynkr.bus.v1.Heartbeat
-	nil,                // 9: lynkr.bus.v1.Request.HeadersEntry
-	nil,                // 10: lynkr.bus.v1.Heartbeat.BreakersEntry
-	nil,                // 11: lynkr.bus.v1.Heartbeat.BacklogEntry
+	(*Tenant)(nil),     // 2: lynkr.bus.v1.Tenant
+	(*Chunk)(nil),      // 3: lynkr.bus.v1.Chunk
+	(*Head)(nil),       // 4: lynkr.bus.v1.Head
+	(*End)(nil),        // 5: lynkr.bus.v1.End
+	(*Error)(nil),      // 6: lynkr.bus.v1.Error
+	(*Usage)(nil),      // 7: lynkr.bus.v1.Usage
+	(*UsageBatch)(nil), // 8: lynkr.bus.v1.UsageBatch
+	(*Heartbeat)(nil),  // 9: lynkr.bus.v1.Heartbeat
+	nil,                // 10: lynkr.bus.v1.Request.HeadersEntry
+	nil,                // 11: lynkr.bus.v1.Heartbeat.BreakersEntry
+	nil,                // 12: lynkr.bus.v1.Heartbeat.BacklogEntry
 }
 var file_lynkr_bus_v1_bus_proto_depIdxs = []int32{
 	0,  // 0: lynkr.bus.v1.Request.operation:type_name -> lynkr.bus.v1.Operation
-	9,  // 1: lynkr.bus.v1.Request.headers:type_name -> lynkr.bus.v1.Request.HeadersEntry
-	3,  // 2: lynkr.bus.v1.Chunk.head:type_name -> lynkr.bus.v1.Head
-	4,  // 3: lynkr.bus.v1.Chunk.end:type_name -> lynkr.bus.v1.End
-	5,  // 4: lynkr.bus.v1.End.error:type_name -> lynkr.bus.v1.Error
-	6,  // 5: lynkr.bus.v1.End.usage:type_name -> lynkr.bus.v1.Usage
-	6,  // 6: lynkr.bus.v1.UsageBatch.usages:type_name -> lynkr.bus.v1.Usage
-	10, // 7: lynkr.bus.v1.Heartbeat.breakers:type_name -> lynkr.bus.v1.Heartbeat.BreakersEntry
-	11, // 8: lynkr.bus.v1.Heartbeat.backlog:type_name -> lynkr.bus.v1.Heartbeat.BacklogEntry
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	10, // 1: lynkr.bus.v1.Request.headers:type_name -> lynkr.bus.v1.Request.HeadersEntry
+	2,  // 2: lynkr.bus.v1.Request.tenant:type_name -> lynkr.bus.v1.Tenant
+	4,  // 3: lynkr.bus.v1.Chunk.head:type_name -> lynkr.bus.v1.Head
+	5,  // 4: lynkr.bus.v1.Chunk.end:type_name -> lynkr.bus.v1.End
+	6,  // 5: lynkr.bus.v1.End.error:type_name -> lynkr.bus.v1.Error
+	7,  // 6: lynkr.bus.v1.End.usage:type_name -> lynkr.bus.v1.Usage
+	2,  // 7: lynkr.bus.v1.Usage.tenant:type_name -> lynkr.bus.v1.Tenant
+	7,  // 8: lynkr.bus.v1.UsageBatch.usages:type_name -> lynkr.bus.v1.Usage
+	11, // 9: lynkr.bus.v1.Heartbeat.breakers:type_name -> lynkr.bus.v1.Heartbeat.BreakersEntry
+	12, // 10: lynkr.bus.v1.Heartbeat.backlog:type_name -> lynkr.bus.v1.Heartbeat.BacklogEntry
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_lynkr_bus_v1_bus_proto_init() }
@@ -974,7 +1073,7 @@ func file_lynkr_bus_v1_bus_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lynkr_bus_v1_bus_proto_rawDesc), len(file_lynkr_bus_v1_bus_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -21,11 +21,15 @@ import (
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/limiter"
+	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/llm/anthropic"
 	"github.com/lynkr/lynkr/pkg/loopguard"
+	"github.com/lynkr/lynkr/pkg/ratelimit"
 	"github.com/lynkr/lynkr/pkg/shed"
 	"github.com/lynkr/lynkr/pkg/telemetry"
 	"github.com/lynkr/lynkr/proto/busv1"
 	"github.com/lynkr/lynkr/services/gateway/internal/relay"
+	"github.com/lynkr/lynkr/services/gateway/internal/tenancy"
 )
 
 // publishTimeout bounds the wait for JetStream to accept a request: past it the client gets a
@@ -133,6 +137,8 @@ type admission struct {
 	provider string
 	model    string
 	lease    limiter.Lease
+	identity tenancy.Identity   // whom the request is from, when tenancy is on
+	rate     ratelimit.Decision // the tightest per-tenant rate limit, for the RateLimit headers
 
 	// What the answer was, for metrics and the request's log line.
 	start     time.Time
@@ -151,11 +157,20 @@ func (g *Gateway) serve(c echo.Context, ep endpoint, id string, a *admission) (i
 	defer g.shed.End()
 	g.metrics.Active.Inc()
 	defer g.metrics.Active.Dec()
+	if g.tenancy != nil {
+		id, err := g.tenancy.Identify(r.Context(), r.Header)
+		if err != nil {
+			return 0, err
+		}
+		a.identity = id
+	}
 	body, err := readBody(r, g.cfg.MaxBodyBytes)
 	if err != nil {
 		return 0, err
 	}
-	if err := g.admit(r.Context(), ep, r.Header, body, a); err != nil {
+	err = g.admit(r.Context(), ep, r.Header, body, a)
+	a.rate.Headers(c.Response().Header())
+	if err != nil {
 		return 0, err
 	}
 	defer a.lease.Release()
@@ -213,12 +228,26 @@ func (g *Gateway) admit(ctx context.Context, ep endpoint, h http.Header, body []
 			return e
 		}
 	}
+	if g.tenancy != nil {
+		if a.rate, err = g.tenancy.Admit(ctx, a.identity, model, estimateTokens(ep, body)); err != nil {
+			return err
+		}
+	}
 	lease, err := g.limiter.Acquire(ctx)
 	if err != nil {
 		return g.refuse(err)
 	}
 	a.lease = lease
 	return nil
+}
+
+// estimateTokens is a request's input tokens as rate limits and budgets estimate them before
+// it runs: on the high side.
+func estimateTokens(ep endpoint, body []byte) int64 {
+	if ep.format == llm.FormatAnthropic {
+		return anthropic.EstimateInputTokens(body)
+	}
+	return llm.EstimateTokens(len(body))
 }
 
 // refuse turns a shedding or limiter refusal into the client's 503 with Retry-After.
@@ -252,6 +281,7 @@ func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, h http.He
 		DeadlineUnixNano: deadline.UnixNano(),
 		Body:             body,
 		AcceptedUnixNano: time.Now().UnixNano(),
+		Tenant:           a.identity.Proto(),
 	}
 	for _, name := range forwardedHeaders {
 		if v := h.Values(name); len(v) > 0 {
@@ -325,6 +355,12 @@ func (g *Gateway) logRequest(r *http.Request, id string, sc trace.SpanContext, a
 	)
 	if sc.HasTraceID() {
 		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	}
+	if k := a.identity.Key; k != nil {
+		attrs = append(attrs, slog.String("key_id", k.ID))
+	}
+	if a.identity.Team != "" {
+		attrs = append(attrs, slog.String("team", a.identity.Team))
 	}
 	if u := a.usage; u != nil {
 		attrs = append(attrs, slog.Group("tokens", slog.Int64("input", u.InputTokens), slog.Int64("output", u.OutputTokens),

@@ -47,7 +47,7 @@ type cacheLookup struct {
 // lookup answers a cacheable request from the cache if it can. A cache that fails is passed
 // by: it is an optimisation, never a reason to refuse.
 func (g *Gateway) lookup(ctx context.Context, c echo.Context, ep endpoint, body []byte, a *admission) (cacheLookup, int) {
-	if g.cache == nil || !ep.conversation {
+	if g.cache == nil || !ep.conversation || a.identity.NoCache() {
 		return cacheLookup{}, 0
 	}
 	v := strings.ToLower(c.Request().Header.Get(HeaderCache))

@@ -13,6 +13,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/loopguard"
 	"github.com/lynkr/lynkr/pkg/shed"
 	"github.com/lynkr/lynkr/services/gateway/internal/route"
+	"github.com/lynkr/lynkr/services/gateway/internal/tenancy"
 )
 
 // Config is the gateway's configuration. ConfigFromEnv fills it from Lynkr's variable names.
@@ -74,6 +75,10 @@ type Config struct {
 	// Cache is the response cache of deterministic requests (RESPONSE_CACHE_ENABLED,
 	// RESPONSE_CACHE_TTL ms, RESPONSE_CACHE_MAX_ENTRIES, RESPONSE_CACHE_MAX_BYTES).
 	Cache CacheConfig
+	// Tenancy is virtual keys, per-tenant rate limits and budgets (AUTH_ENABLED,
+	// ADMIN_API_KEY, TRUST_TENANT_HEADERS, TENANT_STORE_PATH, TENANT_FAIL_OPEN,
+	// TENANT_TIMEOUT ms, PRICE_TABLE_FILE). All off by default.
+	Tenancy tenancy.Config
 }
 
 // ConfigFromEnv reads the gateway's settings.
@@ -105,6 +110,15 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		TTL:        e.Millis("RESPONSE_CACHE_TTL", time.Hour),
 		MaxEntries: e.Int("RESPONSE_CACHE_MAX_ENTRIES", 10_000, 1),
 		MaxBytes:   e.Bytes("RESPONSE_CACHE_MAX_BYTES", 64<<20),
+	}
+	c.Tenancy = tenancy.Config{
+		Auth:         e.Bool("AUTH_ENABLED", false),
+		AdminKey:     e.Secret("ADMIN_API_KEY"),
+		TrustHeaders: e.Bool("TRUST_TENANT_HEADERS", false),
+		StorePath:    e.String("TENANT_STORE_PATH", ""),
+		FailOpen:     e.Bool("TENANT_FAIL_OPEN", true),
+		Timeout:      e.Millis("TENANT_TIMEOUT", 500*time.Millisecond),
+		PricesFile:   e.String("PRICE_TABLE_FILE", ""),
 	}
 	c.LoopGuard = loopguard.Limits{
 		MaxMessages:   e.Int("LOOP_GUARD_MAX_MESSAGES", 0, 0),
@@ -142,6 +156,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("REQUEST_TIMEOUT=%s: want a positive number of milliseconds", c.RequestTimeout)
 	case c.LoopGuard.Validate() != nil:
 		return c.LoopGuard.Validate()
+	case c.Tenancy.Enabled() && c.Tenancy.Timeout <= 0:
+		return fmt.Errorf("TENANT_TIMEOUT=%s: want a positive number of milliseconds", c.Tenancy.Timeout)
 	case c.HeartbeatEvery <= 0:
 		return fmt.Errorf("HEARTBEAT_INTERVAL=%s: want a positive number of milliseconds", c.HeartbeatEvery)
 	case c.RequestTimeout >= c.Streams.MaxRequestAge:

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/sethvargo/go-retry"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -34,6 +35,7 @@ import (
 	"github.com/lynkr/lynkr/services/gateway/internal/registry"
 	"github.com/lynkr/lynkr/services/gateway/internal/relay"
 	"github.com/lynkr/lynkr/services/gateway/internal/route"
+	"github.com/lynkr/lynkr/services/gateway/internal/tenancy"
 )
 
 // Deps are what the gateway is given rather than makes.
@@ -72,6 +74,7 @@ type Gateway struct {
 	tracer   trace.Tracer
 	tracing  bool            // the tracer records: spans are worth building
 	cache    respcache.Cache // nil when off; in the limiter's Redis when it has one
+	tenancy  *tenancy.Tenancy // nil when keys, tenant limits and budgets are all off
 	started  time.Time
 
 	stopping atomic.Bool // a graceful shutdown has begun: readiness fails
@@ -156,6 +159,20 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 		_ = lim.Close()
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}
+	if cfg.Tenancy.Enabled() {
+		var rdb redis.UniversalClient
+		if r, ok := lim.(limiter.RedisUser); ok {
+			rdb = r.Client()
+		}
+		if g.tenancy, err = tenancy.New(cfg.Tenancy, tenancy.Deps{Redis: rdb, Logger: log, Metrics: g.metrics}); err != nil {
+			rl.Close()
+			_ = lim.Close()
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		if cfg.Tenancy.Auth && cfg.Tenancy.AdminKey.IsZero() {
+			log.Warn("AUTH_ENABLED without ADMIN_API_KEY: this gateway cannot make keys; another with the admin key must")
+		}
+	}
 	g.echo = g.routes(deps.Handlers)
 	return g, nil
 }
@@ -191,6 +208,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
 	go g.backlog.Run(watchCtx)
+	if g.tenancy != nil {
+		// The charger stops before the store closes (defers run last in, first out).
+		defer g.tenancy.Close()
+		chargerDone := make(chan struct{})
+		defer func() { stopWatch(); <-chargerDone }()
+		go func() {
+			defer close(chargerDone)
+			if err := g.tenancy.RunCharger(watchCtx, g.js); err != nil {
+				g.log.Error("usage charger stopped: spend is not being charged", "error", err)
+			}
+		}()
+	}
 	// Heartbeats go on until the gateway has drained; the last one, sent before Run returns
 	// and the connection closes, says it leaves. Their failure is not the gateway's.
 	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))

@@ -198,6 +198,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 			return nil, err
 		}
 		gcfg.Streams.MemoryRequests = a.nats != nil
+		if gcfg.Tenancy.StorePath == "" {
+			gcfg.Tenancy.StorePath = filepath.Join(dataDir, "tenants.db")
+		}
 		nc, err := bus.Connect(natsURL, a.nats, "lynkr-gateway-"+gcfg.Instance)
 		if err != nil {
 			return nil, err

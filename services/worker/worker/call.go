@@ -83,11 +83,13 @@ func (w *Worker) answerWith(ctx context.Context, req *busv1.Request, p provider.
 		header.Set(k, v)
 	}
 	model := p.Model(req.Model)
+	rep.model = model
 	switch req.Operation {
 	case busv1.Operation_OPERATION_COUNT_TOKENS:
 		return llm.Usage{}, w.countTokens(ctx, req, p, model, header, rep, log)
 	case busv1.Operation_OPERATION_EMBEDDINGS:
 		// Embedding models are not chat models: the client's name goes through as it is.
+		rep.model = req.Model
 		return w.embeddings(ctx, req, p, req.Model, rep, log)
 	}
 

@@ -103,7 +103,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 		w.answered.Add(1)
 		w.tokensIn.Add(uint64(usage.InputTokens))
 		w.tokensOut.Add(uint64(usage.OutputTokens))
-		w.usage.add(&busv1.Usage{RequestId: req.Id, Provider: rep.provider, Model: req.Model,
+		w.usage.add(&busv1.Usage{RequestId: req.Id, Provider: rep.provider, Model: rep.model, Tenant: req.Tenant,
 			InputTokens: usage.InputTokens, OutputTokens: usage.OutputTokens, CacheReadTokens: usage.CacheReadTokens,
 			CacheCreateTokens: usage.CacheCreateTokens, LatencyMs: time.Since(start).Milliseconds()})
 		if w.cfg.RequestLogging && log.Enabled(ctx, slog.LevelInfo) {

@@ -24,6 +24,7 @@ type reply struct {
 	head     *busv1.Head // not sent yet
 	held     []byte      // a non-streamed body, sent with the end
 	provider string      // the provider answering, named in the usage of the end
+	model    string      // the upstream model it was asked for, which prices the usage
 }
 
 func newReply(nc *nats.Conn, req *busv1.Request, attempt uint64) *reply {

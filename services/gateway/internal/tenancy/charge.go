@@ -1,0 +1,119 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/spend"
+	"github.com/lynkr/lynkr/pkg/tenant"
+	"github.com/lynkr/lynkr/proto/busv1"
+)
+
+// ChargerName is the durable consumer of the usage stream every gateway shares: each usage
+// batch is charged by one of them.
+const ChargerName = "lynkr-charger"
+
+// chargeRetry is how long a batch that could not be charged (the store is down) waits before
+// JetStream delivers it again: spend catches up once the store is back.
+const chargeRetry = 2 * time.Second
+
+// RunCharger charges the usage workers publish on the bus to the tenants it belongs to, until
+// ctx ends. A batch is acknowledged once charged; the ledger counts each request id once, so a
+// batch delivered twice, or a request answered twice after a redelivery, is charged once.
+func (t *Tenancy) RunCharger(ctx context.Context, js jetstream.JetStream) error {
+	cons, err := js.CreateOrUpdateConsumer(ctx, bus.UsageStream, jetstream.ConsumerConfig{
+		Durable:       ChargerName,
+		Description:   "Charges usage to tenants' spend (gateways)",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 256,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("charger: %w", err)
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) { t.chargeBatch(ctx, msg) })
+	if err != nil {
+		return fmt.Errorf("charger: %w", err)
+	}
+	<-ctx.Done()
+	cc.Drain()
+	<-cc.Closed()
+	return nil
+}
+
+func (t *Tenancy) chargeBatch(ctx context.Context, msg jetstream.Msg) {
+	var batch busv1.UsageBatch
+	if err := proto.Unmarshal(msg.Data(), &batch); err != nil {
+		t.log.Error("usage batch unreadable: dropped", "subject", msg.Subject(), "error", err)
+		_ = msg.Term()
+		return
+	}
+	charges := make([]spend.Charge, 0, len(batch.Usages))
+	var at time.Time
+	if md, err := msg.Metadata(); err == nil {
+		at = md.Timestamp // when the worker reported it: the day it counts in
+	} else {
+		at = time.Now()
+	}
+	for _, u := range batch.Usages {
+		if c, ok := t.chargeOf(u, at); ok {
+			charges = append(charges, c)
+		}
+	}
+	if len(charges) == 0 {
+		_ = msg.Ack()
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*t.cfg.Timeout)
+	defer cancel()
+	n, err := t.ledger.Charge(cctx, charges)
+	if err != nil {
+		t.log.Warn("usage not charged yet: the tenant store failed; retrying", "batch", fmt.Sprintf("%s/%d", batch.Worker, batch.Seq),
+			"requests", len(charges), "error", err)
+		_ = msg.NakWithDelay(chargeRetry)
+		return
+	}
+	if err := msg.Ack(); err != nil && !errors.Is(err, context.Canceled) {
+		t.log.Warn("usage batch charged but not acknowledged: it will come again and be skipped", "error", err)
+	}
+	if t.metrics != nil {
+		t.metrics.Charged.Add(float64(n))
+	}
+}
+
+// chargeOf is the charge of one request's usage; false when it belongs to nobody.
+func (t *Tenancy) chargeOf(u *busv1.Usage, at time.Time) (spend.Charge, bool) {
+	tn := u.GetTenant()
+	if tn == nil || u.RequestId == "" {
+		return spend.Charge{}, false
+	}
+	id := Identity{Team: tn.Team, Customer: tn.Customer, Org: tn.Org}
+	if tn.KeyId != "" {
+		id.Key = &tenant.Key{ID: tn.KeyId}
+	}
+	scopes := id.Scopes()
+	if len(scopes) == 0 {
+		return spend.Charge{}, false
+	}
+	usage := llm.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
+		CacheReadTokens: u.CacheReadTokens, CacheCreateTokens: u.CacheCreateTokens}
+	cost, _ := t.prices.Cost(u.Model, usage) // an unpriced model costs nothing; its tokens count
+	return spend.Charge{
+		RequestID: u.RequestId,
+		Scopes:    scopes,
+		Tokens:    u.InputTokens + u.OutputTokens,
+		Cost:      cost,
+		At:        at,
+	}, true
+}
+
+// spendUsage is an estimated request as usage, for pricing it before it runs.
+func spendUsage(inputTokens int64) llm.Usage { return llm.Usage{InputTokens: inputTokens} }

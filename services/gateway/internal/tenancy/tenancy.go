@@ -1,0 +1,370 @@
+// Package tenancy is who a gateway request is from and what it may still spend: it checks the
+// virtual API key, the rate limits and the budgets of the key and its team, customer and org
+// before a request is queued, and charges the usage workers report on the bus afterwards.
+// Keys, limits and spend live in Redis when the gateways share one, else in a local file.
+package tenancy
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.etcd.io/bbolt"
+
+	"github.com/lynkr/lynkr/pkg/apierror"
+	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/metrics"
+	"github.com/lynkr/lynkr/pkg/ratelimit"
+	"github.com/lynkr/lynkr/pkg/spend"
+	"github.com/lynkr/lynkr/pkg/tenant"
+	"github.com/lynkr/lynkr/proto/busv1"
+)
+
+// The headers a trusted front sets to say whom a request is for (Lynkr's names).
+const (
+	HeaderTeam     = "LYNKR-Team-Id"
+	HeaderCustomer = "LYNKR-Customer-Id"
+	HeaderOrg      = "LYNKR-Org-Id"
+)
+
+// Config sets keys, budgets and per-tenant rate limits.
+type Config struct {
+	// Auth requires a virtual API key on every /v1/ request (AUTH_ENABLED).
+	Auth bool
+	// AdminKey opens the admin API under /admin/ (ADMIN_API_KEY); empty serves none.
+	AdminKey config.Secret
+	// TrustHeaders takes the team, customer and org from the LYNKR-Team-Id,
+	// LYNKR-Customer-Id and LYNKR-Org-Id headers where the key does not set them, for a front
+	// that sets (and strips) them (TRUST_TENANT_HEADERS).
+	TrustHeaders bool
+	// StorePath is the file that keeps keys, limits and spend without REDIS_URL
+	// (TENANT_STORE_PATH). One gateway only: several gateways share Redis.
+	StorePath string
+	// FailOpen decides requests while Redis is unreachable: keys seen valid before still work
+	// and limits and budgets are not enforced; false refuses every request with a 503 until
+	// Redis answers again (TENANT_FAIL_OPEN).
+	FailOpen bool
+	// Timeout bounds each call to the store (TENANT_TIMEOUT, ms).
+	Timeout time.Duration
+	// PricesFile is a JSON price table merged over the defaults (PRICE_TABLE_FILE).
+	PricesFile string
+}
+
+// Enabled reports whether anything needs the tenant store.
+func (c Config) Enabled() bool { return c.Auth || c.TrustHeaders || !c.AdminKey.IsZero() }
+
+// Deps are what tenancy is given.
+type Deps struct {
+	// Redis is the Redis the gateways share; nil keeps everything in the file at StorePath.
+	Redis   redis.UniversalClient
+	Logger  *slog.Logger
+	Metrics *metrics.Gateway
+}
+
+// Tenancy checks and charges requests for their tenant.
+type Tenancy struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics.Gateway
+	store   tenant.Store
+	ledger  spend.Ledger
+	limits  ratelimit.Limiter
+	prices  spend.Prices
+	db      *bbolt.DB // the local store's file, nil with Redis
+	known   *knownKeys
+}
+
+// New opens the tenant store: Redis when deps.Redis is set, else the file at StorePath.
+func New(cfg Config, deps Deps) (*Tenancy, error) {
+	prices := spend.DefaultPrices()
+	if cfg.PricesFile != "" {
+		var err error
+		if prices, err = spend.LoadPrices(cfg.PricesFile); err != nil {
+			return nil, fmt.Errorf("PRICE_TABLE_FILE: %w", err)
+		}
+	}
+	t := &Tenancy{cfg: cfg, log: deps.Logger, metrics: deps.Metrics, prices: prices, known: newKnownKeys(10_000)}
+	if deps.Redis != nil {
+		t.store = tenant.NewRedis(deps.Redis, tenant.DefaultRedisPrefix)
+		t.ledger = spend.NewRedis(deps.Redis, spend.DefaultRedisPrefix)
+		t.limits = ratelimit.NewRedis(deps.Redis, ratelimit.DefaultRedisPrefix)
+		return t, nil
+	}
+	if cfg.StorePath == "" {
+		return nil, errors.New("TENANT_STORE_PATH: keys, limits and spend need REDIS_URL or a file to keep them in")
+	}
+	db, err := tenant.OpenBolt(cfg.StorePath)
+	if err != nil {
+		return nil, fmt.Errorf("TENANT_STORE_PATH: %w", err)
+	}
+	t.db = db
+	if t.store, err = tenant.NewBolt(db); err == nil {
+		t.ledger, err = spend.NewBolt(db)
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("TENANT_STORE_PATH: %w", err)
+	}
+	t.limits = ratelimit.NewLocal()
+	return t, nil
+}
+
+// Close closes the local store; a shared Redis client is its owner's to close.
+func (t *Tenancy) Close() error {
+	if t.db != nil {
+		return t.db.Close()
+	}
+	return nil
+}
+
+// Store is where keys and policies are kept, for the admin API.
+func (t *Tenancy) Store() tenant.Store { return t.store }
+
+// Identity is whom a request is from.
+type Identity struct {
+	// Key is the virtual key the request came with; nil without authentication.
+	Key *tenant.Key
+	// Team, Customer and Org are the key's, or the trusted headers' where the key sets none.
+	Team, Customer, Org string
+}
+
+// Scopes are the scopes the request counts against, narrowest first.
+func (id Identity) Scopes() []tenant.Scope {
+	s := make([]tenant.Scope, 0, 4)
+	if id.Key != nil {
+		s = append(s, tenant.Scope{Kind: tenant.KindKey, Name: id.Key.ID})
+	}
+	for _, g := range []tenant.Scope{{Kind: tenant.KindTeam, Name: id.Team}, {Kind: tenant.KindCustomer, Name: id.Customer}, {Kind: tenant.KindOrg, Name: id.Org}} {
+		if g.Name != "" {
+			s = append(s, g)
+		}
+	}
+	return s
+}
+
+// Proto is the identity as it travels on the bus; nil when there is nobody to charge.
+func (id Identity) Proto() *busv1.Tenant {
+	if id.Key == nil && id.Team == "" && id.Customer == "" && id.Org == "" {
+		return nil
+	}
+	p := &busv1.Tenant{Team: id.Team, Customer: id.Customer, Org: id.Org}
+	if id.Key != nil {
+		p.KeyId = id.Key.ID
+	}
+	return p
+}
+
+// NoCache reports whether the request's key opted out of the response cache.
+func (id Identity) NoCache() bool { return id.Key != nil && id.Key.NoCache }
+
+// Secret is the API key a request carries: x-api-key (Anthropic's clients) or an
+// Authorization bearer token (OpenAI's).
+func Secret(h http.Header) string {
+	if k := h.Get("X-Api-Key"); k != "" {
+		return k
+	}
+	if a := h.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	return ""
+}
+
+// IsAdmin reports whether h carries the admin key.
+func (t *Tenancy) IsAdmin(h http.Header) bool {
+	admin := t.cfg.AdminKey.Reveal()
+	s := Secret(h)
+	return admin != "" && s != "" && subtle.ConstantTimeCompare([]byte(s), []byte(admin)) == 1
+}
+
+// Identify finds whom a request is from. With authentication on, a missing, unknown or
+// revoked key is a 401; an unreachable store is a 503 unless the key was seen valid before
+// and the store fails open.
+func (t *Tenancy) Identify(ctx context.Context, h http.Header) (Identity, error) {
+	var id Identity
+	if t.cfg.Auth {
+		k, err := t.authenticate(ctx, Secret(h))
+		if err != nil {
+			return Identity{}, err
+		}
+		id = Identity{Key: &k, Team: k.Team, Customer: k.Customer, Org: k.Org}
+	}
+	if t.cfg.TrustHeaders {
+		fill := func(v *string, name string) {
+			if *v == "" {
+				*v = h.Get(name)
+			}
+		}
+		fill(&id.Team, HeaderTeam)
+		fill(&id.Customer, HeaderCustomer)
+		fill(&id.Org, HeaderOrg)
+	}
+	return id, nil
+}
+
+func (t *Tenancy) authenticate(ctx context.Context, secret string) (tenant.Key, error) {
+	if secret == "" {
+		t.refused("auth")
+		return tenant.Key{}, apierror.New(http.StatusUnauthorized, "missing API key: send a lynkr key as x-api-key or Authorization: Bearer")
+	}
+	hash := tenant.HashSecret(secret)
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	defer cancel()
+	k, err := t.store.KeyByHash(ctx, hash)
+	switch {
+	case errors.Is(err, tenant.ErrNotFound):
+		t.known.forget(hash)
+		t.refused("auth")
+		return tenant.Key{}, apierror.New(http.StatusUnauthorized, "invalid API key")
+	case err != nil:
+		if k, ok := t.known.get(hash); ok && t.cfg.FailOpen {
+			t.storeFailed(err, true)
+			return k, nil
+		}
+		t.storeFailed(err, false)
+		return tenant.Key{}, t.unavailable()
+	case k.Revoked():
+		t.known.forget(hash)
+		t.refused("auth")
+		return tenant.Key{}, apierror.New(http.StatusUnauthorized, "API key %s was revoked", k.ID)
+	}
+	t.known.put(hash, k)
+	return k, nil
+}
+
+// Admit checks the identity's rate limits and budgets for a request estimated at tokens
+// input tokens of model. The decision of the tightest rate limit comes back for the
+// response's RateLimit headers. A refusal is a 429 naming the limit or budget.
+func (t *Tenancy) Admit(ctx context.Context, id Identity, model string, tokens int64) (ratelimit.Decision, error) {
+	scopes := id.Scopes()
+	if len(scopes) == 0 {
+		return ratelimit.Decision{Allowed: true}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	defer cancel()
+	policies, err := t.store.Policies(ctx, scopes)
+	if err != nil {
+		return ratelimit.Decision{Allowed: true}, t.decideWithout(err)
+	}
+	d, err := t.limits.Allow(ctx, scopes, policies, tokens)
+	if err != nil {
+		return ratelimit.Decision{Allowed: true}, t.decideWithout(err)
+	}
+	if !d.Allowed {
+		t.refused("rate_limit")
+		e := &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.TypeRateLimit, RetryAfter: d.RetryAfter,
+			Message: fmt.Sprintf("%s %q is over its rate limit of %d %s per minute; retry after %s",
+				d.Scope.Kind, d.Scope.Name, d.Limit, d.Unit, d.RetryAfter.Round(time.Second))}
+		return d, e
+	}
+	budgeted := false
+	for _, p := range policies {
+		budgeted = budgeted || p.Budgeted()
+	}
+	if !budgeted {
+		return d, nil
+	}
+	now := time.Now()
+	spent, err := t.ledger.Spent(ctx, scopes, now)
+	if err != nil {
+		return d, t.decideWithout(err)
+	}
+	cost, _ := t.prices.Cost(model, spendUsage(tokens))
+	est := spend.Estimate{Tokens: tokens, Cost: cost}
+	if err := spend.Check(scopes, policies, spent, est, now); err != nil {
+		var ob *spend.OverBudgetError
+		if errors.As(err, &ob) {
+			t.refused("budget")
+			return d, &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.TypeRateLimit,
+				Message: ob.Error(), RetryAfter: ob.ResetAt.Sub(now)}
+		}
+		return d, err
+	}
+	return d, nil
+}
+
+// Spent is what each scope spent today and this month, with its policy.
+func (t *Tenancy) Spent(ctx context.Context, scopes []tenant.Scope, at time.Time) ([]spend.Spend, []tenant.Policy, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	defer cancel()
+	spent, err := t.ledger.Spent(ctx, scopes, at)
+	if err != nil {
+		return nil, nil, err
+	}
+	policies, err := t.store.Policies(ctx, scopes)
+	if err != nil {
+		return nil, nil, err
+	}
+	return spent, policies, nil
+}
+
+// decideWithout decides a request the store could not: admitted when failing open, else a 503.
+func (t *Tenancy) decideWithout(err error) error {
+	t.storeFailed(err, t.cfg.FailOpen)
+	if t.cfg.FailOpen {
+		return nil
+	}
+	return t.unavailable()
+}
+
+func (t *Tenancy) unavailable() error {
+	t.refused("store_unavailable")
+	e := apierror.New(http.StatusServiceUnavailable, "the tenant store is unavailable, so keys, limits and budgets cannot be checked (TENANT_FAIL_OPEN=false); retry later")
+	e.Type = apierror.TypeOverloaded
+	e.RetryAfter = time.Second
+	return e
+}
+
+func (t *Tenancy) refused(reason string) {
+	if t.metrics != nil {
+		t.metrics.TenantRefused.WithLabelValues(reason).Inc()
+	}
+}
+
+func (t *Tenancy) storeFailed(err error, admitted bool) {
+	if t.metrics != nil {
+		t.metrics.TenantStoreErrors.WithLabelValues(fmt.Sprint(admitted)).Inc()
+	}
+	t.log.Warn("tenant store failed", "error", err, "admitted", admitted)
+}
+
+// knownKeys remembers the keys seen valid, so that a store outage does not lock out the
+// keys in use when the store fails open. A key the store says is revoked or gone is dropped.
+type knownKeys struct {
+	mu   sync.Mutex
+	max  int
+	keys map[string]tenant.Key
+}
+
+func newKnownKeys(max int) *knownKeys { return &knownKeys{max: max, keys: map[string]tenant.Key{}} }
+
+func (k *knownKeys) get(hash string) (tenant.Key, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	key, ok := k.keys[hash]
+	return key, ok
+}
+
+func (k *knownKeys) put(hash string, key tenant.Key) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.keys[hash]; !ok && len(k.keys) >= k.max {
+		for h := range k.keys { // full: forget any one
+			delete(k.keys, h)
+			break
+		}
+	}
+	k.keys[hash] = key
+}
+
+func (k *knownKeys) forget(hash string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.keys, hash)
+}
