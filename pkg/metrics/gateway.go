@@ -134,6 +134,8 @@ func NewGateway(reg prometheus.Registerer, state GatewayState) (*Gateway, error)
 	for _, reason := range TenantRefusals {
 		m.TenantRefused.WithLabelValues(reason)
 	}
+	m.TenantStoreErrors.WithLabelValues("true")
+	m.TenantStoreErrors.WithLabelValues("false")
 	cs := []prometheus.Collector{m.Requests, m.Duration, m.FirstToken, m.Errors, m.Active, m.Shed,
 		m.TokensInput, m.TokensOutput, m.TokensCached, m.CacheHits, m.CacheMisses, m.LoopGuard,
 		m.TenantRefused, m.TenantStoreErrors, m.Charged, newGatewayCollector(state)}

@@ -857,6 +857,9 @@ var lynkrExportedMetrics = []struct{ name, typ string }{
 	{"lynkr_circuit_breaker_state", "gauge"},
 	{"lynkr_jetstream_backlog", "gauge"},
 	// worker
+	{"lynkr_tenant_refused_total", "counter"},
+	{"lynkr_tenant_store_errors_total", "counter"},
+	{"lynkr_spend_charged_requests_total", "counter"},
 	{"lynkr_queue_wait_seconds", "histogram"},
 	{"lynkr_upstream_duration_seconds", "histogram"},
 	{"lynkr_upstream_requests_total", "counter"},
