@@ -460,5 +460,3 @@ func TestRedisKilledMidRunFailsOpenOrClosedAndRecovers(t *testing.T) {
 		})
 	}
 }
-
-

@@ -72,8 +72,8 @@ type Gateway struct {
 	router   route.Router
 	echo     *echo.Echo
 	tracer   trace.Tracer
-	tracing  bool            // the tracer records: spans are worth building
-	cache    respcache.Cache // nil when off; in the limiter's Redis when it has one
+	tracing  bool             // the tracer records: spans are worth building
+	cache    respcache.Cache  // nil when off; in the limiter's Redis when it has one
 	tenancy  *tenancy.Tenancy // nil when keys, tenant limits and budgets are all off
 	started  time.Time
 
