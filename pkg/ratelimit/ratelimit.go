@@ -96,16 +96,8 @@ func limits(scopes []tenant.Scope, policies []tenant.Policy, tokens int64) ([]li
 			ls = append(ls, limit{scope: s, unit: UnitTokens, max: p.TPM, cost: min(tokens, p.TPM)})
 		}
 	}
-	slices.SortStableFunc(ls, func(a, b limit) int { return rank(a.scope.Kind) - rank(b.scope.Kind) })
+	slices.SortStableFunc(ls, func(a, b limit) int { return a.scope.Kind.Rank() - b.scope.Kind.Rank() })
 	return ls, nil
-}
-
-// rank orders kinds narrowest first; unknown kinds come last.
-func rank(k tenant.Kind) int {
-	if i := slices.Index(tenant.Kinds, k); i >= 0 {
-		return i
-	}
-	return len(tenant.Kinds)
 }
 
 // tighter reports whether a has less left than b, as a share of its limit.

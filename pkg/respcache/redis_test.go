@@ -32,7 +32,7 @@ func TestRedisRoundTrip(t *testing.T) {
 		{Status: 200, ContentType: "text/event-stream", Body: []byte("event: message_start\ndata: {}\n\ndata: [DONE]\n\n")},
 		{Status: 204},
 	} {
-		key := Key("openai", "chat", "p", "m", want.ContentType == "text/event-stream", want.Body)
+		key := Key("", "openai", "chat", "p", "m", want.ContentType == "text/event-stream", want.Body)
 		set(t, c, key, want, time.Minute)
 		got, ok, err := c.Get(ctx, key)
 		if err != nil || !ok {

@@ -49,13 +49,14 @@ func checkTTL(ttl time.Duration) error {
 // keyVersion names the key derivation; change it when the derivation changes.
 const keyVersion = "lynkr-respcache-v1"
 
-// Key is the cache key of a request: a hex SHA-256 over the API format, the operation, the
-// provider and model it was routed to, whether it streams, and the request body normalized —
+// Key is the cache key of a request: a hex SHA-256 over the partition — who may share the
+// answer, empty for everyone —, the API format, the operation, the provider and model it was
+// routed to, whether it streams, and the request body normalized —
 // decoded and re-encoded with sorted object keys and no insignificant white space, so two
 // bodies that differ only in key order or spacing share a key. Numbers keep their literal
 // text (0 and 0.0 give different keys). A body that is not JSON, or not valid UTF-8, is
 // hashed as it is.
-func Key(format, operation, provider, model string, stream bool, body []byte) string {
+func Key(partition, format, operation, provider, model string, stream bool, body []byte) string {
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
 	field := func(b []byte) { // length-prefixed, so no two field lists hash alike
@@ -63,6 +64,7 @@ func Key(format, operation, provider, model string, stream bool, body []byte) st
 		h.Write(b)
 	}
 	field([]byte(keyVersion))
+	field([]byte(partition))
 	field([]byte(format))
 	field([]byte(operation))
 	field([]byte(provider))

@@ -7,37 +7,38 @@ import (
 func TestKeyNormalizesJSON(t *testing.T) {
 	a := []byte(`{"model":"m","messages":[{"role":"user","content":"hi <b>&"}],"temperature":0}`)
 	b := []byte("{\n  \"temperature\": 0,\n  \"messages\": [ { \"content\": \"hi <b>&\", \"role\": \"user\" } ],\n  \"model\": \"m\"\n}\n")
-	ka := Key("openai", "chat", "anthropic", "claude", false, a)
-	if kb := Key("openai", "chat", "anthropic", "claude", false, b); ka != kb {
+	ka := Key("", "openai", "chat", "anthropic", "claude", false, a)
+	if kb := Key("", "openai", "chat", "anthropic", "claude", false, b); ka != kb {
 		t.Fatalf("key order and spacing changed the key: %s != %s", ka, kb)
 	}
 	if len(ka) != 64 {
 		t.Fatalf("key %q is not a hex SHA-256", ka)
 	}
-	if again := Key("openai", "chat", "anthropic", "claude", false, a); again != ka {
+	if again := Key("", "openai", "chat", "anthropic", "claude", false, a); again != ka {
 		t.Fatal("key is not stable")
 	}
 }
 
 func TestKeyDiffers(t *testing.T) {
 	body := []byte(`{"a":1}`)
-	base := Key("openai", "chat", "p", "m", false, body)
+	base := Key("", "openai", "chat", "p", "m", false, body)
 	for name, k := range map[string]string{
-		"format":          Key("anthropic", "chat", "p", "m", false, body),
-		"operation":       Key("openai", "responses", "p", "m", false, body),
-		"provider":        Key("openai", "chat", "q", "m", false, body),
-		"model":           Key("openai", "chat", "p", "n", false, body),
-		"stream":          Key("openai", "chat", "p", "m", true, body),
-		"body":            Key("openai", "chat", "p", "m", false, []byte(`{"a":2}`)),
-		"array order":     Key("openai", "chat", "p", "m", false, []byte(`{"a":[1,2]}`)),
-		"number spelling": Key("openai", "chat", "p", "m", false, []byte(`{"a":1.0}`)),
-		"field boundary":  Key("openai", "chatp", "", "m", false, body),
+		"partition":       Key("org:acme", "openai", "chat", "p", "m", false, body),
+		"format":          Key("", "anthropic", "chat", "p", "m", false, body),
+		"operation":       Key("", "openai", "responses", "p", "m", false, body),
+		"provider":        Key("", "openai", "chat", "q", "m", false, body),
+		"model":           Key("", "openai", "chat", "p", "n", false, body),
+		"stream":          Key("", "openai", "chat", "p", "m", true, body),
+		"body":            Key("", "openai", "chat", "p", "m", false, []byte(`{"a":2}`)),
+		"array order":     Key("", "openai", "chat", "p", "m", false, []byte(`{"a":[1,2]}`)),
+		"number spelling": Key("", "openai", "chat", "p", "m", false, []byte(`{"a":1.0}`)),
+		"field boundary":  Key("", "openai", "chatp", "", "m", false, body),
 	} {
 		if k == base {
 			t.Errorf("%s: same key as the base request", name)
 		}
 	}
-	if Key("f", "o", "p", "m", false, []byte(`{"a":[1,2]}`)) == Key("f", "o", "p", "m", false, []byte(`{"a":[2,1]}`)) {
+	if Key("", "f", "o", "p", "m", false, []byte(`{"a":[1,2]}`)) == Key("", "f", "o", "p", "m", false, []byte(`{"a":[2,1]}`)) {
 		t.Error("array order did not change the key")
 	}
 }
@@ -56,15 +57,15 @@ func TestKeyNonJSON(t *testing.T) {
 		{"empty", "", "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ka := Key("f", "o", "p", "m", false, []byte(tc.a))
-			kb := Key("f", "o", "p", "m", false, []byte(tc.b))
+			ka := Key("", "f", "o", "p", "m", false, []byte(tc.a))
+			kb := Key("", "f", "o", "p", "m", false, []byte(tc.b))
 			if (ka == kb) != tc.same {
 				t.Fatalf("same key = %v, want %v", ka == kb, tc.same)
 			}
 		})
 	}
 	// A non-JSON body never shares a key with a JSON one.
-	if Key("f", "o", "p", "m", false, []byte(`{"a":1}`)) == Key("f", "o", "p", "m", false, []byte(`{"a":1`)) {
+	if Key("", "f", "o", "p", "m", false, []byte(`{"a":1}`)) == Key("", "f", "o", "p", "m", false, []byte(`{"a":1`)) {
 		t.Fatal("JSON and non-JSON bodies share a key")
 	}
 }

@@ -71,7 +71,7 @@ func Check(scopes []tenant.Scope, policies []tenant.Policy, spent []Spend, est E
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return rank(scopes[a].Kind) - rank(scopes[b].Kind) })
+	slices.SortStableFunc(order, func(a, b int) int { return scopes[a].Kind.Rank() - scopes[b].Kind.Rank() })
 	for _, i := range order {
 		p, s := policies[i], spent[i]
 		for _, b := range []struct {
@@ -97,14 +97,6 @@ func Check(scopes []tenant.Scope, policies []tenant.Policy, spent []Spend, est E
 		}
 	}
 	return nil
-}
-
-// rank orders kinds narrowest first, unknown kinds last.
-func rank(k tenant.Kind) int {
-	if i := slices.Index(tenant.Kinds, k); i >= 0 {
-		return i
-	}
-	return len(tenant.Kinds)
 }
 
 // costLimit is a cost budget in micros; a budget below half a micro is one micro, not none.

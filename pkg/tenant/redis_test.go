@@ -100,7 +100,7 @@ func TestRedisPoliciesOneRoundTrip(t *testing.T) {
 	}
 	h := &countHook{}
 	rc.AddHook(h)
-	ps := policies(t, s, k.Scopes()...)
+	ps := policies(t, s, Scope{KindKey, k.ID}, Scope{KindTeam, k.Team}, Scope{KindOrg, k.Org})
 	if len(ps) != 3 || ps[0].RPM != 1 || !ps[1].IsZero() || ps[2].RPM != 2 {
 		t.Fatalf("Policies = %+v", ps)
 	}

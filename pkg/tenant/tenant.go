@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // Kind is what a scope is: a key, or a group of keys.
@@ -23,6 +26,15 @@ const (
 
 // Kinds lists every kind, narrowest first.
 var Kinds = []Kind{KindKey, KindTeam, KindCustomer, KindOrg}
+
+// Rank orders kinds narrowest first: a key before its team, customer and org; an unknown
+// kind last.
+func (k Kind) Rank() int {
+	if i := slices.Index(Kinds, k); i >= 0 {
+		return i
+	}
+	return len(Kinds)
+}
 
 // ParseKind reads a kind's name.
 func ParseKind(s string) (Kind, error) {
@@ -111,17 +123,19 @@ type Key struct {
 // Revoked reports whether the key was revoked.
 func (k Key) Revoked() bool { return k.RevokedAt != nil }
 
-// Scopes are the scopes the key's requests count against: the key, then its team, customer
-// and org where set.
-func (k Key) Scopes() []Scope {
-	s := make([]Scope, 0, 4)
-	s = append(s, Scope{KindKey, k.ID})
-	for _, g := range []Scope{{KindTeam, k.Team}, {KindCustomer, k.Customer}, {KindOrg, k.Org}} {
-		if g.Name != "" {
-			s = append(s, g)
-		}
+// CheckName says what is wrong with the name of a team, customer, org or key ("" if nothing):
+// at most 128 bytes, no control characters and no ':', which separates a scope's kind and
+// name in the stores.
+func CheckName(name string) string {
+	switch {
+	case name == "":
+		return "want a name"
+	case len(name) > 128:
+		return "at most 128 bytes"
+	case strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || r == ':' }) >= 0:
+		return "no control characters or ':'"
 	}
-	return s
+	return ""
 }
 
 // Errors of the stores.

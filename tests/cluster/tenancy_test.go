@@ -38,12 +38,22 @@ func tenancyEnv(redisURL string, extra map[string]string) map[string]string {
 	}, extra)
 }
 
-// call makes one HTTP request and returns the status, the headers and the body.
+// call makes one HTTP request and returns the status, the headers and the body; a request
+// that fails outright fails the test.
 func call(t *testing.T, method, url, key, body string) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	status, h, b, err := tryCall(t, method, url, key, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return status, h, b
+}
+
+// tryCall is call for goroutines other than the test's: it returns the error.
+func tryCall(t *testing.T, method, url, key, body string) (int, http.Header, []byte, error) {
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("anthropic-version", "2023-06-01")
@@ -52,14 +62,11 @@ func call(t *testing.T, method, url, key, body string) (int, http.Header, []byte
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header, b
+	return resp.StatusCode, resp.Header, b, err
 }
 
 // createKey makes a key through the admin API of base and returns its secret and id.
@@ -201,7 +208,11 @@ func TestAKeysRequestsPerMinuteHoldAcrossGateways(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			body := fmt.Sprintf(`{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"n %d"}]}`, i)
-			status, h, b := call(t, http.MethodPost, c.gateways[i%2]+"/v1/messages", secret, body)
+			status, h, b, err := tryCall(t, http.MethodPost, c.gateways[i%2]+"/v1/messages", secret, body)
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -292,12 +303,12 @@ func TestATeamBudgetStopsItsKeysAndEachRequestIsChargedOnce(t *testing.T) {
 	c.fake.Enqueue(fakeupstream.Reply{Echo: true, HeaderDelay: 3 * time.Second})
 	done := make(chan error, 1)
 	go func() {
-		status, _, b := call(t, http.MethodPost, c.gateways[0]+"/v1/chat/completions", alice,
+		status, _, b, err := tryCall(t, http.MethodPost, c.gateways[0]+"/v1/chat/completions", alice,
 			`{"model":"gpt-4o","messages":[{"role":"user","content":"survive a dead worker"}]}`)
-		if status != http.StatusOK {
-			done <- fmt.Errorf("%d %s", status, b)
+		if err == nil && status != http.StatusOK {
+			err = fmt.Errorf("%d %s", status, b)
 		}
-		done <- nil
+		done <- err
 	}()
 	var holder *harness.Proc
 	waitFor(t, 10*time.Second, "a worker to take the request", func() bool {
@@ -328,7 +339,11 @@ func TestATeamBudgetStopsItsKeysAndEachRequestIsChargedOnce(t *testing.T) {
 			defer wg.Done()
 			for n := 0; n < 200; n++ {
 				body := fmt.Sprintf(`{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"spend some tokens %d %d"}]}`, i, n)
-				status, h, b := call(t, http.MethodPost, c.gateways[(i+n)%2]+"/v1/messages", key, body)
+				status, h, b, err := tryCall(t, http.MethodPost, c.gateways[(i+n)%2]+"/v1/messages", key, body)
+				if err != nil {
+					t.Error(err)
+					return
+				}
 				mu.Lock()
 				switch {
 				case status == http.StatusOK:
@@ -378,11 +393,15 @@ func TestATeamBudgetStopsItsKeysAndEachRequestIsChargedOnce(t *testing.T) {
 	for _, n := range perRequest {
 		want += n
 	}
-	var tokens, requests int64
-	waitFor(t, 10*time.Second, "the charger to catch up", func() bool {
-		tokens, requests = usageOf(t, c.gateways[0], "team=platform")
-		return requests == int64(len(perRequest))
+	charger, err := js.Consumer(t.Context(), bus.UsageStream, "lynkr-charger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the charger to take every usage batch, the duplicate included", func() bool {
+		info, err := charger.Info(t.Context())
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
 	})
+	tokens, requests := usageOf(t, c.gateways[0], "team=platform")
 	if tokens != want || requests != int64(answered) {
 		t.Fatalf("team spend %d tokens over %d requests; the workers reported %d tokens over %d requests (%d records), clients got %d answers",
 			tokens, requests, want, len(perRequest), records, answered)

@@ -137,6 +137,10 @@ func TestAKeyCanOptOutOfTheResponseCache(t *testing.T) {
 	if n := s.Fake.Calls() - before; n != 2 {
 		t.Errorf("no_cache key: %d upstream calls for 2 requests", n)
 	}
+	// The no_cache key left nothing behind: the shared key's first request misses.
+	if resp, b := s.post(t, "/v1/messages", body, map[string]string{"x-api-key": shared}); resp.Header.Get("X-Lynkr-Cache") != "miss" {
+		t.Fatalf("shared key after the no_cache key: X-Lynkr-Cache %q, want miss: %s", resp.Header.Get("X-Lynkr-Cache"), b)
+	}
 	hit := false
 	for range 50 { // the first answer is stored as it is sent
 		resp, _ := s.post(t, "/v1/messages", body, map[string]string{"x-api-key": shared})

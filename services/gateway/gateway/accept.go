@@ -48,7 +48,7 @@ func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 		defer g.inFlight.Add(-1)
 		start := time.Now()
 		r := c.Request()
-		id := g.ids.busID(r.Header.Get(HeaderRequestID))
+		id := g.ids.busID(r.Header.Get(HeaderRequestID), c.Response().Header().Get(HeaderRequestID))
 		span := noSpan
 		if g.tracing {
 			var ctx context.Context
@@ -228,7 +228,7 @@ func (g *Gateway) admit(ctx context.Context, ep endpoint, h http.Header, body []
 			return e
 		}
 	}
-	if g.tenancy != nil {
+	if g.tenancy != nil && ep.op != busv1.Operation_OPERATION_COUNT_TOKENS { // counting costs nothing
 		if a.rate, err = g.tenancy.Admit(ctx, a.identity, model, estimateTokens(ep, body)); err != nil {
 			return err
 		}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -77,8 +76,8 @@ func (g *Gateway) createKey(c echo.Context) error {
 	}
 	var problems []string
 	for _, f := range []struct{ field, v string }{{"name", req.Name}, {"team", req.Team}, {"customer", req.Customer}, {"org", req.Org}} {
-		if p := checkName(f.field, f.v, true); p != "" {
-			problems = append(problems, p)
+		if p := tenant.CheckName(f.v); f.v != "" && p != "" {
+			problems = append(problems, f.field+": "+p)
 		}
 	}
 	if err := req.Limits.Validate(); err != nil {
@@ -225,6 +224,7 @@ func (g *Gateway) storeError(err error) error {
 	}
 	g.log.Error("tenant store failed", "error", err)
 	e := apierror.New(http.StatusServiceUnavailable, "the tenant store is unavailable; retry later")
+	e.Type = apierror.TypeOverloaded
 	e.RetryAfter = time.Second
 	return e
 }
@@ -235,25 +235,10 @@ func scopeParam(c echo.Context) (tenant.Scope, error) {
 		return tenant.Scope{}, apierror.New(http.StatusNotFound, "%v", err)
 	}
 	name := c.Param("name")
-	if p := checkName(string(k), name, false); p != "" {
-		return tenant.Scope{}, apierror.Invalid([]string{p})
+	if p := tenant.CheckName(name); p != "" {
+		return tenant.Scope{}, apierror.Invalid([]string{string(k) + ": " + p})
 	}
 	return tenant.Scope{Kind: k, Name: name}, nil
-}
-
-// checkName is what is wrong with a name, or "".
-func checkName(field, v string, optional bool) string {
-	switch {
-	case v == "" && optional:
-		return ""
-	case v == "":
-		return field + ": want a name"
-	case len(v) > 128:
-		return field + ": at most 128 bytes"
-	case strings.IndexFunc(v, func(r rune) bool { return unicode.IsControl(r) || r == ':' }) >= 0:
-		return field + ": no control characters or ':'"
-	}
-	return ""
 }
 
 // decodeStrict reads a small JSON body into v, refusing unknown fields.

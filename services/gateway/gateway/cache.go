@@ -54,7 +54,7 @@ func (g *Gateway) lookup(ctx context.Context, c echo.Context, ep endpoint, body 
 	if !respcache.Cacheable(body, v == "true", v == "false") {
 		return cacheLookup{}, 0
 	}
-	key := respcache.Key(string(ep.format), ep.op.String(), a.provider, a.model, a.stream, body)
+	key := respcache.Key(a.identity.CachePartition(), string(ep.format), ep.op.String(), a.provider, a.model, a.stream, body)
 	lctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	e, ok, err := g.cache.Get(lctx, key)
 	cancel()

@@ -45,25 +45,26 @@ func (s *idSource) next() string {
 }
 
 // ensureRequestID keeps the client's X-Request-Id if it can name a bus subject token, else
-// makes one, and sets it on both the request and the response.
+// makes one, and sets it on the response. The request's header stays as the client sent it, so
+// busID can tell the two apart.
 func (s *idSource) ensureRequestID(req, resp http.Header) string {
 	if v := req[HeaderRequestID]; len(v) > 0 && bus.ValidToken(v[0]) {
 		resp[HeaderRequestID] = v
 		return v[0]
 	}
-	// One string and one slice, shared by the request and the response.
 	v := []string{s.next()}
-	req[HeaderRequestID], resp[HeaderRequestID] = v, v
+	resp[HeaderRequestID] = v
 	return v[0]
 }
 
-// busID is the id a request travels the bus under, the one every log line of it carries: the
-// X-Request-Id the gateway made, or the client's own with a unique suffix. JetStream drops a
-// message id it saw in its duplicate window, and a client may well send its id again, for a
-// retry of its own.
-func (s *idSource) busID(requestID string) string {
-	if len(requestID) == len("req_")+22 && requestID[:4] == "req_" && requestID[4:16] == string(s.prefix[:]) {
-		return requestID // one this gateway made
+// busID is the id a request travels the bus under, the one every log line of it carries and
+// spend is charged once under: the X-Request-Id the gateway made for this very request, or the
+// client's own with a unique suffix. A client's id never travels alone: a client may send its
+// id again, for a retry of its own, and must not be able to pick the id of a request already
+// charged, or another tenant's.
+func (s *idSource) busID(clientID, requestID string) string {
+	if clientID != requestID {
+		return requestID // the client sent none, or one unfit for the bus: made here
 	}
 	return requestID + "-" + s.next()[4:]
 }

@@ -87,7 +87,7 @@ func (g *Gateway) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				g.log.Error("panic in handler", "request_id", c.Request().Header.Get(HeaderRequestID), "panic", p)
+				g.log.Error("panic in handler", "request_id", c.Response().Header().Get(HeaderRequestID), "panic", p)
 				err = apierror.New(http.StatusInternalServerError, "internal error")
 			}
 		}()
@@ -95,9 +95,10 @@ func (g *Gateway) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// formatOf is the API format a path speaks, for errors outside a known endpoint.
-func formatOf(path string) llm.Format {
-	if strings.HasPrefix(path, "/v1/messages") {
+// formatOf is the API format a request speaks, for errors outside a known endpoint: the
+// Anthropic Messages paths, and the model list asked by an Anthropic client.
+func formatOf(r *http.Request) llm.Format {
+	if strings.HasPrefix(r.URL.Path, "/v1/messages") || strings.HasPrefix(r.URL.Path, "/v1/models") && anthropicClient(r) {
 		return llm.FormatAnthropic
 	}
 	return llm.FormatChat
@@ -120,7 +121,7 @@ func (g *Gateway) handleError(err error, c echo.Context) {
 	default:
 		ae = apierror.As(err)
 	}
-	writeError(c.Response(), formatOf(c.Request().URL.Path), ae)
+	writeError(c.Response(), formatOf(c.Request()), ae)
 }
 
 func writeError(w http.ResponseWriter, f llm.Format, e *apierror.Error) {
@@ -133,8 +134,9 @@ func writeError(w http.ResponseWriter, f llm.Format, e *apierror.Error) {
 	_, _ = w.Write(apierror.Body(f, e))
 }
 
+// retryAfter is a Retry-After value: whole seconds, rounded up, at least 1.
 func retryAfter(d time.Duration) string {
-	s := int(d.Round(time.Second) / time.Second)
+	s := int((d + time.Second - 1) / time.Second)
 	if s < 1 {
 		s = 1
 	}

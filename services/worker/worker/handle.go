@@ -14,6 +14,7 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/logging"
 	"github.com/lynkr/lynkr/pkg/provider"
 	"github.com/lynkr/lynkr/pkg/telemetry"
@@ -96,16 +97,17 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 		if sendErr := rep.fail(e); sendErr != nil {
 			log.Warn("could not send the error to the gateway", "error", sendErr)
 		}
+		if usage != (llm.Usage{}) {
+			// A stream cut short by its client or by the upstream still used tokens: they are
+			// charged like any others (the request is acknowledged: it does not run again).
+			w.recordUsage(req, rep, usage, start)
+		}
 	} else {
 		if err := rep.end(usage); err != nil {
 			log.Warn("could not send the end of the answer", "error", err)
 		}
 		w.answered.Add(1)
-		w.tokensIn.Add(uint64(usage.InputTokens))
-		w.tokensOut.Add(uint64(usage.OutputTokens))
-		w.usage.add(&busv1.Usage{RequestId: req.Id, Provider: rep.provider, Model: rep.model, Tenant: req.Tenant,
-			InputTokens: usage.InputTokens, OutputTokens: usage.OutputTokens, CacheReadTokens: usage.CacheReadTokens,
-			CacheCreateTokens: usage.CacheCreateTokens, LatencyMs: time.Since(start).Milliseconds()})
+		w.recordUsage(req, rep, usage, start)
 		if w.cfg.RequestLogging && log.Enabled(ctx, slog.LevelInfo) {
 			log.Info("request answered", "answered_by", rep.provider, "duration_ms", time.Since(start).Milliseconds(),
 				slog.Group("tokens", "input", usage.InputTokens, "output", usage.OutputTokens, "cached", usage.CacheReadTokens))
@@ -114,6 +116,15 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 	if err := msg.Ack(); err != nil {
 		log.Warn("ack failed", "error", err)
 	}
+}
+
+// recordUsage counts what a request consumed and puts it in the next usage batch for the bus.
+func (w *Worker) recordUsage(req *busv1.Request, rep *reply, usage llm.Usage, start time.Time) {
+	w.tokensIn.Add(uint64(usage.InputTokens))
+	w.tokensOut.Add(uint64(usage.OutputTokens))
+	w.usage.add(&busv1.Usage{RequestId: req.Id, Provider: rep.provider, Model: rep.model, Tenant: req.Tenant,
+		InputTokens: usage.InputTokens, OutputTokens: usage.OutputTokens, CacheReadTokens: usage.CacheReadTokens,
+		CacheCreateTokens: usage.CacheCreateTokens, LatencyMs: time.Since(start).Milliseconds()})
 }
 
 // startSpans continues the trace the gateway started: a span for the wait in the queue, from

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sethvargo/go-retry"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lynkr/lynkr/pkg/bus"
@@ -27,16 +28,30 @@ const chargeRetry = 2 * time.Second
 // RunCharger charges the usage workers publish on the bus to the tenants it belongs to, until
 // ctx ends. A batch is acknowledged once charged; the ledger counts each request id once, so a
 // batch delivered twice, or a request answered twice after a redelivery, is charged once.
+// Until the bus takes the consumer, it tries again: spend must not stop for a NATS blip.
 func (t *Tenancy) RunCharger(ctx context.Context, js jetstream.JetStream) error {
-	cons, err := js.CreateOrUpdateConsumer(ctx, bus.UsageStream, jetstream.ConsumerConfig{
-		Durable:       ChargerName,
-		Description:   "Charges usage to tenants' spend (gateways)",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxAckPending: 256,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+	var cons jetstream.Consumer
+	backoff := retry.WithCappedDuration(5*time.Second, retry.NewExponential(200*time.Millisecond))
+	err := retry.Do(ctx, backoff, func(ctx context.Context) error {
+		var err error
+		cons, err = js.CreateOrUpdateConsumer(ctx, bus.UsageStream, jetstream.ConsumerConfig{
+			Durable:       ChargerName,
+			Description:   "Charges usage to tenants' spend (gateways)",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       30 * time.Second,
+			MaxAckPending: 256,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
+		if err != nil {
+			t.log.Warn("usage charger waiting for the bus", "error", err)
+			return retry.RetryableError(err)
+		}
+		return nil
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("charger: %w", err)
 	}
 	cc, err := cons.Consume(func(msg jetstream.Msg) { t.chargeBatch(ctx, msg) })
@@ -44,8 +59,9 @@ func (t *Tenancy) RunCharger(ctx context.Context, js jetstream.JetStream) error 
 		return fmt.Errorf("charger: %w", err)
 	}
 	<-ctx.Done()
-	cc.Drain()
-	<-cc.Closed()
+	// Batches not charged yet are delivered again, to this or another gateway: no need to
+	// wait for them, which could take long with the store down.
+	cc.Stop()
 	return nil
 }
 
@@ -72,7 +88,11 @@ func (t *Tenancy) chargeBatch(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Ack()
 		return
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*t.cfg.Timeout)
+	if ctx.Err() != nil {
+		_ = msg.Nak() // stopping: another gateway, or the next start, charges it
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*t.cfg.Timeout)
 	defer cancel()
 	n, err := t.ledger.Charge(cctx, charges)
 	if err != nil {
@@ -93,6 +113,12 @@ func (t *Tenancy) chargeBatch(ctx context.Context, msg jetstream.Msg) {
 func (t *Tenancy) chargeOf(u *busv1.Usage, at time.Time) (spend.Charge, bool) {
 	tn := u.GetTenant()
 	if tn == nil || u.RequestId == "" {
+		return spend.Charge{}, false
+	}
+	if u.InputTokens < 0 || u.OutputTokens < 0 || u.CacheReadTokens < 0 || u.CacheCreateTokens < 0 {
+		// The ledger refuses the whole batch for one bad record: drop it rather than retry
+		// the batch for ever.
+		t.log.Error("usage record with negative tokens: not charged", "request_id", u.RequestId)
 		return spend.Charge{}, false
 	}
 	id := Identity{Team: tn.Team, Customer: tn.Customer, Org: tn.Org}

@@ -6,13 +6,16 @@ package tenancy
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -79,6 +82,9 @@ type Tenancy struct {
 	prices  spend.Prices
 	db      *bbolt.DB // the local store's file, nil with Redis
 	known   *knownKeys
+
+	lastLog  atomic.Int64 // when a store failure was last logged, in Unix nanoseconds
+	unlogged atomic.Int64 // store failures since
 }
 
 // New opens the tenant store: Redis when deps.Redis is set, else the file at StorePath.
@@ -161,6 +167,20 @@ func (id Identity) Proto() *busv1.Tenant {
 	return p
 }
 
+// CachePartition is who may share cached answers with this request: the same team, customer
+// and org (every key of a team shares them), a key of none of them only with itself; empty,
+// for everyone, when nobody is identified. One tenant never learns from a cache hit what
+// another asked.
+func (id Identity) CachePartition() string {
+	switch {
+	case id.Team != "" || id.Customer != "" || id.Org != "":
+		return "group\x00" + id.Org + "\x00" + id.Customer + "\x00" + id.Team
+	case id.Key != nil:
+		return "key\x00" + id.Key.ID
+	}
+	return ""
+}
+
 // NoCache reports whether the request's key opted out of the response cache.
 func (id Identity) NoCache() bool { return id.Key != nil && id.Key.NoCache }
 
@@ -176,11 +196,16 @@ func Secret(h http.Header) string {
 	return ""
 }
 
-// IsAdmin reports whether h carries the admin key.
+// IsAdmin reports whether h carries the admin key. It compares digests, in constant time, so
+// the time it takes tells nothing of the key, not even its length.
 func (t *Tenancy) IsAdmin(h http.Header) bool {
 	admin := t.cfg.AdminKey.Reveal()
 	s := Secret(h)
-	return admin != "" && s != "" && subtle.ConstantTimeCompare([]byte(s), []byte(admin)) == 1
+	if admin == "" || s == "" {
+		return false
+	}
+	want, got := sha256.Sum256([]byte(admin)), sha256.Sum256([]byte(s))
+	return subtle.ConstantTimeCompare(want[:], got[:]) == 1
 }
 
 // Identify finds whom a request is from. With authentication on, a missing, unknown or
@@ -196,14 +221,23 @@ func (t *Tenancy) Identify(ctx context.Context, h http.Header) (Identity, error)
 		id = Identity{Key: &k, Team: k.Team, Customer: k.Customer, Org: k.Org}
 	}
 	if t.cfg.TrustHeaders {
+		var problems []string
 		fill := func(v *string, name string) {
-			if *v == "" {
-				*v = h.Get(name)
+			if *v != "" {
+				return
+			}
+			if *v = h.Get(name); *v != "" {
+				if p := tenant.CheckName(*v); p != "" {
+					problems = append(problems, name+": "+p)
+				}
 			}
 		}
 		fill(&id.Team, HeaderTeam)
 		fill(&id.Customer, HeaderCustomer)
 		fill(&id.Org, HeaderOrg)
+		if len(problems) > 0 {
+			return Identity{}, apierror.Invalid(problems)
+		}
 	}
 	return id, nil
 }
@@ -327,12 +361,23 @@ func (t *Tenancy) refused(reason string) {
 	}
 }
 
+// storeFailed counts a request decided without the store, and logs it — once every
+// storeLogEvery at most, with how many went unlogged, so an outage does not flood the log.
 func (t *Tenancy) storeFailed(err error, admitted bool) {
 	if t.metrics != nil {
-		t.metrics.TenantStoreErrors.WithLabelValues(fmt.Sprint(admitted)).Inc()
+		t.metrics.TenantStoreErrors.WithLabelValues(strconv.FormatBool(admitted)).Inc()
 	}
-	t.log.Warn("tenant store failed", "error", err, "admitted", admitted)
+	n := t.unlogged.Add(1)
+	now := time.Now().UnixNano()
+	if last := t.lastLog.Load(); now-last < int64(storeLogEvery) || !t.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	t.unlogged.Add(-n)
+	t.log.Warn("tenant store failed: deciding without it", "error", err, "admitted", admitted, "requests", n)
 }
+
+// storeLogEvery is how often a failing store is logged.
+const storeLogEvery = 10 * time.Second
 
 // knownKeys remembers the keys seen valid, so that a store outage does not lock out the
 // keys in use when the store fails open. A key the store says is revoked or gone is dropped.
