@@ -115,11 +115,14 @@ func (t *Tenancy) chargeOf(u *busv1.Usage, at time.Time) (spend.Charge, bool) {
 	if tn == nil || u.RequestId == "" {
 		return spend.Charge{}, false
 	}
-	if u.InputTokens < 0 || u.OutputTokens < 0 || u.CacheReadTokens < 0 || u.CacheCreateTokens < 0 {
-		// The ledger refuses the whole batch for one bad record: drop it rather than retry
-		// the batch for ever.
-		t.log.Error("usage record with negative tokens: not charged", "request_id", u.RequestId)
-		return spend.Charge{}, false
+	for _, n := range []int64{u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheCreateTokens} {
+		if n < 0 || n > maxTokens {
+			// The ledger refuses the whole batch for one bad record: drop it rather than
+			// retry the batch for ever.
+			t.log.Error("usage record with impossible token counts: not charged", "request_id", u.RequestId,
+				"input", u.InputTokens, "output", u.OutputTokens)
+			return spend.Charge{}, false
+		}
 	}
 	id := Identity{Team: tn.Team, Customer: tn.Customer, Org: tn.Org}
 	if tn.KeyId != "" {
@@ -140,6 +143,10 @@ func (t *Tenancy) chargeOf(u *busv1.Usage, at time.Time) (spend.Charge, bool) {
 		At:        at,
 	}, true
 }
+
+// maxTokens is more tokens than one request can use by far, small enough that sums and costs
+// of such counts cannot overflow.
+const maxTokens = 1 << 40
 
 // spendUsage is an estimated request as usage, for pricing it before it runs.
 func spendUsage(inputTokens int64) llm.Usage { return llm.Usage{InputTokens: inputTokens} }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,7 +84,8 @@ type Tenancy struct {
 	db      *bbolt.DB // the local store's file, nil with Redis
 	known   *knownKeys
 
-	lastLog  atomic.Int64 // when a store failure was last logged, in Unix nanoseconds
+	now      func() time.Time // the clock budgets' days and months are read from
+	lastLog  atomic.Int64     // when a store failure was last logged, in Unix nanoseconds
 	unlogged atomic.Int64 // store failures since
 }
 
@@ -96,7 +98,7 @@ func New(cfg Config, deps Deps) (*Tenancy, error) {
 			return nil, fmt.Errorf("PRICE_TABLE_FILE: %w", err)
 		}
 	}
-	t := &Tenancy{cfg: cfg, log: deps.Logger, metrics: deps.Metrics, prices: prices, known: newKnownKeys(10_000)}
+	t := &Tenancy{cfg: cfg, log: deps.Logger, metrics: deps.Metrics, prices: prices, known: newKnownKeys(10_000), now: time.Now}
 	if deps.Redis != nil {
 		t.store = tenant.NewRedis(deps.Redis, tenant.DefaultRedisPrefix)
 		t.ledger = spend.NewRedis(deps.Redis, spend.DefaultRedisPrefix)
@@ -286,39 +288,34 @@ func (t *Tenancy) Admit(ctx context.Context, id Identity, model string, tokens i
 	if err != nil {
 		return ratelimit.Decision{Allowed: true}, t.decideWithout(err)
 	}
+	// Budgets first: a request they refuse takes nothing from the rate limits, which a key
+	// shares with its team.
+	if slices.ContainsFunc(policies, tenant.Policy.Budgeted) {
+		now := t.now()
+		spent, err := t.ledger.Spent(ctx, scopes, now)
+		if err != nil {
+			return ratelimit.Decision{Allowed: true}, t.decideWithout(err)
+		}
+		cost, _ := t.prices.Cost(model, spendUsage(tokens))
+		if err := spend.Check(scopes, policies, spent, spend.Estimate{Tokens: tokens, Cost: cost}, now); err != nil {
+			var ob *spend.OverBudgetError
+			if !errors.As(err, &ob) {
+				return ratelimit.Decision{Allowed: true}, err
+			}
+			t.refused("budget")
+			return ratelimit.Decision{Allowed: true}, &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.TypeRateLimit,
+				Message: ob.Error(), RetryAfter: ob.ResetAt.Sub(now)}
+		}
+	}
 	d, err := t.limits.Allow(ctx, scopes, policies, tokens)
 	if err != nil {
 		return ratelimit.Decision{Allowed: true}, t.decideWithout(err)
 	}
 	if !d.Allowed {
 		t.refused("rate_limit")
-		e := &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.TypeRateLimit, RetryAfter: d.RetryAfter,
+		return d, &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.TypeRateLimit, RetryAfter: d.RetryAfter,
 			Message: fmt.Sprintf("%s %q is over its rate limit of %d %s per minute; retry after %s",
 				d.Scope.Kind, d.Scope.Name, d.Limit, d.Unit, d.RetryAfter.Round(time.Second))}
-		return d, e
-	}
-	budgeted := false
-	for _, p := range policies {
-		budgeted = budgeted || p.Budgeted()
-	}
-	if !budgeted {
-		return d, nil
-	}
-	now := time.Now()
-	spent, err := t.ledger.Spent(ctx, scopes, now)
-	if err != nil {
-		return d, t.decideWithout(err)
-	}
-	cost, _ := t.prices.Cost(model, spendUsage(tokens))
-	est := spend.Estimate{Tokens: tokens, Cost: cost}
-	if err := spend.Check(scopes, policies, spent, est, now); err != nil {
-		var ob *spend.OverBudgetError
-		if errors.As(err, &ob) {
-			t.refused("budget")
-			return d, &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.TypeRateLimit,
-				Message: ob.Error(), RetryAfter: ob.ResetAt.Sub(now)}
-		}
-		return d, err
 	}
 	return d, nil
 }
