@@ -86,7 +86,7 @@ type Tenancy struct {
 
 	now      func() time.Time // the clock budgets' days and months are read from
 	lastLog  atomic.Int64     // when a store failure was last logged, in Unix nanoseconds
-	unlogged atomic.Int64 // store failures since
+	unlogged atomic.Int64     // store failures since
 }
 
 // New opens the tenant store: Redis when deps.Redis is set, else the file at StorePath.
