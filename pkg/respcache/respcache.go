@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 )
 
 // Entry is one cached answer exactly as the client received it.
@@ -123,18 +125,20 @@ func Cacheable(body []byte, optIn, optOut bool) bool {
 	if optIn {
 		return true
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
+	if !gjson.ValidBytes(body) {
 		return false
 	}
-	raw, ok := top["temperature"]
-	if !ok {
+	top := gjson.ParseBytes(body)
+	if !top.IsObject() {
 		return false
 	}
-	// raw is one valid JSON value; it is a number when it starts with '-' or a digit.
-	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
-		return false
-	}
-	f, err := strconv.ParseFloat(string(raw), 64)
-	return err == nil && f == 0
+	// The last "temperature" counts, as with encoding/json and the providers' own parsers.
+	var temp gjson.Result
+	top.ForEach(func(k, v gjson.Result) bool {
+		if k.Str == "temperature" {
+			temp = v
+		}
+		return true
+	})
+	return temp.Type == gjson.Number && temp.Num == 0
 }

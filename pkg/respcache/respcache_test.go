@@ -1,6 +1,9 @@
 package respcache
 
 import (
+	"encoding/json"
+	"strconv"
+
 	"testing"
 )
 
@@ -87,6 +90,11 @@ func TestCacheable(t *testing.T) {
 		{"nested temperature", `{"params":{"temperature":0}}`, false, false, false},
 		{"key is case-sensitive", `{"Temperature":0}`, false, false, false},
 		{"not JSON", `temperature=0`, false, false, false},
+		{"truncated JSON", `{"temperature":0`, false, false, false},
+		{"an array", `[{"temperature":0}]`, false, false, false},
+		{"the last of two wins", `{"temperature":0,"temperature":0.7}`, false, false, false},
+		{"the last of two wins, 0", `{"temperature":0.7,"temperature":0}`, false, false, true},
+		{"escaped key", `{"temp\u0065rature":0}`, false, false, true},
 		{"opt-in", `{"temperature":0.7}`, true, false, true},
 		{"opt-in, not JSON", `x`, true, false, true},
 		{"opt-out beats temperature 0", `{"temperature":0}`, false, true, false},
@@ -119,4 +127,31 @@ func TestEntryEncoding(t *testing.T) {
 			t.Errorf("decodeEntry(%v) = %v, want ErrCorrupt", b, err)
 		}
 	}
+}
+
+// cacheableReference is Cacheable written with encoding/json, which the gjson version must
+// agree with on every input.
+func cacheableReference(body []byte) bool {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return false
+	}
+	raw, ok := top["temperature"]
+	if !ok || len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+		return false
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	return err == nil && f == 0
+}
+
+func FuzzCacheable(f *testing.F) {
+	for _, s := range []string{`{"temperature":0}`, `{"temperature":-0e0,"x":[1,{"temperature":1}]}`, `{"temperature":0,"temperature":1}`,
+		`{"temp\u0065rature":0.0}`, `{"temperature":"0"}`, `[0]`, `{"temperature":0`, "{\"temperature\":0,\"s\":\"\xff\"}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if got, want := Cacheable(body, false, false), cacheableReference(body); got != want {
+			t.Fatalf("Cacheable(%q) = %v, encoding/json says %v", body, got, want)
+		}
+	})
 }

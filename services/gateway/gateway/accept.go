@@ -36,9 +36,13 @@ import (
 // 503 to retry rather than a hang.
 const publishTimeout = 5 * time.Second
 
-// forwardedHeaders are the client headers an upstream may need. Credentials are not among
-// them: workers hold the provider's own.
-var forwardedHeaders = []string{"anthropic-version", "anthropic-beta"}
+// forwardedHeaders are the client headers an upstream may need, in canonical form (read
+// straight from the map) and as the bus carries them. Credentials are not among them: workers
+// hold the provider's own.
+var forwardedHeaders = [...]struct{ canonical, name string }{
+	{"Anthropic-Version", "anthropic-version"},
+	{"Anthropic-Beta", "anthropic-beta"},
+}
 
 // accept is the handler of every endpoint that goes to a provider: admit, publish, relay the
 // answer. It traces the request, continuing a client's traceparent, and measures it.
@@ -283,12 +287,12 @@ func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, h http.He
 		AcceptedUnixNano: time.Now().UnixNano(),
 		Tenant:           a.identity.Proto(),
 	}
-	for _, name := range forwardedHeaders {
-		if v := h.Values(name); len(v) > 0 {
+	for _, f := range forwardedHeaders {
+		if v := h[f.canonical]; len(v) > 0 {
 			if msg.Headers == nil {
 				msg.Headers = make(map[string]string, len(forwardedHeaders))
 			}
-			msg.Headers[name] = strings.Join(v, ",")
+			msg.Headers[f.name] = strings.Join(v, ",")
 		}
 	}
 	data, err := proto.Marshal(msg)
