@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultRedisPrefix starts the names of the Redis keys the store uses.
-const DefaultRedisPrefix = "lynkr:tenant"
+const DefaultRedisPrefix = "{lynkr:tenant}"
 
 // Redis is the store the gateways share through Redis. Nothing is cached: every call reads
 // Redis, so a revocation is seen by every gateway at once. Under a prefix P it keeps
@@ -22,8 +22,8 @@ const DefaultRedisPrefix = "lynkr:tenant"
 //	                       written with the record, so Policies is one pipeline of GETs
 //
 // Creating a key is one script call, and changing one a WATCH transaction, both touching
-// several of these names: on Redis Cluster, give a prefix with a hash tag ("{lynkr:tenant}")
-// so they share a slot.
+// several of these names: the default prefix is a hash tag, so on Redis Cluster they share a
+// slot; a prefix of your own should be one too.
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
