@@ -857,6 +857,7 @@ var lynkrExportedMetrics = []struct{ name, typ string }{
 	{"lynkr_circuit_breaker_state", "gauge"},
 	{"lynkr_jetstream_backlog", "gauge"},
 	// worker
+	{"lynkr_loop_guard_refused_total", "counter"},
 	{"lynkr_tenant_refused_total", "counter"},
 	{"lynkr_tenant_store_errors_total", "counter"},
 	{"lynkr_spend_charged_requests_total", "counter"},

@@ -27,6 +27,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/heartbeat"
 	"github.com/lynkr/lynkr/pkg/limiter"
+	"github.com/lynkr/lynkr/pkg/loopguard"
 	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/respcache"
 	"github.com/lynkr/lynkr/pkg/shed"
@@ -158,6 +159,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 		rl.Close()
 		_ = lim.Close()
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
+	}
+	for _, reason := range []string{loopguard.ReasonMessages, loopguard.ReasonToolRounds, loopguard.ReasonRepeats} {
+		g.metrics.LoopGuard.WithLabelValues(reason) // every series from zero
 	}
 	if cfg.Tenancy.Enabled() {
 		var rdb redis.UniversalClient
