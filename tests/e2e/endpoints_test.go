@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/openai/openai-go/v3"
@@ -138,5 +139,33 @@ func TestModelsAndRoot(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("HEAD / = %d", resp.StatusCode)
+	}
+}
+
+// With no ANTHROPIC_MODEL, the client's model goes to Anthropic as it is, and GET /v1/models
+// lists what the upstream's own model list says — Claude Code's model picker reads it.
+func TestModelsListedByTheAnthropicUpstream(t *testing.T) {
+	fake := fakeupstream.New(fakeupstream.WithModels("claude-opus-4-5", "claude-haiku-4-5"))
+	t.Cleanup(fake.Close)
+	s := startLynkr(t, anthropicUpstream, fake.URL(), nil)
+	s.Fake = fake
+	ac := s.anthropic()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		page, err := ac.Models.List(t.Context(), anthropic.ModelListParams{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range page.Data {
+			ids = append(ids, m.ID)
+		}
+		if strings.Join(ids, ",") == "claude-opus-4-5,claude-haiku-4-5" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /v1/models lists %v, want the upstream's claude-opus-4-5 and claude-haiku-4-5", ids)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -79,6 +79,8 @@ type Worker struct {
 	mu       sync.Mutex
 	inFlight map[string]*running
 	canceled map[string]time.Time // requests canceled before a worker took them
+	listed   map[string][]string  // models the upstreams listed, by provider
+	relist   chan struct{}        // a list changed: announce now
 
 	announced chan struct{}
 	once      sync.Once
@@ -171,6 +173,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
 		http:      deps.HTTP,
 		inFlight:  make(map[string]*running),
 		canceled:  make(map[string]time.Time),
+		listed:    make(map[string][]string),
+		relist:    make(chan struct{}, 1),
 		announced: make(chan struct{}),
 	}, nil
 }
@@ -225,6 +229,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		g.Go(func() error { return w.serve(gctx, drained) })
 	}
 	g.Go(func() error { return w.announce(gctx) })
+	g.Go(func() error { return w.listModels(gctx) })
 
 	g.Go(func() error { return w.board.Run(gctx) })
 	g.Go(func() error { return w.publisher.Run(gctx) })
@@ -241,7 +246,7 @@ func (w *Worker) announce(ctx context.Context) error {
 			p, _ := w.ps.Get(name)
 			_, embeds := p.(provider.Embedder)
 			_, counts := p.(provider.TokenCounter)
-			info := bus.ProviderInfo{Name: name, Format: string(p.Format()), Models: p.Models(), Embeddings: embeds, CountTokens: counts}
+			info := bus.ProviderInfo{Name: name, Format: string(p.Format()), Models: w.models(p), Embeddings: embeds, CountTokens: counts}
 			if err := bus.Announce(ctx, w.kv, info); err != nil {
 				ok = false
 				if ctx.Err() == nil {
@@ -257,6 +262,7 @@ func (w *Worker) announce(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			w.forgetOldCancels()
+		case <-w.relist:
 		}
 	}
 }
