@@ -44,7 +44,8 @@ type Fault struct {
 	// AfterChunks is how many stream events FailHang, FailDrop and FailStreamError let
 	// through first.
 	AfterChunks int
-	// Path limits the fault to calls whose URL path contains it (e.g. "/messages").
+	// Path limits the fault to calls whose URL path contains it (e.g. "/messages"). Without
+	// one, a fault applies to every call but the model list, which workers ask on their own.
 	Path string
 }
 

@@ -218,6 +218,18 @@ func (s *stack) post(t testing.TB, path, body string, header map[string]string) 
 	return resp, b
 }
 
+// answered are the requests an upstream got for clients: all it recorded but the model list
+// workers ask for themselves when the operator configured no model.
+func answered(f *fakeupstream.Server) []fakeupstream.Request {
+	var out []fakeupstream.Request
+	for _, r := range f.Requests() {
+		if r.Endpoint != fakeupstream.Models {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // canonical re-encodes JSON with sorted keys, for comparing documents.
 func canonical(t testing.TB, raw []byte) string {
 	t.Helper()

@@ -52,7 +52,7 @@ func TestCountTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		reqs := s.Fake.Requests()
+		reqs := answered(s.Fake)
 		if len(reqs) != 1 || reqs[0].Endpoint != fakeupstream.CountTokens {
 			t.Fatalf("upstream requests %+v, want one count_tokens call", reqs)
 		}

@@ -141,7 +141,7 @@ func TestAnthropicHeadersForwarded(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	reqs := s.Fake.Requests()
+	reqs := answered(s.Fake)
 	if len(reqs) != 3 {
 		t.Fatalf("the upstream got %d requests, want 3", len(reqs))
 	}

@@ -254,7 +254,7 @@ func TestMetricsAfterAKnownMix(t *testing.T) {
 			t.Errorf("standard collector metric %s missing", name)
 		}
 	}
-	if got := fake.Calls(); got != 7 {
+	if got := len(answered(fake)); got != 7 {
 		t.Errorf("upstream calls = %d, want 7", got)
 	}
 
@@ -410,7 +410,8 @@ func TestOneTraceSpansGatewayQueueWorkerAndUpstream(t *testing.T) {
 		t.Fatalf("%d upstream attempt spans, want 2 (a 503, then the answer)", len(attempts))
 	}
 	for _, sp := range spans {
-		if sp.SpanContext.TraceID().String() != traceID {
+		// The worker's model list call at start (no ANTHROPIC_MODEL) is a trace of its own.
+		if sp.SpanContext.TraceID().String() != traceID && !(sp.Name == "HTTP GET" && !sp.Parent.IsValid()) {
 			t.Errorf("span %q is in trace %s, want the client's %s", sp.Name, sp.SpanContext.TraceID(), traceID)
 		}
 	}

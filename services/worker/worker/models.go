@@ -18,19 +18,17 @@ const (
 )
 
 // listModels asks each provider that has no configured model, and whose upstream can list
-// its models, which models it serves: at start, then every modelListEvery. A new list is
-// announced at once. An upstream that cannot answer is asked again after modelListRetry; its
-// provider is announced without models meanwhile, as before.
-func (w *Worker) listModels(ctx context.Context) error {
+// its models, which models it serves: once before the worker first announces its providers
+// (waiting at most firstListWait, so a dead upstream delays nothing much), then every
+// modelListEvery. A changed list is announced at once. An upstream that cannot answer is asked
+// again after modelListRetry; its provider is announced without models meanwhile.
+func (w *Worker) listModels(ctx context.Context, first chan<- struct{}) error {
 	var listers []provider.Provider
 	for _, name := range w.ps.Names() {
 		p, _ := w.ps.Get(name)
 		if _, ok := p.(provider.ModelLister); ok && len(p.Models()) == 0 {
 			listers = append(listers, p)
 		}
-	}
-	if len(listers) == 0 {
-		return nil
 	}
 	warned := map[string]bool{}
 	for {
@@ -55,6 +53,13 @@ func (w *Worker) listModels(ctx context.Context) error {
 				}
 			}
 		}
+		if first != nil {
+			close(first)
+			first = nil
+		}
+		if len(listers) == 0 {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -63,10 +68,13 @@ func (w *Worker) listModels(ctx context.Context) error {
 	}
 }
 
+// firstListWait is the longest the first announcement waits for the upstreams' model lists.
+const firstListWait = 2 * time.Second
+
 // fetchModels makes one model list call.
 func (w *Worker) fetchModels(ctx context.Context, p provider.Provider) ([]string, error) {
 	lister := p.(provider.ModelLister)
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, firstListWait)
 	defer cancel()
 	req, err := lister.NewModelsRequest(ctx)
 	if err != nil {

@@ -228,8 +228,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.cfg.Addr != "" {
 		g.Go(func() error { return w.serve(gctx, drained) })
 	}
-	g.Go(func() error { return w.announce(gctx) })
-	g.Go(func() error { return w.listModels(gctx) })
+	listed := make(chan struct{})
+	g.Go(func() error { return w.listModels(gctx, listed) })
+	g.Go(func() error {
+		select { // the first announcement carries the upstreams' model lists, if they answer soon
+		case <-listed:
+		case <-time.After(firstListWait):
+		case <-gctx.Done():
+			return nil
+		}
+		return w.announce(gctx)
+	})
 
 	g.Go(func() error { return w.board.Run(gctx) })
 	g.Go(func() error { return w.publisher.Run(gctx) })
