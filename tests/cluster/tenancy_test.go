@@ -148,6 +148,18 @@ func TestKeysFromTheAdminAPIWorkEverywhereUntilRevoked(t *testing.T) {
 		if aErr, oErr := ask(base, secret); aErr != nil || oErr != nil {
 			t.Fatalf("%s with a valid key: anthropic %v, openai %v", base, aErr, oErr)
 		}
+		ac := anthropicAt(base, secret)
+		stream := ac.Messages.NewStreaming(t.Context(), anthropic.MessageNewParams{Model: "claude-sonnet-4-5", MaxTokens: 32,
+			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("stream with a key"))}})
+		var acc anthropic.Message
+		for stream.Next() {
+			if err := acc.Accumulate(stream.Current()); err != nil {
+				t.Fatalf("%s: Accumulate: %v", base, err)
+			}
+		}
+		if err := stream.Err(); err != nil || len(acc.Content) == 0 || acc.Content[0].Text != "echo: stream with a key" {
+			t.Fatalf("%s: a stream with a valid key: %v %+v", base, err, acc.Content)
+		}
 	}
 	callsBefore := c.fake.Calls()
 	for _, key := range []string{"", "lk-not-a-key"} {
