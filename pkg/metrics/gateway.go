@@ -36,8 +36,8 @@ type Gateway struct {
 	// TenantRefused counts requests refused for who made them: "auth" (no or a wrong key),
 	// "rate_limit", "budget", "store_unavailable" (lynkr_tenant_refused_total).
 	TenantRefused *prometheus.CounterVec
-	// TenantStoreErrors counts requests decided without the tenant store because it failed,
-	// by whether they were admitted anyway (lynkr_tenant_store_errors_total).
+	// TenantStoreErrors counts checks (a key, a limit, a budget) decided without the tenant
+	// store because it failed, by whether the request went on (lynkr_tenant_store_errors_total).
 	TenantStoreErrors *prometheus.CounterVec
 	// Charged counts requests whose usage this gateway charged to their tenant
 	// (lynkr_spend_charged_requests_total).
@@ -121,7 +121,7 @@ func NewGateway(reg prometheus.Registerer, state GatewayState) (*Gateway, error)
 		}, []string{"reason"}),
 		TenantStoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lynkr_tenant_store_errors_total",
-			Help: "Requests decided without the tenant store (Redis) because it failed, by whether they were admitted (TENANT_FAIL_OPEN).",
+			Help: "Checks of a key, limit or budget decided without the tenant store (Redis) because it failed, by whether the request went on (TENANT_FAIL_OPEN).",
 		}, []string{"admitted"}),
 		Charged: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lynkr_spend_charged_requests_total",
