@@ -49,7 +49,14 @@ type Fault struct {
 	Path string
 }
 
-func (f *Fault) matches(path string) bool { return f.Path == "" || strings.Contains(path, f.Path) }
+// matches reports whether the fault applies to a call to ep at path: every call but the model
+// list when it names no path, else the calls whose path contains its own.
+func (f *Fault) matches(ep Endpoint, path string) bool {
+	if f.Path == "" {
+		return ep != Models
+	}
+	return strings.Contains(path, f.Path)
+}
 
 // status resolves the HTTP status of a failed answer in family fam.
 func (f *Fault) status(fam family) int {

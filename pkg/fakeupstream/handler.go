@@ -283,7 +283,7 @@ func (h *Handler) next(ep Endpoint, path string) (*Fault, *compiled) {
 	}
 	for i := range h.faults {
 		q := &h.faults[i]
-		if !q.fault.matches(path) || ep == Models && q.fault.Path == "" {
+		if !q.fault.matches(ep, path) {
 			continue
 		}
 		f := q.fault
@@ -293,7 +293,7 @@ func (h *Handler) next(ep Endpoint, path string) (*Fault, *compiled) {
 		}
 		return &f, upcoming()
 	}
-	if r := h.rate; r != nil && r.fault.matches(path) && (ep != Models || r.fault.Path != "") && r.rng.Float64()*100 < r.percent {
+	if r := h.rate; r != nil && r.fault.matches(ep, path) && r.rng.Float64()*100 < r.percent {
 		f := r.fault
 		return &f, upcoming()
 	}

@@ -43,6 +43,9 @@ const (
 	ReasonRepeats    = "repeats"
 )
 
+// Reasons are every reason a conversation is refused.
+var Reasons = []string{ReasonMessages, ReasonToolRounds, ReasonRepeats}
+
 // Limits are the bounds a conversation must stay within. Zero (or a negative value) turns a
 // check off.
 type Limits struct {

@@ -66,11 +66,7 @@ func (r *Redis) CreateKey(ctx context.Context, k Key) error {
 	if err := checkNewKey(k); err != nil {
 		return err
 	}
-	rec, err := encodeKey(k)
-	if err != nil {
-		return err
-	}
-	pol, err := r.encodeKeyPolicy(k)
+	rec, pol, err := r.encodeKeyRecords(k)
 	if err != nil {
 		return err
 	}
@@ -85,13 +81,14 @@ func (r *Redis) CreateKey(ctx context.Context, k Key) error {
 	return nil
 }
 
-// encodeKeyPolicy is the mirror of k's Policy: "" for none.
-func (r *Redis) encodeKeyPolicy(k Key) (string, error) {
-	if k.Policy.IsZero() {
-		return "", nil
+// encodeKeyRecords is what Redis keeps of k: its record, and the mirror of its Policy ("" for
+// none).
+func (r *Redis) encodeKeyRecords(k Key) (rec []byte, pol string, err error) {
+	if rec, err = encodeKey(k); err != nil || k.Policy.IsZero() {
+		return rec, "", err
 	}
 	b, err := encodePolicy(Scope{KindKey, k.ID}, k.Policy)
-	return string(b), err
+	return rec, string(b), err
 }
 
 // KeyByHash reads the key whose secret hashes to hash: one GET.
@@ -241,11 +238,7 @@ func (r *Redis) updateKey(ctx context.Context, id, doing string, change func(*Ke
 			if !change(&k) {
 				return nil
 			}
-			rec, err := encodeKey(k)
-			if err != nil {
-				return err
-			}
-			pol, err := r.encodeKeyPolicy(k)
+			rec, pol, err := r.encodeKeyRecords(k)
 			if err != nil {
 				return err
 			}

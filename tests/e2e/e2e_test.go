@@ -206,6 +206,12 @@ func (s *stack) post(t testing.TB, path, body string, header map[string]string) 
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
+	return s.do(t, req)
+}
+
+// do sends req with the stack's client and returns the answer and its body.
+func (s *stack) do(t testing.TB, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	resp, err := s.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +219,7 @@ func (s *stack) post(t testing.TB, path, body string, header map[string]string) 
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("read %s answer: %v", path, err)
+		t.Fatalf("read %s answer: %v", req.URL.Path, err)
 	}
 	return resp, b
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -34,21 +33,7 @@ func (s *stack) get(t *testing.T, path, key string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, s.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+key)
-	return s.do(t, req)
-}
-
-// do sends req and returns the status and body.
-func (s *stack) do(t *testing.T, req *http.Request) (int, []byte) {
-	t.Helper()
-	resp, err := s.HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := s.do(t, req)
 	return resp.StatusCode, b
 }
 
@@ -87,8 +72,8 @@ func TestLocalTenantStoreSurvivesARestart(t *testing.T) {
 		}
 		req, _ := http.NewRequest(http.MethodDelete, s.URL+"/admin/keys/"+rid, nil)
 		req.Header.Set("x-api-key", testAdminKey)
-		if status, b := s.do(t, req); status != http.StatusOK {
-			t.Fatalf("revoke: %d %s", status, b)
+		if resp, b := s.do(t, req); resp.StatusCode != http.StatusOK {
+			t.Fatalf("revoke: %d %s", resp.StatusCode, b)
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
@@ -163,8 +148,8 @@ func TestTrustedTenantHeadersCarryTheTeam(t *testing.T) {
 	s.Fake = fake
 	req, _ := http.NewRequest(http.MethodPut, s.URL+"/admin/policies/team/research", strings.NewReader(`{"daily_tokens":100}`))
 	req.Header.Set("x-api-key", testAdminKey)
-	if status, b := s.do(t, req); status != http.StatusOK {
-		t.Fatalf("PUT policy: %d %s", status, b)
+	if resp, b := s.do(t, req); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT policy: %d %s", resp.StatusCode, b)
 	}
 	team := map[string]string{"LYNKR-Team-Id": "research"}
 	if resp, b := s.post(t, "/v1/messages", plainMessage, team); resp.StatusCode != http.StatusOK {
@@ -190,7 +175,7 @@ func TestTrustedTenantHeadersCarryTheTeam(t *testing.T) {
 	}
 	req, _ = http.NewRequest(http.MethodGet, s.URL+"/v1/usage", nil)
 	req.Header.Set("LYNKR-Team-Id", "research")
-	if status, b := s.do(t, req); status != http.StatusOK || !strings.Contains(string(b), `"name":"research"`) || !strings.Contains(string(b), `"daily_tokens":100`) {
-		t.Errorf("GET /v1/usage for the team: %d %s", status, b)
+	if resp, b := s.do(t, req); resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"name":"research"`) || !strings.Contains(string(b), `"daily_tokens":100`) {
+		t.Errorf("GET /v1/usage for the team: %d %s", resp.StatusCode, b)
 	}
 }

@@ -160,7 +160,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 		_ = lim.Close()
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}
-	for _, reason := range []string{loopguard.ReasonMessages, loopguard.ReasonToolRounds, loopguard.ReasonRepeats} {
+	for _, reason := range loopguard.Reasons {
 		g.metrics.LoopGuard.WithLabelValues(reason) // every series from zero
 	}
 	if cfg.Tenancy.Enabled() {
