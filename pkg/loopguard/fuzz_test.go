@@ -145,7 +145,8 @@ func reference(f llm.Format, body []byte, l Limits) string {
 			}
 		}
 	}
-	if n := l.MaxRepeats; n > 0 && len(rounds) >= n {
+	// A round whose calls name no tool (a tool_calls entry of neither kind) repeats nothing.
+	if n := l.MaxRepeats; n > 0 && len(rounds) >= n && len(rounds[len(rounds)-1]) > 0 {
 		last := rounds[len(rounds)-1]
 		slices.Sort(last)
 		same := true
