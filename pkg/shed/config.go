@@ -12,8 +12,9 @@ type Config struct {
 	// MemoryThreshold sheds when the process's resident memory exceeds this fraction of the
 	// memory limit: the cgroup limit, else the machine's RAM (LOAD_SHEDDING_MEMORY_THRESHOLD).
 	MemoryThreshold float64
-	// HeapThreshold sheds when the Go heap in use exceeds this fraction of GOMEMLIMIT, or of
-	// the memory limit when GOMEMLIMIT is not set (LOAD_SHEDDING_HEAP_THRESHOLD).
+	// HeapThreshold sheds when the live Go heap (what the last collection kept) exceeds this
+	// fraction of the Go runtime's soft memory limit (GOMEMLIMIT, or the one package gcpolicy
+	// sets), or of the memory limit when there is none (LOAD_SHEDDING_HEAP_THRESHOLD).
 	HeapThreshold float64
 	// ActiveRequestsThreshold is the most requests this process serves at once
 	// (LOAD_SHEDDING_ACTIVE_REQUESTS_THRESHOLD).

@@ -43,6 +43,11 @@ func (m memSource) rss() (int64, error) {
 	return pages * m.pageSize, nil
 }
 
+// MemoryLimit is the memory this process may use: the tightest cgroup memory limit on it or
+// its ancestors, else the machine's RAM, and which it was ("cgroup" or "ram"). It is the
+// limit the memory signal measures against.
+func MemoryLimit() (int64, string, error) { return newMemSource("/").limit() }
+
 // limit is the smaller of the machine's RAM and any cgroup memory limit on this process or
 // its ancestors (v2 memory.max, else v1 memory.limit_in_bytes), and which one it was.
 func (m memSource) limit() (int64, string, error) {

@@ -87,7 +87,10 @@ type sample struct {
 	trip                *OverloadedError
 }
 
-const heapObjects = "/memory/classes/heap/objects:bytes"
+// liveHeap is the heap the last collection found alive. Unlike the heap in use, it does not
+// count garbage waiting for the next collection, which under a high GOGC (package gcpolicy)
+// is most of the heap: what is alive is what a cap on memory has to hold.
+const liveHeap = "/gc/heap/live:bytes"
 
 // New returns a Shedder with its first sample taken. Call Run to keep the sample fresh.
 func New(cfg Config) (*Shedder, error) {
@@ -101,7 +104,7 @@ func newShedder(cfg Config, mem memSource) (*Shedder, error) {
 	s := &Shedder{
 		cfg: cfg,
 		mem: mem,
-		buf: []metrics.Sample{{Name: heapObjects}},
+		buf: []metrics.Sample{{Name: liveHeap}},
 	}
 	s.activeErr = &OverloadedError{
 		Reason:     ReasonActiveRequests,
@@ -231,7 +234,7 @@ func (s *Shedder) Refresh() {
 		if r := ratio(st.heap, st.heapLimit); r > t {
 			st.trip = &OverloadedError{
 				Reason:     ReasonHeap,
-				Detail:     fmt.Sprintf("Go heap in use %s is %.1f%% of the %s limit (%s), over the %.1f%% threshold", bytesString(st.heap), 100*r, bytesString(st.heapLimit), st.heapSource, 100*t),
+				Detail:     fmt.Sprintf("live Go heap %s is %.1f%% of the %s limit (%s), over the %.1f%% threshold", bytesString(st.heap), 100*r, bytesString(st.heapLimit), st.heapSource, 100*t),
 				RetryAfter: s.cfg.RetryAfter,
 				count:      &s.shedHeap,
 			}

@@ -81,15 +81,17 @@ func TestMemoryThresholdTrips(t *testing.T) {
 func TestHeapThresholdTrips(t *testing.T) {
 	c := quiet()
 	c.HeapThreshold = 1e-9 // a test binary's heap is a few MiB, 0.0001 of a big machine's RAM
+	runtime.GC()           // the live heap is known from the first collection on
 	s := newShed(t, c)
 	overloaded(t, s.Begin(), ReasonHeap)
 	if snap := s.Snapshot(); snap.Shed[ReasonHeap] != 1 || snap.Heap.UsedBytes <= 0 {
-		t.Errorf("snapshot = %+v, want one heap shed and the heap in use", snap)
+		t.Errorf("snapshot = %+v, want one heap shed and the live heap", snap)
 	}
 }
 
 // The heap signal trips when live objects grow past the threshold and recovers once they are
-// collected. GOMEMLIMIT is left alone, so the limit is the memory limit.
+// collected; garbage not yet collected does not count. GOMEMLIMIT is left alone, so the limit
+// is the memory limit.
 func TestHeapRecovers(t *testing.T) {
 	probe := newShed(t, quiet()).Snapshot().Heap
 	if probe.LimitBytes <= 0 {
@@ -101,7 +103,17 @@ func TestHeapRecovers(t *testing.T) {
 	s := newShed(t, c)
 	admitted(t, s)
 
+	// With collection off (not parallel: the setting is process-wide), garbage stays garbage.
+	gogc := debug.SetGCPercent(-1)
+	garbage := make([]byte, grow)
+	garbage[0] = 1
+	garbage = nil
+	s.Refresh()
+	admitted(t, s) // allocated, dropped, not yet collected: not alive
+	debug.SetGCPercent(gogc)
+
 	ballast := make([]byte, grow)
+	runtime.GC()
 	s.Refresh()
 	overloaded(t, s.Begin(), ReasonHeap)
 	runtime.KeepAlive(ballast)
@@ -125,6 +137,7 @@ func TestHeapUsesGOMEMLIMIT(t *testing.T) {
 	limit := max(2*s.Snapshot().Heap.UsedBytes, 64<<20)
 	debug.SetMemoryLimit(limit)
 	ballast := make([]byte, limit/2)
+	runtime.GC()
 	s.Refresh()
 	heap := s.Snapshot().Heap
 	if heap.LimitSource != "GOMEMLIMIT" || heap.LimitBytes != limit {

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 
+	"github.com/lynkr/lynkr/pkg/gcpolicy"
+	"github.com/lynkr/lynkr/pkg/shed"
+
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/logging"
@@ -19,6 +22,7 @@ func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
 		return err
 	}
 	defer logFile.Close()
+	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
 	cfg, err := ConfigFromEnv(lookup)
 	if err != nil {
 		return err

@@ -6,6 +6,9 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/lynkr/lynkr/pkg/gcpolicy"
+	"github.com/lynkr/lynkr/pkg/shed"
+
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/logging"
@@ -22,6 +25,7 @@ func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
 		return err
 	}
 	defer logFile.Close()
+	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
 	cfg, err := ConfigFromEnv(lookup)
 	if err != nil {
 		return err

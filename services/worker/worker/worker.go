@@ -294,6 +294,19 @@ func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provide
 		it.Stop()
 		close(stopped)
 	}()
+	// Requests run on handler goroutines that live as long as the loop, started as the load
+	// needs them, up to Concurrency: a goroutine per request would start on a small stack and
+	// grow it, a copy every request. A slot is taken before a message is pulled, so no
+	// message waits in this worker for a handler while its AckWait runs.
+	msgs := make(chan jetstream.Msg)
+	handlers := 0
+	handler := func(msg jetstream.Msg) {
+		defer wg.Done()
+		for ok := true; ok; msg, ok = <-msgs {
+			w.handle(work, msg, p)
+			<-slots
+		}
+	}
 	for {
 		slots <- struct{}{}
 		msg, err := it.Next()
@@ -305,12 +318,20 @@ func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provide
 			w.log.Warn("pull failed", "provider", p.Name(), "error", err)
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			w.handle(work, msg, p)
-		}()
+		select {
+		case msgs <- msg: // an idle handler took it
+			continue
+		default:
+		}
+		if handlers < w.cfg.Concurrency {
+			handlers++
+			wg.Add(1)
+			go handler(msg)
+			continue
+		}
+		msgs <- msg // every handler exists; the one that gave back the slot takes it
 	}
+	close(msgs)
 	<-stopped
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
