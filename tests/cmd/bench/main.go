@@ -10,10 +10,16 @@
 // token at concurrency 1, non-streaming throughput at concurrency 64 and streaming throughput
 // at concurrency 16 as ratios to direct, and lynkr's RSS idle, after the load, and after
 // 10,000 and 50,000 requests (a leak shows as growth between the last two).
+//
+// Throughput is measured in rounds, each a direct run followed by a run through lynkr, and
+// the ratio reported is the median of the rounds' ratios, with their range: on a shared
+// virtual machine the speed of the cores drifts by a third within minutes, and a single
+// direct run and a single lynkr run can land on either side of such a drift.
 package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -40,7 +46,9 @@ func main() {
 
 type options struct {
 	warm     time.Duration
-	duration time.Duration
+	latency  time.Duration // of each latency run
+	duration time.Duration // of each side of a throughput round
+	rounds   int           // throughput rounds (pairs of runs, direct then lynkr)
 	ttftRuns int
 	leakA    int
 	leakB    int
@@ -49,9 +57,9 @@ type options struct {
 func run() error {
 	quick := flag.Bool("quick", false, "short runs")
 	flag.Parse()
-	opt := options{warm: 35 * time.Second, duration: 10 * time.Second, ttftRuns: 500, leakA: 10_000, leakB: 50_000}
+	opt := options{warm: 35 * time.Second, latency: 10 * time.Second, duration: 5 * time.Second, rounds: 5, ttftRuns: 500, leakA: 10_000, leakB: 50_000}
 	if *quick {
-		opt = options{warm: 5 * time.Second, duration: 3 * time.Second, ttftRuns: 100, leakA: 2_000, leakB: 6_000}
+		opt = options{warm: 5 * time.Second, latency: 3 * time.Second, duration: 3 * time.Second, rounds: 1, ttftRuns: 100, leakA: 2_000, leakB: 6_000}
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk is not installed (apt-get install wrk)")
@@ -104,7 +112,8 @@ func run() error {
 	streamed := `{"model":"gpt-4o","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Write a haiku about message buses."}]}`
 	path := "/v1/chat/completions"
 
-	fmt.Printf("lynkr bench: %s per wrk run, GOMAXPROCS of this machine: %d cores\n\n", opt.duration, numCPU())
+	fmt.Printf("lynkr bench: %s per latency run, throughput in %d rounds of %s per side, GOMAXPROCS of this machine: %d cores\n\n",
+		opt.latency, opt.rounds, opt.duration, numCPU())
 	// Warm both paths.
 	for _, base := range []string{upstream, gateway} {
 		if _, err := wrk(dir, base+path, plain, 4, 2*time.Second); err != nil {
@@ -112,16 +121,7 @@ func run() error {
 		}
 	}
 
-	type pair struct{ direct, lynkr wrkResult }
-	measure := func(body string, conns int) (pair, error) {
-		d, err := wrk(dir, upstream+path, body, conns, opt.duration)
-		if err != nil {
-			return pair{}, err
-		}
-		l, err := wrk(dir, gateway+path, body, conns, opt.duration)
-		return pair{d, l}, err
-	}
-	lat, err := measure(plain, 1)
+	lat, err := measure(dir, upstream+path, gateway+path, plain, 1, 1, opt.latency)
 	if err != nil {
 		return err
 	}
@@ -133,11 +133,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	tput, err := measure(plain, 64)
+	tput, err := measure(dir, upstream+path, gateway+path, plain, 64, opt.rounds, opt.duration)
 	if err != nil {
 		return err
 	}
-	stput, err := measure(streamed, 16)
+	stput, err := measure(dir, upstream+path, gateway+path, streamed, 16, opt.rounds, opt.duration)
 	if err != nil {
 		return err
 	}
@@ -145,23 +145,36 @@ func run() error {
 
 	fmt.Println("| measure | direct | through lynkr | lynkr adds / ratio |")
 	fmt.Println("|---|---|---|---|")
+	l := lat[0]
 	for _, q := range []struct {
 		name string
 		d, l time.Duration
 	}{
-		{"latency p50, c=1", lat.direct.p50, lat.lynkr.p50},
-		{"latency p90, c=1", lat.direct.p90, lat.lynkr.p90},
-		{"latency p99, c=1", lat.direct.p99, lat.lynkr.p99},
+		{"latency p50, c=1", l.direct.p50, l.lynkr.p50},
+		{"latency p90, c=1", l.direct.p90, l.lynkr.p90},
+		{"latency p99, c=1", l.direct.p99, l.lynkr.p99},
 		{"time to first token p50, c=1", ttftDirect.p50, ttftLynkr.p50},
 		{"time to first token p90, c=1", ttftDirect.p90, ttftLynkr.p90},
 	} {
 		fmt.Printf("| %s | %s | %s | +%s |\n", q.name, us(q.d), us(q.l), us(q.l-q.d))
 	}
-	fmt.Printf("| non-streaming throughput, c=64 | %.0f req/s | %.0f req/s | %.2f of direct |\n", tput.direct.rps, tput.lynkr.rps, tput.lynkr.rps/tput.direct.rps)
-	fmt.Printf("| streaming throughput, c=16 | %.0f req/s | %.0f req/s | %.2f of direct |\n", stput.direct.rps, stput.lynkr.rps, stput.lynkr.rps/stput.direct.rps)
-	if e := tput.lynkr.errors + stput.lynkr.errors + lat.lynkr.errors; e > 0 {
-		fmt.Printf("\nlynkr answered %d requests with an error status during the runs\n", e)
+	for _, t := range []struct {
+		name   string
+		rounds []pair
+	}{{"non-streaming throughput, c=64", tput}, {"streaming throughput, c=16", stput}} {
+		m := median(t.rounds)
+		lo, hi := ratioRange(t.rounds)
+		fmt.Printf("| %s | %.0f req/s | %.0f req/s | %.2f of direct (rounds %.2f–%.2f) |\n",
+			t.name, m.direct.rps, m.lynkr.rps, m.ratio(), lo, hi)
 	}
+	errs := l.lynkr.errors
+	for _, p := range slices.Concat(tput, stput) {
+		errs += p.lynkr.errors
+	}
+	if errs > 0 {
+		fmt.Printf("\nlynkr answered %d requests with an error status during the runs\n", errs)
+	}
+	rate := median(tput).lynkr.rps
 
 	// Leak check: RSS after leakA and after leakB more requests, from a steady state. JetStream
 	// remembers every request id of its duplicate window (30 s), so RSS follows the request
@@ -173,7 +186,7 @@ func run() error {
 	served := 0
 	load := func(upTo int) (int64, error) {
 		for served < upTo {
-			r, err := wrkN(dir, gateway+path, plain, 64, upTo-served, tput.lynkr.rps)
+			r, err := wrkN(dir, gateway+path, plain, 64, upTo-served, rate)
 			if err != nil {
 				return 0, err
 			}
@@ -192,6 +205,43 @@ func run() error {
 	fmt.Printf("\nRSS of lynkr: idle %s, after the load above %s; after a %s warm-up, %d more requests %s, %d more %s (%+.1f%%)\n",
 		mb(idle), mb(afterLoad), opt.warm, opt.leakA, mb(rssA), opt.leakB, mb(rssB), 100*float64(rssB-rssA)/float64(rssA))
 	return nil
+}
+
+// pair is one round: the same load sent directly, then through lynkr.
+type pair struct{ direct, lynkr wrkResult }
+
+func (p pair) ratio() float64 { return p.lynkr.rps / max(p.direct.rps, 1) }
+
+// measure runs rounds of the same load against direct, then against lynkr, for d each.
+func measure(dir, direct, lynkr, body string, conns, rounds int, d time.Duration) ([]pair, error) {
+	var ps []pair
+	for range rounds {
+		dr, err := wrk(dir, direct, body, conns, d)
+		if err != nil {
+			return nil, err
+		}
+		lr, err := wrk(dir, lynkr, body, conns, d)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, pair{dr, lr})
+	}
+	return ps, nil
+}
+
+// median is the round of the median ratio (the lower middle one of an even number).
+func median(ps []pair) pair {
+	s := slices.SortedFunc(slices.Values(ps), func(a, b pair) int { return cmp.Compare(a.ratio(), b.ratio()) })
+	return s[(len(s)-1)/2]
+}
+
+// ratioRange is the lowest and the highest ratio of the rounds.
+func ratioRange(ps []pair) (lo, hi float64) {
+	lo, hi = ps[0].ratio(), ps[0].ratio()
+	for _, p := range ps[1:] {
+		lo, hi = min(lo, p.ratio()), max(hi, p.ratio())
+	}
+	return lo, hi
 }
 
 type wrkResult struct {
