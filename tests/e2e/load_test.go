@@ -257,3 +257,36 @@ func mixedCall(ctx context.Context, i int, ac anthropic.Client, oc openai.Client
 		return text.String(), nil
 	}
 }
+
+// A worker runs at most WORKER_CONCURRENCY requests at once, and its handlers take request
+// after request: two waves of 12 concurrent requests through a worker of 3 slots keep
+// exactly 3 upstream calls in flight at the peak, and each client gets its own answer.
+func TestWorkerRunsAtMostItsConcurrency(t *testing.T) {
+	s := start(t, openAIUpstream, map[string]string{"WORKER_CONCURRENCY": "3"})
+	s.Fake.SetDefault(fakeupstream.Reply{Echo: true, HeaderDelay: 100 * time.Millisecond})
+	c := s.openai()
+	for wave := range 2 {
+		var wg sync.WaitGroup
+		for i := range 12 {
+			wg.Go(func() {
+				prompt := fmt.Sprintf("wave %d, request %d", wave, i)
+				resp, err := c.Chat.Completions.New(t.Context(), openai.ChatCompletionNewParams{
+					Model:    "gpt-4o",
+					Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(prompt)},
+				})
+				if err != nil {
+					t.Errorf("%s: %v", prompt, err)
+					return
+				}
+				if got := resp.Choices[0].Message.Content; got != "echo: "+prompt {
+					t.Errorf("%s: answer %q", prompt, got)
+				}
+			})
+		}
+		wg.Wait()
+		if peak := s.Fake.PeakInFlight(); peak != 3 {
+			t.Errorf("wave %d: %d upstream calls at once at the peak, want WORKER_CONCURRENCY's 3", wave, peak)
+		}
+		s.Fake.Reset()
+	}
+}

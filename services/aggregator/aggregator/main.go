@@ -5,13 +5,12 @@ import (
 	"errors"
 	"io"
 
-	"github.com/lynkr/lynkr/pkg/gcpolicy"
-	"github.com/lynkr/lynkr/pkg/shed"
-
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/gcpolicy"
 	"github.com/lynkr/lynkr/pkg/logging"
 	"github.com/lynkr/lynkr/pkg/metrics"
+	"github.com/lynkr/lynkr/pkg/shed"
 )
 
 // Main runs an aggregator of the distributed mode until ctx ends: settings from lookup, logs

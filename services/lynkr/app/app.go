@@ -17,9 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lynkr/lynkr/pkg/gcpolicy"
-	"github.com/lynkr/lynkr/pkg/shed"
-
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,9 +25,11 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/gcpolicy"
 	"github.com/lynkr/lynkr/pkg/logging"
 	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/provider"
+	"github.com/lynkr/lynkr/pkg/shed"
 	"github.com/lynkr/lynkr/pkg/telemetry"
 	"github.com/lynkr/lynkr/services/aggregator/aggregator"
 	"github.com/lynkr/lynkr/services/gateway/gateway"
@@ -167,7 +166,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 		}
 		p, _ := ps.Get(ps.Default())
 		log.Info(fmt.Sprintf("requests go to the %v", p), "provider", ps.Default(), "providers", ps.Names())
-		nc, err := a.connect(natsURL, "lynkr-worker-"+wcfg.Instance)
+		nc, err := a.connect(natsURL, cfg.Targets)
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +185,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 			// The gateway serves the cluster view on its own port, beside its metrics.
 			acfg.Addr = ""
 		}
-		nc, err := a.connect(natsURL, "lynkr-aggregator-"+acfg.Instance)
+		nc, err := a.connect(natsURL, cfg.Targets)
 		if err != nil {
 			return nil, err
 		}
@@ -205,7 +204,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 		if gcfg.Tenancy.StorePath == "" {
 			gcfg.Tenancy.StorePath = filepath.Join(dataDir, "tenants.db")
 		}
-		nc, err := a.connect(natsURL, "lynkr-gateway-"+gcfg.Instance)
+		nc, err := a.connect(natsURL, cfg.Targets)
 		if err != nil {
 			return nil, err
 		}
@@ -258,16 +257,18 @@ func (a *App) Run(ctx context.Context) error {
 }
 
 // connect opens the process's NATS connection the first time a part asks for one, named for
-// that part, and hands the same connection to the others. One connection carries the bus
+// the parts it carries and the host, and hands the same connection to the others. One
+// connection carries the bus
 // traffic of every part: the gateway's publishes and the worker's deliveries and answers
 // share its write buffer and its reader, so one write and one read carry several messages.
 // Measured with the gateway and the worker on one core: 87 µs of CPU a request with a
 // connection each, 72 µs sharing one. The parts use it as their own; none closes it.
-func (a *App) connect(natsURL, name string) (*nats.Conn, error) {
+func (a *App) connect(natsURL string, targets []string) (*nats.Conn, error) {
 	if a.nc != nil {
 		return a.nc, nil
 	}
-	nc, err := bus.Connect(natsURL, a.nats, name)
+	host, _ := os.Hostname()
+	nc, err := bus.Connect(natsURL, a.nats, "lynkr-"+strings.Join(targets, "+")+"-"+bus.Token(host, "host"))
 	if err != nil {
 		return nil, err
 	}

@@ -6,14 +6,13 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/lynkr/lynkr/pkg/gcpolicy"
-	"github.com/lynkr/lynkr/pkg/shed"
-
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/gcpolicy"
 	"github.com/lynkr/lynkr/pkg/logging"
 	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/provider"
+	"github.com/lynkr/lynkr/pkg/shed"
 	"github.com/lynkr/lynkr/pkg/telemetry"
 )
 

@@ -296,8 +296,8 @@ func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provide
 	}()
 	// Requests run on handler goroutines that live as long as the loop, started as the load
 	// needs them, up to Concurrency: a goroutine per request would start on a small stack and
-	// grow it, a copy every request. A slot is taken before a message is pulled, so no
-	// message waits in this worker for a handler while its AckWait runs.
+	// grow it, a copy every request. A slot is taken before the next message is, so at most
+	// Concurrency requests run at once.
 	msgs := make(chan jetstream.Msg)
 	handlers := 0
 	handler := func(msg jetstream.Msg) {
