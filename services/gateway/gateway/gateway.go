@@ -57,26 +57,27 @@ type Deps struct {
 
 // Gateway is one gateway instance.
 type Gateway struct {
-	cfg      Config
-	log      *slog.Logger
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	kv       jetstream.KeyValue
-	relay    *relay.Relay
-	registry *registry.Registry
-	board    *breaker.Board
-	backlog  *backlog.Monitor
-	shed     *shed.Shedder
-	limiter  limiter.Limiter
-	metrics  *metrics.Gateway
-	promReg  *prometheus.Registry
-	router   route.Router
-	echo     *echo.Echo
-	tracer   trace.Tracer
-	tracing  bool             // the tracer records: spans are worth building
-	cache    respcache.Cache  // nil when off; in the limiter's Redis when it has one
-	tenancy  *tenancy.Tenancy // nil when keys, tenant limits and budgets are all off
-	started  time.Time
+	cfg       Config
+	log       *slog.Logger
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	kv        jetstream.KeyValue
+	relay     *relay.Relay
+	registry  *registry.Registry
+	board     *breaker.Board
+	backlog   *backlog.Monitor
+	shed      *shed.Shedder
+	limiter   limiter.Limiter
+	metrics   *metrics.Gateway
+	promReg   *prometheus.Registry
+	router    route.Router
+	echo      *echo.Echo
+	tracer    trace.Tracer
+	tracing   bool             // the tracer records: spans are worth building
+	cache     respcache.Cache  // nil when off; in the limiter's Redis when it has one
+	tenancy   *tenancy.Tenancy // nil when keys, tenant limits and budgets are all off
+	closeOnce sync.Once
+	started   time.Time
 
 	stopping atomic.Bool // a graceful shutdown has begun: readiness fails
 
@@ -204,17 +205,30 @@ func (g *Gateway) Addr() net.Addr {
 	return g.addr
 }
 
+// Close releases what New took: the reply subscription, the limiter's connection and the
+// tenant store (and its file lock). Run closes them as it returns; a gateway that never runs
+// must be closed. Close may be called more than once.
+func (g *Gateway) Close() {
+	g.closeOnce.Do(func() {
+		g.relay.Close()
+		_ = g.limiter.Close()
+		if g.tenancy != nil {
+			if err := g.tenancy.Close(); err != nil {
+				g.log.Warn("could not close the tenant store", "error", err)
+			}
+		}
+	})
+}
+
 // Run serves until ctx ends, then shuts down gracefully: it stops accepting, lets in-flight
 // requests finish within the shutdown timeout and returns.
 func (g *Gateway) Run(ctx context.Context) error {
-	defer g.relay.Close()
-	defer g.limiter.Close()
+	defer g.Close()
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
 	go g.backlog.Run(watchCtx)
 	if g.tenancy != nil {
-		// The charger stops before the store closes (defers run last in, first out).
-		defer g.tenancy.Close()
+		// The charger stops before Close closes the store (defers run last in, first out).
 		chargerDone := make(chan struct{})
 		defer func() { stopWatch(); <-chargerDone }()
 		go func() {

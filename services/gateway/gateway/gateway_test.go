@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/tenant"
 )
 
 // startGateway runs a gateway on an embedded nats-server with JetStream and returns its URL
@@ -343,4 +345,41 @@ func scrape(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(m)
+}
+
+// A gateway that never runs lets go of what New took when closed: the tenant store's file can
+// be opened again (bbolt locks it while open, even against this same process).
+func TestCloseReleasesAGatewayThatNeverRan(t *testing.T) {
+	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	nc, err := bus.Connect("", s, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	path := filepath.Join(t.TempDir(), "tenants.db")
+	cfg, err := ConfigFromEnv(config.Map(map[string]string{
+		"PORT": "0", "MODEL_PROVIDER": "openai", "AUTH_ENABLED": "true", "ADMIN_API_KEY": "adm", "TENANT_STORE_PATH": path,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(t.Context(), cfg, Deps{NATS: nc, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db, err := tenant.OpenBolt(path); err == nil {
+		db.Close()
+		t.Fatal("the tenant store opened while the gateway holds it: this test proves nothing")
+	}
+	g.Close()
+	g.Close() // again: a no-op
+	db, err := tenant.OpenBolt(path)
+	if err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	db.Close()
 }

@@ -242,6 +242,7 @@ func (a *App) Run(ctx context.Context) error {
 				select {
 				case <-a.worker.Announced():
 				case <-gctx.Done():
+					a.gateway.Close() // it never ran: release what New took
 					return nil
 				}
 			}
