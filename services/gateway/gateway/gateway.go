@@ -57,27 +57,27 @@ type Deps struct {
 
 // Gateway is one gateway instance.
 type Gateway struct {
-	cfg       Config
-	log       *slog.Logger
-	nc        *nats.Conn
-	js        jetstream.JetStream
-	kv        jetstream.KeyValue
-	relay     *relay.Relay
-	registry  *registry.Registry
-	board     *breaker.Board
-	backlog   *backlog.Monitor
-	shed      *shed.Shedder
-	limiter   limiter.Limiter
-	metrics   *metrics.Gateway
-	promReg   *prometheus.Registry
-	router    route.Router
-	echo      *echo.Echo
-	tracer    trace.Tracer
-	tracing   bool             // the tracer records: spans are worth building
-	cache     respcache.Cache  // nil when off; in the limiter's Redis when it has one
-	tenancy   *tenancy.Tenancy // nil when keys, tenant limits and budgets are all off
-	closeOnce sync.Once
-	started   time.Time
+	cfg      Config
+	log      *slog.Logger
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	kv       jetstream.KeyValue
+	relay    *relay.Relay
+	registry *registry.Registry
+	board    *breaker.Board
+	backlog  *backlog.Monitor
+	shed     *shed.Shedder
+	limiter  limiter.Limiter
+	metrics  *metrics.Gateway
+	promReg  *prometheus.Registry
+	router   route.Router
+	echo     *echo.Echo
+	tracer   trace.Tracer
+	tracing  bool             // the tracer records: spans are worth building
+	cache    respcache.Cache  // nil when off; in the limiter's Redis when it has one
+	tenancy  *tenancy.Tenancy // nil when keys, tenant limits and budgets are all off
+	closing  sync.Once        // Close runs once
+	started  time.Time
 
 	stopping atomic.Bool // a graceful shutdown has begun: readiness fails
 
@@ -209,7 +209,7 @@ func (g *Gateway) Addr() net.Addr {
 // tenant store (and its file lock). Run closes them as it returns; a gateway that never runs
 // must be closed. Close may be called more than once.
 func (g *Gateway) Close() {
-	g.closeOnce.Do(func() {
+	g.closing.Do(func() {
 		g.relay.Close()
 		_ = g.limiter.Close()
 		if g.tenancy != nil {
