@@ -5,8 +5,9 @@
 // a tenth of its CPU collecting. Apply lets the heap grow to five times what is alive
 // (GOGC=400) and caps the process with a soft memory limit at 70% of the memory it may use
 // (its cgroup's limit, else the machine's RAM): the collector works harder as the heap nears
-// the cap instead of letting a container be killed. Load shedding (package shed) refuses new
-// requests once what is alive nears that cap, before the collector has no room left.
+// the cap instead of letting a container be killed. A gateway's load shedding (package
+// shed) refuses new requests once what is alive nears that cap, before the collector has no
+// room left.
 //
 // GOGC and GOMEMLIMIT, Go's own variables, override each choice: the runtime has applied them
 // before Apply runs, and Apply leaves a setting alone when its variable is set.
