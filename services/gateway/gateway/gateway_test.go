@@ -19,9 +19,8 @@ import (
 	"github.com/lynkr/lynkr/pkg/tenant"
 )
 
-// startGateway runs a gateway on an embedded nats-server with JetStream and returns its URL
-// and the bus connection, so a test can announce providers and play the worker's part.
-func startGateway(t *testing.T, env map[string]string) (string, *nats.Conn) {
+// embeddedBus starts an embedded nats-server with JetStream for the test and connects to it.
+func embeddedBus(t *testing.T) *nats.Conn {
 	t.Helper()
 	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir()})
 	if err != nil {
@@ -33,6 +32,14 @@ func startGateway(t *testing.T, env map[string]string) (string, *nats.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	return nc
+}
+
+// startGateway runs a gateway on an embedded nats-server with JetStream and returns its URL
+// and the bus connection, so a test can announce providers and play the worker's part.
+func startGateway(t *testing.T, env map[string]string) (string, *nats.Conn) {
+	t.Helper()
+	nc := embeddedBus(t)
 	base := map[string]string{"PORT": "0", "HOST": "127.0.0.1", "MODEL_PROVIDER": "openai", "GATEWAY_ID": "gw1"}
 	for k, v := range env {
 		base[k] = v
@@ -350,16 +357,7 @@ func scrape(t *testing.T, url string) string {
 // A gateway that never runs lets go of what New took when closed: the tenant store's file can
 // be opened again (bbolt locks it while open, even against this same process).
 func TestCloseReleasesAGatewayThatNeverRan(t *testing.T) {
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nc, err := bus.Connect("", s, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := embeddedBus(t)
 	path := filepath.Join(t.TempDir(), "tenants.db")
 	cfg, err := ConfigFromEnv(config.Map(map[string]string{
 		"PORT": "0", "MODEL_PROVIDER": "openai", "AUTH_ENABLED": "true", "ADMIN_API_KEY": "adm", "TENANT_STORE_PATH": path,
