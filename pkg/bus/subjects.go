@@ -19,6 +19,7 @@ const (
 const (
 	requestPrefix = "lynkr.req."
 	replyPrefix   = "lynkr.resp."
+	ackPrefix     = "lynkr.ack."
 	cancelPrefix  = "lynkr.cancel."
 	usagePrefix   = "lynkr.usage."
 )
@@ -34,6 +35,16 @@ func ReplySubject(gateway, requestID string) string {
 
 // ReplyWildcard is the one subscription a gateway instance makes for all its answers.
 func ReplyWildcard(gateway string) string { return replyPrefix + gateway + ".*" }
+
+// AckSubject is where JetStream confirms (or refuses) that it holds a request a gateway
+// instance published: the reply subject of the publish.
+func AckSubject(gateway, requestID string) string {
+	return ackPrefix + gateway + "." + requestID
+}
+
+// AckWildcard is the one subscription a gateway instance makes for the confirmations of all
+// its requests.
+func AckWildcard(gateway string) string { return ackPrefix + gateway + ".*" }
 
 // CancelSubject is where a gateway says that a request's client went away.
 func CancelSubject(requestID string) string { return cancelPrefix + requestID }

@@ -32,9 +32,9 @@ import (
 	"github.com/lynkr/lynkr/services/gateway/internal/tenancy"
 )
 
-// publishTimeout bounds the wait for JetStream to accept a request: past it the client gets a
-// 503 to retry rather than a hang.
-const publishTimeout = 5 * time.Second
+// acceptTimeout bounds the wait for JetStream to confirm it holds a request: past it the
+// client gets a 503 to retry rather than a hang.
+const acceptTimeout = 5 * time.Second
 
 // forwardedHeaders are the client headers an upstream may need, in canonical form (read
 // straight from the map) and as the bus carries them. Credentials are not among them: workers
@@ -197,8 +197,9 @@ func (g *Gateway) serve(c echo.Context, ep endpoint, id string, a *admission) (i
 	if err == nil && status == http.StatusOK && w.capture {
 		g.remember(cached.key, w.entry())
 	}
-	if ctx.Err() != nil || errors.Is(err, ErrWorkerLost) || errors.Is(err, ErrAnswerGap) {
-		// Nobody will read the rest of this answer: stop the upstream call.
+	if ctx.Err() != nil || errors.Is(err, ErrWorkerLost) || errors.Is(err, ErrAnswerGap) || errors.Is(err, relay.ErrNotAccepted) {
+		// Nobody will read the rest of this answer (or the bus took the request after all
+		// but too late): stop the upstream call.
 		_ = g.nc.Publish(bus.CancelSubject(id), nil)
 	}
 	return status, err
@@ -272,7 +273,8 @@ func (g *Gateway) refuse(err error) error {
 }
 
 // publish puts the request on the bus and returns where its answer will arrive; the caller
-// must hand the answer back to the relay when done.
+// must hand the answer back to the relay when done. JetStream's confirmation arrives there too:
+// a refusal, or none within acceptTimeout, is the answer's error.
 func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, h http.Header, body []byte, a *admission) (*relay.Answer, error) {
 	deadline, _ := ctx.Deadline()
 	msg := &busv1.Request{
@@ -308,30 +310,13 @@ func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, h http.He
 		defer span.End()
 		telemetry.InjectNATS(ctx, header)
 	}
-	pubCtx, cancelPub := context.WithTimeout(ctx, publishTimeout)
-	defer cancelPub()
-	ack, err := g.js.PublishMsg(pubCtx, &nats.Msg{Subject: subject, Data: data, Header: header})
-	if err != nil && g.tracing {
+	if err := g.relay.Publish(answer, subject, header, data); err != nil {
+		g.relay.Done(answer)
 		span.SetStatus(codes.Error, err.Error())
-	}
-	switch {
-	case err != nil && ctx.Err() != nil:
-		// The client went away (or the request timed out) while it was being queued: not the
-		// bus's fault, and nobody to answer.
-		g.relay.Done(answer)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, apierror.New(http.StatusGatewayTimeout, "the request could not be queued within REQUEST_TIMEOUT")
-		}
-		return nil, &apierror.Error{Status: 499, Type: apierror.TypeInvalidRequest, Message: "the client closed the request"}
-	case err != nil:
-		g.relay.Done(answer)
 		g.log.Error("could not queue request", "request_id", id, "provider", a.provider, "error", err)
 		e := apierror.New(http.StatusServiceUnavailable, "could not queue the request: the message bus is unavailable")
 		e.RetryAfter = time.Second
 		return nil, e
-	case ack.Duplicate:
-		g.relay.Done(answer)
-		return nil, apierror.New(http.StatusConflict, "request id %q was already used for another request; send a new X-Request-Id", id)
 	}
 	return answer, nil
 }

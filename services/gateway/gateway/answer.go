@@ -78,7 +78,12 @@ func (a *answerWriter) relay(ctx context.Context, ans *relay.Answer) (int, error
 			}
 			return 499, ctx.Err() // the client went away: nobody to write to
 		}
-		buf = ans.Take(buf)
+		buf, err := ans.Take(buf)
+		if err != nil {
+			e := queueError(err)
+			a.fail(e)
+			return a.status, err
+		}
 		for _, c := range buf {
 			done, err := a.apply(c)
 			if done || err != nil {
@@ -89,6 +94,16 @@ func (a *answerWriter) relay(ctx context.Context, ans *relay.Answer) (int, error
 			timer.Reset(a.ping)
 		}
 	}
+}
+
+// queueError is the client's error for a request the bus did not take.
+func queueError(err error) *apierror.Error {
+	if errors.Is(err, relay.ErrDuplicate) {
+		return apierror.New(http.StatusConflict, "request id already used for another request; send a new X-Request-Id")
+	}
+	e := apierror.New(http.StatusServiceUnavailable, "could not queue the request: %v", err)
+	e.RetryAfter = time.Second
+	return e
 }
 
 // apply handles one chunk and reports whether the answer is complete.

@@ -130,7 +130,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	rl, err := relay.Start(deps.NATS, cfg.Instance, log)
+	rl, err := relay.Start(deps.NATS, cfg.Instance, acceptTimeout, log)
 	if err != nil {
 		_ = lim.Close()
 		return nil, fmt.Errorf("gateway: %w", err)

@@ -1,12 +1,21 @@
-// Package relay receives the answers workers send to this gateway instance and hands each to
-// the request waiting for it.
+// Package relay publishes a gateway instance's requests to JetStream and hands each the
+// answer workers send back: JetStream's confirmation that it holds the request, then the
+// answer's chunks.
+//
+// Confirmations and chunks arrive on two subscriptions of the instance, and neither wakes the
+// request's handler unless there is something for it: a confirmation that JetStream holds
+// the request is only noted, so a request's handler wakes once, for its answer. A refusal, or
+// no confirmation within the accept timeout, ends the answer with an error.
 package relay
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
@@ -15,41 +24,97 @@ import (
 	"github.com/lynkr/lynkr/proto/busv1"
 )
 
-// Relay holds the one reply subscription of a gateway instance.
+// Why the bus did not take a request.
+var (
+	// ErrNotAccepted: JetStream did not confirm the request within the accept timeout (the
+	// server is down or overloaded). It may still hold it: the caller should cancel it.
+	ErrNotAccepted = errors.New("the message bus did not confirm the request in time")
+	// ErrDuplicate: JetStream already holds a request under this id.
+	ErrDuplicate = errors.New("the message bus already holds a request with this id")
+	// ErrNoStream: no JetStream stream takes the request's subject.
+	ErrNoStream = errors.New("no JetStream stream takes requests")
+)
+
+// RefusedError is JetStream's own refusal of a request (a full stream, say).
+type RefusedError struct {
+	Code        int // the API error code, 10077 for a full stream, say
+	Description string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("JetStream refused the request: %s (error %d)", e.Description, e.Code)
+}
+
+// Relay holds the reply subscriptions of a gateway instance.
 type Relay struct {
-	sub    *nats.Subscription
-	log    *slog.Logger
+	nc           *nats.Conn
+	instance     string
+	acceptWithin time.Duration
+	log          *slog.Logger
+	subs         []*nats.Subscription
+	stop         chan struct{}
+	stopped      sync.WaitGroup
+
 	mu     sync.RWMutex
 	active map[string]*Answer
 }
 
-// Start subscribes to the answers addressed to gateway instance id.
-func Start(nc *nats.Conn, id string, log *slog.Logger) (*Relay, error) {
-	r := &Relay{log: log, active: make(map[string]*Answer)}
-	sub, err := nc.Subscribe(bus.ReplyWildcard(id), r.deliver)
-	if err != nil {
-		return nil, fmt.Errorf("subscribe to answers: %w", err)
+// Start subscribes to the answers and confirmations addressed to gateway instance id. A
+// request JetStream has not confirmed within acceptWithin ends with ErrNotAccepted.
+func Start(nc *nats.Conn, id string, acceptWithin time.Duration, log *slog.Logger) (*Relay, error) {
+	r := &Relay{nc: nc, instance: id, acceptWithin: acceptWithin, log: log, stop: make(chan struct{}),
+		active: make(map[string]*Answer)}
+	for _, s := range []struct {
+		subject string
+		handle  nats.MsgHandler
+	}{{bus.ReplyWildcard(id), r.deliver}, {bus.AckWildcard(id), r.confirm}} {
+		sub, err := nc.Subscribe(s.subject, s.handle)
+		if err == nil {
+			// Answers are small and many; a slow consumer must never drop one silently. The
+			// limits are generous, and a dropped chunk is still caught by its sequence number.
+			err = sub.SetPendingLimits(1<<20, 1<<30)
+		}
+		if err != nil {
+			r.unsubscribe()
+			return nil, fmt.Errorf("subscribe to %s: %w", s.subject, err)
+		}
+		r.subs = append(r.subs, sub)
 	}
-	// Answers are small and many; a slow consumer must never drop one silently. The limits
-	// are generous, and a dropped chunk is still caught by its sequence number.
-	if err := sub.SetPendingLimits(1<<20, 1<<30); err != nil {
-		return nil, fmt.Errorf("subscribe to answers: %w", err)
-	}
-	r.sub = sub
+	r.stopped.Add(1)
+	go r.expireLoop()
 	return r, nil
 }
 
 // Close stops receiving answers.
-func (r *Relay) Close() error { return r.sub.Unsubscribe() }
+func (r *Relay) Close() error {
+	close(r.stop)
+	r.stopped.Wait()
+	return r.unsubscribe()
+}
+
+func (r *Relay) unsubscribe() error {
+	var errs []error
+	for _, s := range r.subs {
+		errs = append(errs, s.Unsubscribe())
+	}
+	return errors.Join(errs...)
+}
 
 // Expect registers a request before it is published, so no chunk of its answer is missed.
 // The caller must call Done.
 func (r *Relay) Expect(requestID string) *Answer {
-	a := &Answer{id: requestID, ready: make(chan struct{}, 1)}
+	a := &Answer{id: requestID, ready: make(chan struct{}, 1), since: time.Now()}
 	r.mu.Lock()
 	r.active[requestID] = a
 	r.mu.Unlock()
 	return a
+}
+
+// Publish puts an expected request on subject for JetStream, with the confirmation addressed
+// to this relay. An error is one the connection returned at once (it is closed, say); a
+// refusal by JetStream arrives as the answer's Refused.
+func (r *Relay) Publish(a *Answer, subject string, header nats.Header, data []byte) error {
+	return r.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: bus.AckSubject(r.instance, a.id), Header: header, Data: data})
 }
 
 // Done forgets a request; chunks that still arrive for it are dropped.
@@ -66,51 +131,150 @@ func (r *Relay) InFlight() int {
 	return len(r.active)
 }
 
-func (r *Relay) deliver(m *nats.Msg) {
-	id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+func (r *Relay) lookup(subject string) *Answer {
+	id := subject[strings.LastIndexByte(subject, '.')+1:]
 	r.mu.RLock()
 	a := r.active[id]
 	r.mu.RUnlock()
+	return a
+}
+
+func (r *Relay) deliver(m *nats.Msg) {
+	a := r.lookup(m.Subject)
 	if a == nil {
 		return // the client is gone, or another attempt already answered
 	}
 	c := new(busv1.Chunk)
 	if err := proto.Unmarshal(m.Data, c); err != nil {
-		r.log.Error("undecodable answer chunk", "request_id", id, "error", err)
+		r.log.Error("undecodable answer chunk", "request_id", a.id, "error", err)
 		a.push(nil) // a hole the sequence check turns into a clean error
 		return
 	}
 	a.push(c)
 }
 
+// confirm takes JetStream's answer to a publish.
+func (r *Relay) confirm(m *nats.Msg) {
+	if a := r.lookup(m.Subject); a != nil {
+		a.settle(decodeAck(m))
+	}
+}
+
+// decodeAck reads JetStream's reply to a publish: nil when it holds the message.
+func decodeAck(m *nats.Msg) error {
+	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+		return ErrNoStream // the server's "no responders"
+	}
+	var ack struct {
+		Error *struct {
+			Code        int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+		Duplicate bool `json:"duplicate"`
+	}
+	if err := json.Unmarshal(m.Data, &ack); err != nil {
+		return &RefusedError{Description: "undecodable acknowledgement: " + err.Error()}
+	}
+	switch {
+	case ack.Error != nil:
+		return &RefusedError{Code: ack.Error.Code, Description: ack.Error.Description}
+	case ack.Duplicate:
+		return ErrDuplicate
+	}
+	return nil
+}
+
+// expireLoop ends the requests JetStream did not confirm in time. One loop for all of them:
+// no request pays for a timer of its own.
+func (r *Relay) expireLoop() {
+	defer r.stopped.Done()
+	t := time.NewTicker(max(r.acceptWithin/10, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case now := <-t.C:
+			cutoff := now.Add(-r.acceptWithin)
+			r.mu.RLock()
+			for _, a := range r.active {
+				a.expire(cutoff)
+			}
+			r.mu.RUnlock()
+		}
+	}
+}
+
 // Answer is the queue of chunks of one request's answer, in arrival order.
 type Answer struct {
 	id    string
-	mu    sync.Mutex
-	queue []*busv1.Chunk
+	since time.Time // when it was expected
 	ready chan struct{}
+
+	mu       sync.Mutex
+	queue    []*busv1.Chunk
+	accepted bool  // JetStream holds the request (it confirmed, or an answer came)
+	refused  error // why the bus did not take it
 }
 
 func (a *Answer) push(c *busv1.Chunk) {
 	a.mu.Lock()
 	a.queue = append(a.queue, c)
+	a.accepted = true
 	a.mu.Unlock()
+	a.signal()
+}
+
+func (a *Answer) signal() {
 	select {
 	case a.ready <- struct{}{}:
 	default:
 	}
 }
 
-// Ready is signalled when chunks are waiting; call Take after it fires.
+// settle records JetStream's confirmation (err nil) or refusal. Only a refusal wakes the
+// request's handler.
+func (a *Answer) settle(err error) {
+	a.mu.Lock()
+	undecided := !a.accepted && a.refused == nil
+	if undecided {
+		a.accepted, a.refused = err == nil, err
+	}
+	a.mu.Unlock()
+	if undecided && err != nil {
+		a.signal()
+	}
+}
+
+// expire refuses the request if it is undecided and was expected before cutoff.
+func (a *Answer) expire(cutoff time.Time) {
+	if a.since.After(cutoff) {
+		return
+	}
+	a.mu.Lock()
+	undecided := !a.accepted && a.refused == nil
+	if undecided {
+		a.refused = ErrNotAccepted
+	}
+	a.mu.Unlock()
+	if undecided {
+		a.signal()
+	}
+}
+
+// Ready is signalled when chunks are waiting or the request was refused; call Take after it
+// fires.
 func (a *Answer) Ready() <-chan struct{} { return a.ready }
 
-// Take returns the chunks received so far, in order. A nil chunk stands for one that could
-// not be decoded.
-func (a *Answer) Take(buf []*busv1.Chunk) []*busv1.Chunk {
+// Take returns the chunks received so far, in order, and why the bus did not take the request
+// if it did not (any chunks then came too late to matter). A nil chunk stands for one that
+// could not be decoded.
+func (a *Answer) Take(buf []*busv1.Chunk) ([]*busv1.Chunk, error) {
 	a.mu.Lock()
 	buf = append(buf[:0], a.queue...)
 	clear(a.queue)
 	a.queue = a.queue[:0]
+	refused := a.refused
 	a.mu.Unlock()
-	return buf
+	return buf, refused
 }
