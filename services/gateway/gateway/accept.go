@@ -179,13 +179,13 @@ func (g *Gateway) serve(c echo.Context, ep endpoint, id string, a *admission) (i
 	}
 	defer a.lease.Release()
 
-	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.RequestTimeout)
-	defer cancel()
+	// The relay ends the answer at the deadline: one loop for every request, no timer each.
+	ctx, deadline := r.Context(), a.start.Add(g.cfg.RequestTimeout)
 	cached, status := g.lookup(ctx, c, ep, body, a)
 	if cached.hit {
 		return status, nil
 	}
-	answer, err := g.publish(ctx, ep, id, r.Header, body, a)
+	answer, err := g.publish(ctx, ep, id, deadline, r.Header, body, a)
 	if err != nil {
 		return 0, err
 	}
@@ -197,9 +197,10 @@ func (g *Gateway) serve(c echo.Context, ep endpoint, id string, a *admission) (i
 	if err == nil && status == http.StatusOK && w.capture {
 		g.remember(cached.key, w.entry())
 	}
-	if ctx.Err() != nil || errors.Is(err, ErrWorkerLost) || errors.Is(err, ErrAnswerGap) || errors.Is(err, relay.ErrNotAccepted) {
-		// Nobody will read the rest of this answer (or the bus took the request after all
-		// but too late): stop the upstream call.
+	if ctx.Err() != nil || errors.Is(err, ErrWorkerLost) || errors.Is(err, ErrAnswerGap) ||
+		errors.Is(w.ended, relay.ErrDeadline) || errors.Is(w.ended, relay.ErrNotAccepted) {
+		// Nobody will read the rest of this answer (or the bus took the request after all, but
+		// too late): stop the upstream call.
 		_ = g.nc.Publish(bus.CancelSubject(id), nil)
 	}
 	return status, err
@@ -275,8 +276,7 @@ func (g *Gateway) refuse(err error) error {
 // publish puts the request on the bus and returns where its answer will arrive; the caller
 // must hand the answer back to the relay when done. JetStream's confirmation arrives there too:
 // a refusal, or none within acceptTimeout, is the answer's error.
-func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, h http.Header, body []byte, a *admission) (*relay.Answer, error) {
-	deadline, _ := ctx.Deadline()
+func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, deadline time.Time, h http.Header, body []byte, a *admission) (*relay.Answer, error) {
 	msg := &busv1.Request{
 		Id:               id,
 		ReplySubject:     bus.ReplySubject(g.cfg.Instance, id),
@@ -301,7 +301,7 @@ func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, h http.He
 	if err != nil {
 		return nil, err
 	}
-	answer := g.relay.Expect(id)
+	answer := g.relay.Expect(id, deadline)
 	subject := bus.RequestSubject(a.provider)
 	header := nats.Header{nats.MsgIdHdr: []string{id}}
 	span := noSpan

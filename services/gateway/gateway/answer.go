@@ -44,14 +44,16 @@ type answerWriter struct {
 	firstData time.Time    // when the first streamed answer bytes went to the client
 	capture   bool         // keep a copy of the streamed bytes, for the response cache
 	captured  []byte
+	ended     error // why the relay ended the answer early: its deadline, or the bus refused it
 }
 
 func newAnswerWriter(w *echo.Response, f llm.Format, stream bool, ping time.Duration) *answerWriter {
 	return &answerWriter{w: w, format: f, stream: stream, ping: ping}
 }
 
-// relay writes the answer until its end, the request's deadline or the client's departure. It
-// returns the HTTP status the client got and why the answer was not complete, if it was not.
+// relay writes the answer until its end, the request's deadline or the client's departure
+// (the end of ctx). It returns the HTTP status the client got and why the answer was not
+// complete, if it was not.
 func (a *answerWriter) relay(ctx context.Context, ans *relay.Answer) (int, error) {
 	var (
 		buf   []*busv1.Chunk
@@ -71,24 +73,20 @@ func (a *answerWriter) relay(ctx context.Context, ans *relay.Answer) (int, error
 			timer.Reset(a.ping)
 			continue
 		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				e := apierror.New(http.StatusGatewayTimeout, "the request did not complete within REQUEST_TIMEOUT")
-				a.fail(e)
-				return a.status, e
-			}
 			return 499, ctx.Err() // the client went away: nobody to write to
 		}
-		buf, err := ans.Take(buf)
-		if err != nil {
-			e := queueError(err)
-			a.fail(e)
-			return a.status, err
-		}
+		buf, ended := ans.Take(buf)
 		for _, c := range buf {
 			done, err := a.apply(c)
 			if done || err != nil {
 				return a.status, err
 			}
+		}
+		if ended != nil {
+			a.ended = ended
+			e := endError(ended)
+			a.fail(e)
+			return a.status, e
 		}
 		if timer != nil {
 			timer.Reset(a.ping)
@@ -96,9 +94,13 @@ func (a *answerWriter) relay(ctx context.Context, ans *relay.Answer) (int, error
 	}
 }
 
-// queueError is the client's error for a request the bus did not take.
-func queueError(err error) *apierror.Error {
-	if errors.Is(err, relay.ErrDuplicate) {
+// endError is the client's error for an answer the relay ended: the request's deadline
+// passed, or the bus did not take the request.
+func endError(err error) *apierror.Error {
+	switch {
+	case errors.Is(err, relay.ErrDeadline):
+		return apierror.New(http.StatusGatewayTimeout, "the request did not complete within REQUEST_TIMEOUT")
+	case errors.Is(err, relay.ErrDuplicate):
 		return apierror.New(http.StatusConflict, "request id already used for another request; send a new X-Request-Id")
 	}
 	e := apierror.New(http.StatusServiceUnavailable, "could not queue the request: %v", err)

@@ -202,6 +202,26 @@ func TestUnknownProviderIs404AndProviderWithoutWorkerIs503(t *testing.T) {
 	}
 }
 
+func TestARequestTheBusRefusesIs503InTheClientsFormat(t *testing.T) {
+	url, nc := startGateway(t, nil)
+	js, _ := jetstream.New(nc)
+	// The request stream is gone (an operator deleted it, say): JetStream takes no request.
+	if err := js.DeleteStream(context.Background(), bus.RequestStream); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, body, shape string }{
+		{"/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`, `{"error":{`},
+		{"/v1/messages", `{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, `{"type":"error","error":{`},
+	} {
+		resp, body := post(t, url+c.path, c.body, map[string]string{HeaderProvider: "openai"})
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+			!strings.HasPrefix(string(body), c.shape) || !strings.Contains(string(body), "could not queue the request") {
+			t.Errorf("%s: status %d Retry-After %q body %s, want 503 with Retry-After in the caller's format",
+				c.path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+}
+
 func TestStrictModelsRefusesUnlistedModel(t *testing.T) {
 	url, _ := startGateway(t, map[string]string{"STRICT_MODELS": "true", "REQUEST_TIMEOUT": "300"})
 	resp, body := post(t, url+"/v1/chat/completions", `{"model":"gpt-9","messages":[{"role":"user","content":"hi"}]}`, nil)

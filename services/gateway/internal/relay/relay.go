@@ -4,8 +4,9 @@
 //
 // Confirmations and chunks arrive on two subscriptions of the instance, and neither wakes the
 // request's handler unless there is something for it: a confirmation that JetStream holds
-// the request is only noted, so a request's handler wakes once, for its answer. A refusal, or
-// no confirmation within the accept timeout, ends the answer with an error.
+// the request is only noted, so a request's handler wakes once, for its answer. A refusal, no
+// confirmation within the accept timeout, or the request's deadline ends the answer with an
+// error; one loop watches the time for every request, so none pays for a timer of its own.
 package relay
 
 import (
@@ -33,6 +34,8 @@ var (
 	ErrDuplicate = errors.New("the message bus already holds a request with this id")
 	// ErrNoStream: no JetStream stream takes the request's subject.
 	ErrNoStream = errors.New("no JetStream stream takes requests")
+	// ErrDeadline: the request's deadline passed before its answer was complete.
+	ErrDeadline = errors.New("the request did not complete by its deadline")
 )
 
 // RefusedError is JetStream's own refusal of a request (a full stream, say).
@@ -100,10 +103,10 @@ func (r *Relay) unsubscribe() error {
 	return errors.Join(errs...)
 }
 
-// Expect registers a request before it is published, so no chunk of its answer is missed.
-// The caller must call Done.
-func (r *Relay) Expect(requestID string) *Answer {
-	a := &Answer{id: requestID, ready: make(chan struct{}, 1), since: time.Now()}
+// Expect registers a request before it is published, so no chunk of its answer is missed;
+// past deadline its answer ends with ErrDeadline. The caller must call Done.
+func (r *Relay) Expect(requestID string, deadline time.Time) *Answer {
+	a := &Answer{id: requestID, ready: make(chan struct{}, 1), since: time.Now(), deadline: deadline}
 	r.mu.Lock()
 	r.active[requestID] = a
 	r.mu.Unlock()
@@ -112,7 +115,7 @@ func (r *Relay) Expect(requestID string) *Answer {
 
 // Publish puts an expected request on subject for JetStream, with the confirmation addressed
 // to this relay. An error is one the connection returned at once (it is closed, say); a
-// refusal by JetStream arrives as the answer's Refused.
+// refusal by JetStream ends the answer (see Take).
 func (r *Relay) Publish(a *Answer, subject string, header nats.Header, data []byte) error {
 	return r.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: bus.AckSubject(r.instance, a.id), Header: header, Data: data})
 }
@@ -184,37 +187,41 @@ func decodeAck(m *nats.Msg) error {
 	return nil
 }
 
-// expireLoop ends the requests JetStream did not confirm in time. One loop for all of them:
-// no request pays for a timer of its own.
+// expireLoop ends the requests JetStream did not confirm in time and those past their
+// deadline, within a tick of it.
 func (r *Relay) expireLoop() {
 	defer r.stopped.Done()
-	t := time.NewTicker(max(r.acceptWithin/10, 10*time.Millisecond))
+	t := time.NewTicker(expireTick)
 	defer t.Stop()
 	for {
 		select {
 		case <-r.stop:
 			return
 		case now := <-t.C:
-			cutoff := now.Add(-r.acceptWithin)
+			unconfirmed := now.Add(-r.acceptWithin)
 			r.mu.RLock()
 			for _, a := range r.active {
-				a.expire(cutoff)
+				a.expire(now, unconfirmed)
 			}
 			r.mu.RUnlock()
 		}
 	}
 }
 
+// expireTick is how late past a limit a request may end.
+const expireTick = 50 * time.Millisecond
+
 // Answer is the queue of chunks of one request's answer, in arrival order.
 type Answer struct {
-	id    string
-	since time.Time // when it was expected
-	ready chan struct{}
+	id       string
+	since    time.Time // when it was expected
+	deadline time.Time
+	ready    chan struct{}
 
 	mu       sync.Mutex
 	queue    []*busv1.Chunk
 	accepted bool  // JetStream holds the request (it confirmed, or an answer came)
-	refused  error // why the bus did not take it
+	ended    error // why the answer ends without (the rest of) its chunks
 }
 
 func (a *Answer) push(c *busv1.Chunk) {
@@ -236,9 +243,9 @@ func (a *Answer) signal() {
 // request's handler.
 func (a *Answer) settle(err error) {
 	a.mu.Lock()
-	undecided := !a.accepted && a.refused == nil
+	undecided := !a.accepted && a.ended == nil
 	if undecided {
-		a.accepted, a.refused = err == nil, err
+		a.accepted, a.ended = err == nil, err
 	}
 	a.mu.Unlock()
 	if undecided && err != nil {
@@ -246,35 +253,45 @@ func (a *Answer) settle(err error) {
 	}
 }
 
-// expire refuses the request if it is undecided and was expected before cutoff.
-func (a *Answer) expire(cutoff time.Time) {
-	if a.since.After(cutoff) {
+// expire ends the answer if it is past its deadline, or if JetStream has not confirmed the
+// request and it was expected before unconfirmed.
+func (a *Answer) expire(now, unconfirmed time.Time) {
+	late := !now.Before(a.deadline)
+	unsure := !a.since.After(unconfirmed)
+	if !late && !unsure {
 		return
 	}
 	a.mu.Lock()
-	undecided := !a.accepted && a.refused == nil
-	if undecided {
-		a.refused = ErrNotAccepted
+	var err error
+	switch {
+	case a.ended != nil:
+	case late:
+		err = ErrDeadline
+	case !a.accepted:
+		err = ErrNotAccepted
+	}
+	if err != nil {
+		a.ended = err
 	}
 	a.mu.Unlock()
-	if undecided {
+	if err != nil {
 		a.signal()
 	}
 }
 
-// Ready is signalled when chunks are waiting or the request was refused; call Take after it
-// fires.
+// Ready is signalled when chunks are waiting or the answer ended; call Take after it fires.
 func (a *Answer) Ready() <-chan struct{} { return a.ready }
 
-// Take returns the chunks received so far, in order, and why the bus did not take the request
-// if it did not (any chunks then came too late to matter). A nil chunk stands for one that
-// could not be decoded.
+// Take returns the chunks received so far, in order, and, once the answer ended without
+// them, why: its deadline (ErrDeadline) or the bus not taking the request (ErrNotAccepted,
+// ErrDuplicate, ErrNoStream, a *RefusedError). A nil chunk stands for one that could not be
+// decoded.
 func (a *Answer) Take(buf []*busv1.Chunk) ([]*busv1.Chunk, error) {
 	a.mu.Lock()
 	buf = append(buf[:0], a.queue...)
 	clear(a.queue)
 	a.queue = a.queue[:0]
-	refused := a.refused
+	ended := a.ended
 	a.mu.Unlock()
-	return buf, refused
+	return buf, ended
 }
