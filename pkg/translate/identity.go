@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 
+	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
 	"github.com/lynkr/lynkr/pkg/llm"
@@ -17,8 +18,8 @@ func identity(f llm.Format, responseUsage func([]byte) llm.Usage, eventUsage fun
 	return Converter{
 		From: f, To: f,
 		Request: func(body []byte, model string) ([]byte, error) {
-			if model == "" {
-				return body, nil
+			if model == "" || gjson.GetBytes(body, "model").Str == model {
+				return body, nil // the client asked for the upstream's own name
 			}
 			out, err := sjson.SetBytes(body, "model", model)
 			if err != nil {
