@@ -286,7 +286,6 @@ func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provide
 	work, stopWork := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopWork(nil)
 	var wg sync.WaitGroup
-	slots := make(chan struct{}, w.cfg.Concurrency)
 	stopped := make(chan struct{})
 	go func() {
 		<-ctx.Done()
@@ -294,44 +293,50 @@ func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provide
 		it.Stop()
 		close(stopped)
 	}()
-	// Requests run on handler goroutines that live as long as the loop, started as the load
-	// needs them, up to Concurrency: a goroutine per request would start on a small stack and
-	// grow it, a copy every request. A slot is taken before the next message is, so at most
-	// Concurrency requests run at once.
-	msgs := make(chan jetstream.Msg)
-	handlers := 0
-	handler := func(msg jetstream.Msg) {
-		defer wg.Done()
-		for ok := true; ok; msg, ok = <-msgs {
-			w.handle(work, msg, p)
-			<-slots
-		}
-	}
-	for {
-		slots <- struct{}{}
-		msg, err := it.Next()
-		if err != nil {
-			<-slots
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				break
+	// Requests run on handler goroutines that live as long as the consumer, started as the load
+	// needs them, up to Concurrency. Each takes the next message itself, one waiting at a time,
+	// and when it takes one and no other is left waiting it starts another: a request crosses
+	// no dispatching goroutine (a hand-off to another core costs more than the rest of the
+	// pull), and no goroutine per request grows its stack from scratch.
+	var (
+		pull             sync.Mutex // one handler waits in Next at a time: the iterator is not made for concurrent use
+		waiting, started atomic.Int64
+		handler          func()
+	)
+	spawn := func() {
+		for n := started.Load(); n < int64(w.cfg.Concurrency); n = started.Load() {
+			if started.CompareAndSwap(n, n+1) {
+				waiting.Add(1)
+				wg.Add(1)
+				go handler()
+				return
 			}
-			w.log.Warn("pull failed", "provider", p.Name(), "error", err)
-			continue
 		}
-		select {
-		case msgs <- msg: // an idle handler took it
-			continue
-		default:
-		}
-		if handlers < w.cfg.Concurrency {
-			handlers++
-			wg.Add(1)
-			go handler(msg)
-			continue
-		}
-		msgs <- msg // every handler exists; the one that gave back the slot takes it
 	}
-	close(msgs)
+	next := func() (jetstream.Msg, error) {
+		pull.Lock()
+		defer pull.Unlock()
+		return it.Next()
+	}
+	handler = func() {
+		defer wg.Done()
+		for {
+			msg, err := next()
+			if err != nil {
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+					return
+				}
+				w.log.Warn("pull failed", "provider", p.Name(), "error", err)
+				continue
+			}
+			if waiting.Add(-1) == 0 {
+				spawn()
+			}
+			w.handle(work, msg, p)
+			waiting.Add(1)
+		}
+	}
+	spawn()
 	<-stopped
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
