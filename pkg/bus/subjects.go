@@ -19,7 +19,6 @@ const (
 const (
 	requestPrefix = "lynkr.req."
 	replyPrefix   = "lynkr.resp."
-	ackPrefix     = "lynkr.ack."
 	cancelPrefix  = "lynkr.cancel."
 	usagePrefix   = "lynkr.usage."
 )
@@ -33,18 +32,30 @@ func ReplySubject(gateway, requestID string) string {
 	return replyPrefix + gateway + "." + requestID
 }
 
-// ReplyWildcard is the one subscription a gateway instance makes for all its answers.
-func ReplyWildcard(gateway string) string { return replyPrefix + gateway + ".*" }
+// ReplyWildcard is the one subscription a gateway instance makes for all its answers and
+// JetStream's confirmations of its requests.
+func ReplyWildcard(gateway string) string { return replyPrefix + gateway + ".>" }
 
 // AckSubject is where JetStream confirms (or refuses) that it holds a request a gateway
-// instance published: the reply subject of the publish.
+// instance published: the reply subject of the publish, beside the request's answer so that
+// one subscription takes both.
 func AckSubject(gateway, requestID string) string {
-	return ackPrefix + gateway + "." + requestID
+	return replyPrefix + gateway + "." + requestID + ackSuffix
 }
 
-// AckWildcard is the one subscription a gateway instance makes for the confirmations of all
-// its requests.
-func AckWildcard(gateway string) string { return ackPrefix + gateway + ".*" }
+const ackSuffix = ".ack"
+
+// ReplyTarget tells what a subject under ReplyWildcard carries: the request id, and whether
+// it is JetStream's confirmation of the request rather than a chunk of its answer.
+func ReplyTarget(subject string) (requestID string, ack bool) {
+	if strings.Count(subject, ".") == ackDots { // not an answer's subject, even for an id "ack"
+		subject, ack = strings.CutSuffix(subject, ackSuffix)
+	}
+	return subject[strings.LastIndexByte(subject, '.')+1:], ack
+}
+
+// ackDots is the number of dots in every AckSubject (gateway and request ids have none).
+var ackDots = strings.Count(AckSubject("g", "r"), ".")
 
 // CancelSubject is where a gateway says that a request's client went away.
 func CancelSubject(requestID string) string { return cancelPrefix + requestID }

@@ -2,9 +2,9 @@
 // answer workers send back: JetStream's confirmation that it holds the request, then the
 // answer's chunks.
 //
-// Confirmations and chunks arrive on two subscriptions of the instance, and neither wakes the
-// request's handler unless there is something for it: a confirmation that JetStream holds
-// the request is only noted, so a request's handler wakes once, for its answer. A refusal, no
+// Confirmations and chunks arrive on one subscription of the instance, which wakes a request's
+// handler only when there is something for it: a confirmation that JetStream holds the
+// request is only noted, so a request's handler wakes once, for its answer. A refusal, no
 // confirmation within the accept timeout, or the request's deadline ends the answer with an
 // error; one loop watches the time for every request, so none pays for a timer of its own.
 package relay
@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -48,13 +47,13 @@ func (e *RefusedError) Error() string {
 	return fmt.Sprintf("JetStream refused the request: %s (error %d)", e.Description, e.Code)
 }
 
-// Relay holds the reply subscriptions of a gateway instance.
+// Relay holds the reply subscription of a gateway instance.
 type Relay struct {
 	nc           *nats.Conn
 	instance     string
 	acceptWithin time.Duration
 	log          *slog.Logger
-	subs         []*nats.Subscription
+	sub          *nats.Subscription
 	stop         chan struct{}
 	stopped      sync.WaitGroup
 
@@ -67,22 +66,18 @@ type Relay struct {
 func Start(nc *nats.Conn, id string, acceptWithin time.Duration, log *slog.Logger) (*Relay, error) {
 	r := &Relay{nc: nc, instance: id, acceptWithin: acceptWithin, log: log, stop: make(chan struct{}),
 		active: make(map[string]*Answer)}
-	for _, s := range []struct {
-		subject string
-		handle  nats.MsgHandler
-	}{{bus.ReplyWildcard(id), r.deliver}, {bus.AckWildcard(id), r.confirm}} {
-		sub, err := nc.Subscribe(s.subject, s.handle)
-		if err == nil {
-			// Answers are small and many; a slow consumer must never drop one silently. The
-			// limits are generous, and a dropped chunk is still caught by its sequence number.
-			err = sub.SetPendingLimits(1<<20, 1<<30)
+	sub, err := nc.Subscribe(bus.ReplyWildcard(id), r.receive)
+	if err == nil {
+		// Answers are small and many; a slow consumer must never drop one silently. The limits
+		// are generous, and a dropped chunk is still caught by its sequence number.
+		if err = sub.SetPendingLimits(1<<20, 1<<30); err != nil {
+			_ = sub.Unsubscribe()
 		}
-		if err != nil {
-			r.unsubscribe()
-			return nil, fmt.Errorf("subscribe to %s: %w", s.subject, err)
-		}
-		r.subs = append(r.subs, sub)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to answers: %w", err)
+	}
+	r.sub = sub
 	r.stopped.Add(1)
 	go r.expireLoop()
 	return r, nil
@@ -92,15 +87,7 @@ func Start(nc *nats.Conn, id string, acceptWithin time.Duration, log *slog.Logge
 func (r *Relay) Close() error {
 	close(r.stop)
 	r.stopped.Wait()
-	return r.unsubscribe()
-}
-
-func (r *Relay) unsubscribe() error {
-	var errs []error
-	for _, s := range r.subs {
-		errs = append(errs, s.Unsubscribe())
-	}
-	return errors.Join(errs...)
+	return r.sub.Unsubscribe()
 }
 
 // Expect registers a request before it is published, so no chunk of its answer is missed;
@@ -134,33 +121,27 @@ func (r *Relay) InFlight() int {
 	return len(r.active)
 }
 
-func (r *Relay) lookup(subject string) *Answer {
-	id := subject[strings.LastIndexByte(subject, '.')+1:]
+// receive takes a message addressed to one of the instance's requests: a chunk of its
+// answer, or JetStream's reply to its publish.
+func (r *Relay) receive(m *nats.Msg) {
+	id, ack := bus.ReplyTarget(m.Subject)
 	r.mu.RLock()
 	a := r.active[id]
 	r.mu.RUnlock()
-	return a
-}
-
-func (r *Relay) deliver(m *nats.Msg) {
-	a := r.lookup(m.Subject)
 	if a == nil {
 		return // the client is gone, or another attempt already answered
 	}
+	if ack {
+		a.settle(decodeAck(m))
+		return
+	}
 	c := new(busv1.Chunk)
 	if err := proto.Unmarshal(m.Data, c); err != nil {
-		r.log.Error("undecodable answer chunk", "request_id", a.id, "error", err)
+		r.log.Error("undecodable answer chunk", "request_id", id, "error", err)
 		a.push(nil) // a hole the sequence check turns into a clean error
 		return
 	}
 	a.push(c)
-}
-
-// confirm takes JetStream's answer to a publish.
-func (r *Relay) confirm(m *nats.Msg) {
-	if a := r.lookup(m.Subject); a != nil {
-		a.settle(decodeAck(m))
-	}
 }
 
 // decodeAck reads JetStream's reply to a publish: nil when it holds the message.
