@@ -10,6 +10,7 @@
 package relay
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,6 +149,10 @@ func (r *Relay) receive(m *nats.Msg) {
 func decodeAck(m *nats.Msg) error {
 	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
 		return ErrNoStream // the server's "no responders"
+	}
+	if bytes.HasPrefix(m.Data, []byte(`{"stream":`)) && !bytes.Contains(m.Data, []byte(`"error"`)) &&
+		!bytes.Contains(m.Data, []byte(`"duplicate"`)) {
+		return nil // {"stream":…,"seq":…}, the common case: taken without decoding it
 	}
 	var ack struct {
 		Error *struct {
