@@ -25,7 +25,8 @@ import (
 	"github.com/lynkr/lynkr/proto/busv1"
 )
 
-// Why the bus did not take a request.
+// Why an answer ends before it is complete: the bus did not take the request, or its
+// deadline passed.
 var (
 	// ErrNotAccepted: JetStream did not confirm the request within the accept timeout (the
 	// server is down or overloaded). It may still hold it: the caller should cancel it.
@@ -40,7 +41,7 @@ var (
 
 // RefusedError is JetStream's own refusal of a request (a full stream, say).
 type RefusedError struct {
-	Code        int // the API error code, 10077 for a full stream, say
+	Code        int // JetStream's err_code
 	Description string
 }
 
@@ -62,8 +63,9 @@ type Relay struct {
 	active map[string]*Answer
 }
 
-// Start subscribes to the answers and confirmations addressed to gateway instance id. A
-// request JetStream has not confirmed within acceptWithin ends with ErrNotAccepted.
+// Start subscribes to the answers and confirmations addressed to gateway instance id, and
+// starts the loop that ends answers past their deadline or, when JetStream has not confirmed
+// their request within acceptWithin, with ErrNotAccepted. Close stops both.
 func Start(nc *nats.Conn, id string, acceptWithin time.Duration, log *slog.Logger) (*Relay, error) {
 	r := &Relay{nc: nc, instance: id, acceptWithin: acceptWithin, log: log, stop: make(chan struct{}),
 		active: make(map[string]*Answer)}
