@@ -75,7 +75,8 @@ func (a *answerWriter) relay(ctx context.Context, ans *relay.Answer) (int, error
 		case <-ctx.Done():
 			return 499, ctx.Err() // the client went away: nobody to write to
 		}
-		buf, ended := ans.Take(buf)
+		var ended error
+		buf, ended = ans.Take(buf)
 		for _, c := range buf {
 			done, err := a.apply(c)
 			if done || err != nil {
