@@ -5,6 +5,7 @@
 //
 //	go run ./tests/cmd/bench            # what `task bench` runs
 //	go run ./tests/cmd/bench -quick     # shorter runs, for a smoke check
+//	go run ./tests/cmd/bench -pgo services/lynkr/default.pgo   # what `task pgo` runs
 //
 // It reports added latency (p50/p90/p99) at concurrency 1, added time to the first streamed
 // token at concurrency 1, non-streaming throughput at concurrency 64 and streaming throughput
@@ -56,6 +57,8 @@ type options struct {
 
 func run() error {
 	quick := flag.Bool("quick", false, "short runs")
+	pgo := flag.String("pgo", "", "instead of measuring, write a CPU profile of lynkr under the bench's loads to this file "+
+		"(services/lynkr/default.pgo, which go build uses to optimize the hot paths)")
 	flag.Parse()
 	opt := options{warm: 35 * time.Second, latency: 10 * time.Second, duration: 5 * time.Second, rounds: 5, ttftRuns: 500, leakA: 10_000, leakB: 50_000}
 	if *quick {
@@ -80,7 +83,7 @@ func run() error {
 		}
 	}
 
-	upPort, lkPort := freePort(), freePort()
+	upPort, lkPort, pprofPort := freePort(), freePort(), freePort()
 	upstream := fmt.Sprintf("http://127.0.0.1:%d", upPort)
 	gateway := fmt.Sprintf("http://127.0.0.1:%d", lkPort)
 	up, err := start(filepath.Join(dir, "fakeupstream"), nil, "-addr", fmt.Sprintf("127.0.0.1:%d", upPort), "-words", "50", "-chunks", "20")
@@ -88,13 +91,17 @@ func run() error {
 		return err
 	}
 	defer stop(up)
-	lk, err := start(filepath.Join(dir, "lynkr"), []string{
+	env := []string{
 		"PORT=" + strconv.Itoa(lkPort), "HOST=127.0.0.1",
 		"LYNKR_DATA_DIR=" + filepath.Join(dir, "data"),
 		"MODEL_PROVIDER=openai", "OPENAI_API_KEY=sk-bench",
 		"OPENAI_ENDPOINT=" + upstream + "/v1/chat/completions",
 		"LOG_LEVEL=warn",
-	})
+	}
+	if *pgo != "" {
+		env = append(env, fmt.Sprintf("PPROF_ADDR=127.0.0.1:%d", pprofPort))
+	}
+	lk, err := start(filepath.Join(dir, "lynkr"), env)
 	if err != nil {
 		return err
 	}
@@ -111,6 +118,9 @@ func run() error {
 	plain := `{"model":"gpt-4o","max_tokens":64,"messages":[{"role":"user","content":"Write a haiku about message buses."}]}`
 	streamed := `{"model":"gpt-4o","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Write a haiku about message buses."}]}`
 	path := "/v1/chat/completions"
+	if *pgo != "" {
+		return profile(dir, *pgo, fmt.Sprintf("http://127.0.0.1:%d", pprofPort), gateway, plain, streamed)
+	}
 
 	fmt.Printf("lynkr bench: %s per latency run, throughput in %d rounds of %s per side, GOMAXPROCS of this machine: %d cores\n\n",
 		opt.latency, opt.rounds, opt.duration, numCPU())
@@ -336,6 +346,68 @@ func ttft(url, body string, runs int) (ttftResult, error) {
 	}
 	slices.Sort(ds)
 	return ttftResult{p50: ds[len(ds)/2], p90: ds[len(ds)*9/10]}, nil
+}
+
+// profile writes a CPU profile of lynkr to out while it serves, in turn, the loads the bench
+// measures and Claude Code's kind of request: an Anthropic stream with tools, converted for
+// the OpenAI-format upstream.
+func profile(dir, out, pprofBase, gateway, plain, streamed string) error {
+	const anthropic = `{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"system":"You are terse.",` +
+		`"messages":[{"role":"user","content":"Write a haiku about message buses."}],` +
+		`"tools":[{"name":"read","description":"Read a file","input_schema":{"type":"object","properties":{"path":{"type":"string"}}}}]}`
+	loads := []struct {
+		path, body string
+		conns      int
+		d          time.Duration
+	}{
+		{"/v1/chat/completions", plain, 64, 20 * time.Second},
+		{"/v1/chat/completions", streamed, 16, 12 * time.Second},
+		{"/v1/messages", anthropic, 16, 8 * time.Second},
+	}
+	if _, err := wrk(dir, gateway+loads[0].path, plain, 64, 3*time.Second); err != nil { // warm up
+		return err
+	}
+	var total time.Duration
+	for _, l := range loads {
+		total += l.d
+	}
+	type result struct {
+		data []byte
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", pprofBase, int(total.Seconds())))
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("profile: %s: %s", resp.Status, b)
+		}
+		got <- result{b, err}
+	}()
+	for _, l := range loads {
+		r, err := wrk(dir, gateway+l.path, l.body, l.conns, l.d)
+		if err != nil {
+			return err
+		}
+		if r.errors > 0 {
+			return fmt.Errorf("%s: %d of %d requests failed: a profile of errors would optimize the wrong paths", l.path, r.errors, r.requests)
+		}
+		fmt.Printf("%s at c=%d: %.0f req/s\n", l.path, l.conns, r.rps)
+	}
+	r := <-got
+	if r.err != nil {
+		return r.err
+	}
+	if err := os.WriteFile(out, r.data, 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s (%d bytes)\n", out, len(r.data))
+	return nil
 }
 
 func start(bin string, env []string, args ...string) (*exec.Cmd, error) {
