@@ -181,17 +181,23 @@ func (r *Relay) expireLoop() {
 	defer r.stopped.Done()
 	t := time.NewTicker(expireTick)
 	defer t.Stop()
+	var all []*Answer
 	for {
 		select {
 		case <-r.stop:
 			return
 		case now := <-t.C:
-			unconfirmed := now.Add(-r.acceptWithin)
-			r.mu.RLock()
+			all = all[:0]
+			r.mu.RLock() // held to copy pointers only: Expect and Done wait on it
 			for _, a := range r.active {
-				a.expire(now, unconfirmed)
+				all = append(all, a)
 			}
 			r.mu.RUnlock()
+			unconfirmed := now.Add(-r.acceptWithin)
+			for _, a := range all {
+				a.expire(now, unconfirmed)
+			}
+			clear(all) // keep no answer alive past its request
 		}
 	}
 }
