@@ -259,11 +259,11 @@ func (a *App) Run(ctx context.Context) error {
 
 // connect opens the process's NATS connection the first time a part asks for one, named for
 // the parts it carries and the host, and hands the same connection to the others. One
-// connection carries the bus
-// traffic of every part: the gateway's publishes and the worker's deliveries and answers
-// share its write buffer and its reader, so one write and one read carry several messages.
-// Measured with the gateway and the worker on one core: 87 µs of CPU a request with a
-// connection each, 72 µs sharing one. The parts use it as their own; none closes it.
+// connection carries the bus traffic of every part: the gateway's publishes and the worker's
+// deliveries and answers share its write buffer and its reader, so one write and one read
+// carry several messages. Measured with the gateway and the worker on one core: 87 µs of CPU
+// a request with a connection each, 72 µs sharing one; on two cores, a connection each gave
+// 0.177 of direct throughput against 0.184. The parts use it as their own; none closes it.
 func (a *App) connect(natsURL string, targets []string) (*nats.Conn, error) {
 	if a.nc != nil {
 		return a.nc, nil
