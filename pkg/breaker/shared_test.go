@@ -13,29 +13,15 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func startNATS(tb testing.TB) *server.Server {
-	tb.Helper()
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: tb.TempDir()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(s.Shutdown)
-	return s
-}
-
 // bucket opens the breaker bucket on a connection of its own, as another process would.
 func bucket(tb testing.TB, s *server.Server, name string) jetstream.KeyValue {
 	tb.Helper()
-	nc, err := bus.Connect("", s, name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(bustest.Conn(tb, s, name))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -103,7 +89,7 @@ func fail(t *testing.T, s *breaker.Set, provider string, n int) {
 }
 
 func TestBoardSeesAWorkersBreaker(t *testing.T) {
-	s := startNATS(t)
+	s := bustest.Server(t)
 	cfg := breaker.Config{FailureThreshold: 5, SuccessThreshold: 2, Timeout: time.Second}
 	workerA, _ := worker(t, s, "worker-a", cfg, nil)
 	gateway := board(t, bucket(t, s, "gateway"), nil)
@@ -175,7 +161,7 @@ func TestBoardSeesAWorkersBreaker(t *testing.T) {
 }
 
 func TestPublisherKeepsAnotherInstancesOpen(t *testing.T) {
-	s := startNATS(t)
+	s := bustest.Server(t)
 	ctx := context.Background()
 	long := breaker.Config{FailureThreshold: 1, SuccessThreshold: 1, Timeout: time.Minute}
 	short := breaker.Config{FailureThreshold: 1, SuccessThreshold: 1, Timeout: 50 * time.Millisecond}
@@ -237,7 +223,7 @@ func TestPublisherKeepsAnotherInstancesOpen(t *testing.T) {
 }
 
 func TestBoardClock(t *testing.T) {
-	s := startNATS(t)
+	s := bustest.Server(t)
 	kv := bucket(t, s, "writer")
 	now := time.Now()
 	until := now.Add(time.Minute)
@@ -273,7 +259,7 @@ func TestBoardClock(t *testing.T) {
 
 // openBoard is a board with four providers open for an hour.
 func openBoard(b *testing.B) *breaker.Board {
-	s := startNATS(b)
+	s := bustest.Server(b)
 	kv := bucket(b, s, "bench")
 	pub := breaker.NewPublisher(kv, "worker-a", quiet())
 	run(b, pub.Run)

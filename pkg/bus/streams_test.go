@@ -2,26 +2,17 @@ package bus_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 )
 
-func startJetStream(t *testing.T, dir string) jetstream.JetStream {
+func startJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := bus.Connect("", s, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close(); s.Shutdown(); s.WaitForShutdown() })
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(bustest.Conn(t, bustest.Server(t), "test"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +32,7 @@ func storageOf(t *testing.T, js jetstream.JetStream, name string) jetstream.Stor
 // file-storing run left behind, and a separate process that joins keeps what it finds.
 func TestSetupKeepsRequestsInMemoryForTheAllInOne(t *testing.T) {
 	ctx := context.Background()
-	js := startJetStream(t, filepath.Join(t.TempDir(), "js"))
+	js := startJetStream(t)
 	cfg := bus.DefaultStreamConfig()
 	if err := bus.Setup(ctx, js, cfg); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 	"github.com/lynkr/lynkr/pkg/heartbeat"
 	"github.com/lynkr/lynkr/proto/busv1"
 )
@@ -19,19 +20,10 @@ import (
 // processes would.
 func connect(tb testing.TB, n int) []*nats.Conn {
 	tb.Helper()
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: tb.TempDir()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(s.Shutdown)
+	s := bustest.Server(tb)
 	conns := make([]*nats.Conn, n)
 	for i := range conns {
-		nc, err := bus.Connect("", s, "heartbeat-test")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(nc.Close)
-		conns[i] = nc
+		conns[i] = bustest.Conn(tb, s, "heartbeat-test")
 	}
 	return conns
 }

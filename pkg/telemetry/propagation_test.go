@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 )
 
 // TestNATSRoundTrip carries a span context through a real JetStream stream: the worker's span
@@ -22,16 +22,7 @@ func TestNATSRoundTrip(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown()
-	nc, err := bus.Connect("", s, "telemetry-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := bustest.Conn(t, bustest.Server(t), "telemetry-test")
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -87,16 +78,7 @@ func TestNATSRoundTrip(t *testing.T) {
 // core NATS.
 func TestNATSCarrierCase(t *testing.T) {
 	tp, exp := recorder(t)
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown()
-	nc, err := bus.Connect("", s, "telemetry-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := bustest.Conn(t, bustest.Server(t), "telemetry-test")
 	sub, err := nc.SubscribeSync("core.req")
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/heartbeat"
 	"github.com/lynkr/lynkr/proto/busv1"
@@ -28,27 +29,6 @@ import (
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func startNATS(tb testing.TB) *server.Server {
-	tb.Helper()
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: tb.TempDir()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(s.Shutdown)
-	return s
-}
-
-// connect opens a connection of its own, as another process would.
-func connect(tb testing.TB, s *server.Server, name string) *nats.Conn {
-	tb.Helper()
-	nc, err := bus.Connect("", s, name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	return nc
-}
 
 func streams() bus.StreamConfig {
 	cfg := bus.DefaultStreamConfig()
@@ -59,7 +39,7 @@ func streams() bus.StreamConfig {
 // setUpBus creates the JetStream assets, as the first gateway or worker to start does.
 func setUpBus(tb testing.TB, s *server.Server) (jetstream.JetStream, jetstream.KeyValue) {
 	tb.Helper()
-	js, err := jetstream.New(connect(tb, s, "setup"))
+	js, err := jetstream.New(bustest.Conn(tb, s, "setup"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -113,7 +93,7 @@ func testConfig() aggregator.Config {
 func startAggregator(tb testing.TB, s *server.Server, cfg aggregator.Config) (*aggregator.Aggregator, string, *prometheus.Registry) {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	a, err := aggregator.New(context.Background(), cfg, aggregator.Deps{NATS: connect(tb, s, "aggregator"), Logger: quiet(), Metrics: reg})
+	a, err := aggregator.New(context.Background(), cfg, aggregator.Deps{NATS: bustest.Conn(tb, s, "aggregator"), Logger: quiet(), Metrics: reg})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -142,7 +122,7 @@ type fake struct {
 }
 
 func (f fake) start(tb testing.TB, s *server.Server) (nc *nats.Conn, stop func() error) {
-	nc = connect(tb, s, f.instance)
+	nc = bustest.Conn(tb, s, f.instance)
 	began := time.Now()
 	src := func() *busv1.Heartbeat {
 		sec := time.Since(began).Seconds()
@@ -231,7 +211,7 @@ func near(got, want float64) bool {
 }
 
 func TestClusterDiscoversInstancesByHeartbeat(t *testing.T) {
-	s := startNATS(t)
+	s := bustest.Server(t)
 	setUpBus(t, s)
 	_, base, _ := startAggregator(t, s, testConfig())
 
@@ -307,7 +287,7 @@ func TestClusterDiscoversInstancesByHeartbeat(t *testing.T) {
 }
 
 func TestBreakerStateFromTheBucket(t *testing.T) {
-	s := startNATS(t)
+	s := bustest.Server(t)
 	// The aggregator starts before any gateway or worker has made the buckets.
 	_, base, _ := startAggregator(t, s, testConfig())
 	_, kv := setUpBus(t, s)
@@ -361,7 +341,7 @@ func TestBreakerStateFromTheBucket(t *testing.T) {
 }
 
 func TestBacklogFromConsumers(t *testing.T) {
-	s := startNATS(t)
+	s := bustest.Server(t)
 	js, _ := setUpBus(t, s)
 	_, base, reg := startAggregator(t, s, testConfig())
 	ctx := context.Background()
@@ -419,12 +399,12 @@ func TestBacklogFromConsumers(t *testing.T) {
 // TestHandlerWithoutListener runs the aggregator as the all-in-one does: no Addr, its
 // Handler mounted on a server of someone else's.
 func TestHandlerWithoutListener(t *testing.T) {
-	s := startNATS(t)
+	s := bustest.Server(t)
 	setUpBus(t, s)
 	cfg := testConfig()
 	cfg.Addr = ""
 	reg := prometheus.NewRegistry()
-	a, err := aggregator.New(context.Background(), cfg, aggregator.Deps{NATS: connect(t, s, "aggregator"), Logger: quiet(), Metrics: reg})
+	a, err := aggregator.New(context.Background(), cfg, aggregator.Deps{NATS: bustest.Conn(t, s, "aggregator"), Logger: quiet(), Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

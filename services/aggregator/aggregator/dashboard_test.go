@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lynkr/lynkr/pkg/breaker"
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 )
 
 const chromium = "/usr/bin/chromium"
@@ -48,7 +49,7 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		t.Skipf("%s is missing: apt-get install chromium to run the dashboard in a browser", chromium)
 	}
-	s := startNATS(t)
+	s := bustest.Server(t)
 	_, kv := setUpBus(t, s)
 	_, base, _ := startAggregator(t, s, testConfig())
 	fake{service: "gateway", instance: "gw-east-1", reqs: 120, errs: 3, active: 4}.start(t, s)

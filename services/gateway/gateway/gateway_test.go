@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/tenant"
 )
@@ -22,17 +23,7 @@ import (
 // embeddedBus starts an embedded nats-server with JetStream for the test and connects to it.
 func embeddedBus(t *testing.T) *nats.Conn {
 	t.Helper()
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nc, err := bus.Connect("", s, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
+	return bustest.Conn(t, bustest.Server(t), "test")
 }
 
 // startGateway runs a gateway on an embedded nats-server with JetStream and returns its URL

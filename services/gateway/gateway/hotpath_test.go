@@ -12,6 +12,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 	"github.com/lynkr/lynkr/pkg/config"
 )
 
@@ -50,16 +51,7 @@ func BenchmarkHotPath(b *testing.B) {
 // benchGateway is a gateway on an embedded bus that knows one provider, not serving HTTP.
 func benchGateway(b *testing.B) *Gateway {
 	b.Helper()
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nc, err := bus.Connect("", s, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
+	nc := bustest.Conn(b, bustest.Server(b), "bench")
 	cfg, err := ConfigFromEnv(config.Map(map[string]string{"MODEL_PROVIDER": "openai", "GATEWAY_ID": "bench"}))
 	if err != nil {
 		b.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,21 +11,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 	"github.com/lynkr/lynkr/proto/busv1"
 )
 
 func usageStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := bus.Connect("", s, "usage-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close(); s.Shutdown(); s.WaitForShutdown() })
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(bustest.Conn(t, bustest.Server(t), "usage-test"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 	"github.com/lynkr/lynkr/proto/busv1"
 )
 
@@ -19,16 +20,7 @@ import (
 // stream "T" that takes the subjects t.> and holds at most one message.
 func startRelay(t *testing.T, acceptWithin time.Duration) (*Relay, *nats.Conn) {
 	t.Helper()
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nc, err := bus.Connect("", s, "relay-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := bustest.Conn(t, bustest.Server(t), "relay-test")
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

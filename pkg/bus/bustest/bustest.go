@@ -1,0 +1,36 @@
+// Package bustest starts the bus for tests: an embedded nats-server with JetStream, and
+// connections to it, each released when the test ends.
+package bustest
+
+import (
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/lynkr/lynkr/pkg/bus"
+)
+
+// Server starts an embedded nats-server with JetStream, its store in a temporary directory.
+// It shuts down when the test ends, after the connections opened with Conn have closed.
+func Server(tb testing.TB) *server.Server {
+	tb.Helper()
+	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// Conn opens a connection to s named name, as a process of its own would. It closes when the
+// test ends.
+func Conn(tb testing.TB, s *server.Server, name string) *nats.Conn {
+	tb.Helper()
+	nc, err := bus.Connect("", s, name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
+}
