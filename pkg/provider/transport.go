@@ -7,10 +7,15 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpproxy"
+
+	"github.com/lynkr/lynkr/pkg/http1"
 )
 
-// NewTransport returns the http.Transport for upstream calls, tuned for many concurrent,
+// NewTransport returns the transport for upstream calls, tuned for many concurrent,
 // long-lived calls to few hosts:
+//   - a plain-http upstream (a local model server, a sidecar) gets http1's transport, which
+//     does each exchange on the calling goroutine; https and proxied calls go through Go's
+//     http.Transport (its Fallback);
 //   - a large keep-alive pool per host (256 idle connections; Go's default of 2 would open and
 //     close a TLS connection for nearly every call under load), HTTP/2 where the upstream
 //     offers it;
@@ -18,11 +23,12 @@ import (
 //     the wait for response headers: a model may think for minutes before its first byte, and
 //     the call's context carries the deadline;
 //   - no retries: the worker owns the one retry loop. (Go resends a request only when not one
-//     byte of it was written to a stale keep-alive connection, which the upstream never saw.)
+//     byte of it was written to a stale keep-alive connection, which the upstream never saw;
+//     http1 checks an idle connection before writing to it.)
 //
 // The proxy comes from HTTPS_PROXY, HTTP_PROXY and NO_PROXY (or their lower-case forms), read
 // through lookup like every other setting.
-func NewTransport(lookup func(string) (string, bool)) *http.Transport {
+func NewTransport(lookup func(string) (string, bool)) *http1.Transport {
 	e := env{lookup: lookup}
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
@@ -46,5 +52,13 @@ func NewTransport(lookup func(string) (string, bool)) *http.Transport {
 		proxy := cfg.ProxyFunc()
 		t.Proxy = func(r *http.Request) (*url.URL, error) { return proxy(r.URL) }
 	}
-	return t
+	return &http1.Transport{
+		Fallback:               t,
+		Dial:                   dialer.DialContext,
+		MaxIdlePerHost:         t.MaxIdleConnsPerHost,
+		IdleTimeout:            t.IdleConnTimeout,
+		MaxResponseHeaderBytes: t.MaxResponseHeaderBytes,
+		ReadBufferSize:         t.ReadBufferSize,
+		WriteBufferSize:        t.WriteBufferSize,
+	}
 }

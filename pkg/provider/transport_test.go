@@ -23,7 +23,7 @@ func TestTransportProxy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest(http.MethodPost, tt.url, nil)
-		u, err := tr.Proxy(req)
+		u, err := tr.Fallback.Proxy(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,13 +35,13 @@ func TestTransportProxy(t *testing.T) {
 			t.Errorf("%s: proxy %q, want %q", tt.url, got, tt.proxy)
 		}
 	}
-	if NewTransport(mapLookup(nil)).Proxy != nil {
+	if NewTransport(mapLookup(nil)).Fallback.Proxy != nil {
 		t.Error("a proxy without HTTP(S)_PROXY")
 	}
 }
 
 func TestTransportPool(t *testing.T) {
-	tr := NewTransport(mapLookup(nil))
+	tr := NewTransport(mapLookup(nil)).Fallback
 	if tr.MaxIdleConnsPerHost < 100 || tr.MaxIdleConns < tr.MaxIdleConnsPerHost || tr.IdleConnTimeout == 0 || tr.ResponseHeaderTimeout != 0 {
 		t.Errorf("pool %d/%d idle %v header timeout %v", tr.MaxIdleConnsPerHost, tr.MaxIdleConns, tr.IdleConnTimeout, tr.ResponseHeaderTimeout)
 	}
