@@ -3,10 +3,12 @@
 //
 // net/http's Transport gives every connection a reading and a writing goroutine and hands each
 // request and response between them and the caller over channels: three goroutines woken per
-// call, which on a gateway under load is a third of its CPU. This transport writes the request
-// and reads the response where RoundTrip and Body.Read are called, with net/http's own request
-// writer and response parser, so the wire format is Go's. The context still ends the call at
-// once: it sets a past deadline on the connection, which unblocks any read or write.
+// call, each wake a hand-off between cores under load. This transport writes the request and
+// reads the response where RoundTrip and Body.Read are called, with net/http's own request
+// writer and response parser, so the wire format is Go's; lynkr's CPU per proxied request fell
+// by a tenth with it. The context still ends the call at once: it sets a past deadline on the
+// connection, which unblocks any read or write. A connection is reused only after its answer
+// was read to the end, and only if the upstream has not closed it meanwhile.
 //
 // Everything else (https, where HTTP/2 matters; a request through a proxy; a protocol upgrade)
 // goes to the fallback transport.
