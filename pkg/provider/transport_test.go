@@ -41,9 +41,16 @@ func TestTransportProxy(t *testing.T) {
 }
 
 func TestTransportPool(t *testing.T) {
-	tr := NewTransport(mapLookup(nil)).Fallback
+	h1 := NewTransport(mapLookup(nil))
+	tr := h1.Fallback
 	if tr.MaxIdleConnsPerHost < 100 || tr.MaxIdleConns < tr.MaxIdleConnsPerHost || tr.IdleConnTimeout == 0 || tr.ResponseHeaderTimeout != 0 {
 		t.Errorf("pool %d/%d idle %v header timeout %v", tr.MaxIdleConnsPerHost, tr.MaxIdleConns, tr.IdleConnTimeout, tr.ResponseHeaderTimeout)
+	}
+	// Plain-http upstreams get the same pool and bounds as the others.
+	if h1.MaxIdlePerHost != tr.MaxIdleConnsPerHost || h1.IdleTimeout != tr.IdleConnTimeout ||
+		h1.MaxResponseHeaderBytes != tr.MaxResponseHeaderBytes || h1.Dial == nil {
+		t.Errorf("http1 pool %d idle %v headers %d, fallback %d %v %d", h1.MaxIdlePerHost, h1.IdleTimeout,
+			h1.MaxResponseHeaderBytes, tr.MaxIdleConnsPerHost, tr.IdleConnTimeout, tr.MaxResponseHeaderBytes)
 	}
 }
 
