@@ -303,6 +303,9 @@ func FuzzMessagesToChatStream(f *testing.F) {
 		var textIn int
 		r := sse.NewReader(bytes.NewReader(upstream), 1<<20)
 		for ev, rerr := r.Next(); rerr == nil; ev, rerr = r.Next() {
+			if len(bytes.TrimSpace(ev.Data)) == 0 {
+				continue // an event without data is no event (nor is it to the SSE spec), even one named message_stop
+			}
 			d := gjson.ParseBytes(ev.Data)
 			name := ev.Event
 			if name == "" {
