@@ -132,15 +132,16 @@ func TestStreamArrivesAsItIsSent(t *testing.T) {
 // TestCancelWhileWaiting: a caller that gives up while the upstream thinks ends the call at
 // once, and the upstream sees its connection go, so it can stop generating.
 func TestCancelWhileWaiting(t *testing.T) {
-	gone := make(chan struct{})
+	arrived, gone := make(chan struct{}), make(chan struct{})
 	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body) // net/http watches the connection once it is read
+		close(arrived)
 		<-r.Context().Done()
 		close(gone)
 	})
 	c := &http.Client{Transport: newTransport()}
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
+	go func() { <-arrived; cancel() }()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader("{}"))
 	_, err := c.Do(req)
 	if !errors.Is(err, context.Canceled) {
@@ -237,6 +238,7 @@ func rawServer(t *testing.T, handle func(net.Conn, *bufio.Reader)) string {
 // next request is written to it, and the request goes on a new one, once.
 func TestIdleConnectionTheUpstreamClosed(t *testing.T) {
 	var requests atomic.Int32
+	closed := make(chan struct{}, 3)
 	u := rawServer(t, func(nc net.Conn, br *bufio.Reader) {
 		req, err := http.ReadRequest(br)
 		if err != nil {
@@ -245,6 +247,8 @@ func TestIdleConnectionTheUpstreamClosed(t *testing.T) {
 		body, _ := io.ReadAll(req.Body)
 		requests.Add(1)
 		fmt.Fprintf(nc, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		nc.Close()
+		closed <- struct{}{}
 	})
 	tr := newTransport()
 	c := &http.Client{Transport: tr}
@@ -252,7 +256,7 @@ func TestIdleConnectionTheUpstreamClosed(t *testing.T) {
 		if got, want := readAll(t, post(t, c, context.Background(), u, fmt.Sprint(i))), fmt.Sprint(i); got != want {
 			t.Fatalf("call %d: %q", i, got)
 		}
-		time.Sleep(20 * time.Millisecond) // the close reaches this side
+		<-closed // on loopback the close has reached this side when Close returns
 	}
 	if n := requests.Load(); n != 3 {
 		t.Errorf("the upstream got %d requests, want 3", n)
