@@ -171,8 +171,7 @@ func (t *Transport) dial(ctx context.Context, addr string) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{nc: nc, addr: addr, maxHeader: t.maxResponseHeaderBytes()}
-	c.lr.c = c
+	c := &conn{nc: nc, addr: addr, lr: limitedConn{r: nc}}
 	c.br = bufio.NewReaderSize(&c.lr, bufSize(t.ReadBufferSize))
 	c.bw = bufio.NewWriterSize(nc, bufSize(t.WriteBufferSize))
 	return c, nil
@@ -213,14 +212,13 @@ type conn struct {
 	br        *bufio.Reader // reads through lr
 	bw        *bufio.Writer
 	lr        limitedConn
-	maxHeader int64
 	idleSince time.Time
 }
 
 // limitedConn reads from the connection at most n bytes while a response's headers are read,
 // without a limit while its body is.
 type limitedConn struct {
-	c *conn
+	r net.Conn
 	n int64
 }
 
@@ -231,7 +229,7 @@ func (l *limitedConn) Read(p []byte) (int, error) {
 	if int64(len(p)) > l.n {
 		p = p[:l.n]
 	}
-	n, err := l.c.nc.Read(p)
+	n, err := l.r.Read(p)
 	l.n -= int64(n)
 	return n, err
 }
@@ -252,7 +250,7 @@ func (c *conn) exchange(ctx context.Context, t *Transport, req *http.Request) (*
 	if err := c.bw.Flush(); err != nil {
 		return fail(fmt.Errorf("write request: %w", err))
 	}
-	c.lr.n = c.maxHeader
+	c.lr.n = t.maxResponseHeaderBytes()
 	resp, err := http.ReadResponse(c.br, req)
 	// 100 Continue and 103 Early Hints come before the answer; as net/http, at most five.
 	for interim := 0; err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200; interim++ {
