@@ -17,7 +17,8 @@ import (
 func identity(f llm.Format, responseUsage func([]byte) llm.Usage, eventUsage func(sse.Event, *llm.Usage), last func(sse.Event) bool) Converter {
 	return Converter{
 		From: f, To: f,
-		Request: func(body []byte, model string) ([]byte, error) {
+		Request: func(body []byte, opt llm.Options) ([]byte, error) {
+			model := opt.Model
 			if model == "" || gjson.GetBytes(body, "model").Str == model {
 				return body, nil // the client asked for the upstream's own name
 			}

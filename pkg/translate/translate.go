@@ -38,13 +38,14 @@ type Stream interface {
 // become requests in an upstream-side format (To), and the upstream's answers in To become
 // answers in From.
 //
-// Request's model argument is the upstream model name to set; empty keeps the request's own.
+// Request is given the upstream model name to set (empty keeps the request's own), and notes
+// in the options' Dropped what it leaves out, by the names of the policy table (policy.go).
 // Response and Stream are given req, the From-side request that was translated, because an
 // answer depends on its question (the client's model name, whether it asked for usage in the
 // stream, an estimate of the prompt's size before the upstream reports it).
 type Converter struct {
 	From, To llm.Format
-	Request  func(body []byte, model string) ([]byte, error)
+	Request  func(body []byte, opt llm.Options) ([]byte, error)
 	Response func(req, body []byte) ([]byte, llm.Usage, error)
 	Stream   func(req []byte) Stream
 }
@@ -54,10 +55,11 @@ type Plan []Converter
 
 // converters lists every direct conversion: the one place that says what is supported.
 // The conversions themselves live with their formats (package anthropic converts to and from
-// OpenAI chat, package responses onto chat, package converse from Anthropic).
+// OpenAI chat, package responses to and from chat, package converse from Anthropic).
 var converters = []Converter{
 	identity(llm.FormatAnthropic, anthropic.ResponseUsage, anthropic.EventUsage, anthropic.IsLastEvent),
 	identity(llm.FormatChat, openai.ChatResponseUsage, openai.ChunkUsage, sse.Event.IsDone),
+	identity(llm.FormatResponses, responses.ResponseUsage, responses.EventUsage, responses.IsLastEvent),
 	{
 		From: llm.FormatAnthropic, To: llm.FormatChat,
 		Request:  anthropic.MessagesToChatRequest,
@@ -75,6 +77,12 @@ var converters = []Converter{
 		Request:  responses.ResponsesToChatRequest,
 		Response: responses.ChatToResponsesResponse,
 		Stream:   func(req []byte) Stream { return responses.NewChatToResponsesStream(req) },
+	},
+	{
+		From: llm.FormatChat, To: llm.FormatResponses,
+		Request:  responses.ChatToResponsesRequest,
+		Response: responses.ResponsesToChatResponse,
+		Stream:   func(req []byte) Stream { return responses.NewResponsesToChatStream(req) },
 	},
 	{
 		From: llm.FormatAnthropic, To: llm.FormatConverse,
@@ -122,8 +130,9 @@ func For(client, upstream llm.Format) (Plan, error) {
 // Call is one request on its way through a plan: the request as each stage saw it, so the
 // answer can be translated back through the same stages.
 type Call struct {
-	plan   Plan
-	bodies [][]byte // bodies[i] is the request in plan[i].From; the last is the upstream's
+	plan    Plan
+	bodies  [][]byte // bodies[i] is the request in plan[i].From; the last is the upstream's
+	dropped llm.Dropped
 }
 
 // Request translates a client request body into the upstream's format, naming the upstream
@@ -132,11 +141,11 @@ func (p Plan) Request(body []byte, model string) (*Call, error) {
 	c := &Call{plan: p, bodies: make([][]byte, len(p)+1)}
 	c.bodies[0] = body
 	for i, conv := range p {
-		m := ""
-		if i == len(p)-1 {
-			m = model
+		opt := llm.Options{Dropped: &c.dropped, Intermediate: i < len(p)-1}
+		if !opt.Intermediate {
+			opt.Model = model
 		}
-		out, err := conv.Request(c.bodies[i], m)
+		out, err := conv.Request(c.bodies[i], opt)
 		if err != nil {
 			return nil, err
 		}
@@ -147,6 +156,10 @@ func (p Plan) Request(body []byte, model string) (*Call, error) {
 
 // Body is the request to send upstream.
 func (c *Call) Body() []byte { return c.bodies[len(c.bodies)-1] }
+
+// Dropped names what the conversion left out of the client's request, by the names of the
+// policy table, in the order first met; none for a passthrough.
+func (c *Call) Dropped() []string { return c.dropped.Names() }
 
 // Response translates a complete upstream response body into the client's format. The usage
 // is the one the upstream reported.

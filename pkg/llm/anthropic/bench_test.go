@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/sse"
 )
 
@@ -33,7 +34,7 @@ func BenchmarkMessagesToChatRequest(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := MessagesToChatRequest(body, ""); err != nil {
+		if _, err := MessagesToChatRequest(body, llm.Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}

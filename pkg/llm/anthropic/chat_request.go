@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/llm/openai"
@@ -19,29 +22,38 @@ import (
 // whose prompt cache would otherwise never hit.
 const billingPrefix = "x-anthropic-billing-header:"
 
+// DetailFormat is the format OpenRouter names Claude's signed thinking by, in the
+// reasoning_details of a chat message.
+const DetailFormat = "anthropic-claude-v1"
+
 // MessagesToChatRequest converts a client's Messages request into a Chat Completions request
-// for the upstream. model names the upstream model; empty keeps the client's.
+// for the upstream, following the conversion policy (package translate's table): what has a
+// chat counterpart is mapped, what has none is left out and named in opt.Dropped, and only
+// what cannot be left out without changing the conversation is refused.
 //
-// What has no chat equivalent: thinking blocks in the history (their signatures mean nothing
-// to another provider) and cache_control markers are left out, as are top_k and metadata.
-// Server tools, files by id and documents by URL cannot be expressed and are refused.
-func MessagesToChatRequest(body []byte, model string) ([]byte, error) {
+// System messages inside the conversation stay where they are, as chat system messages.
+// Thinking blocks in the history mean nothing to another provider and are left out, unless
+// the output feeds another conversion (opt.Intermediate), which reads them from the
+// assistant message's reasoning_details as OpenRouter writes them.
+func MessagesToChatRequest(body []byte, opt llm.Options) ([]byte, error) {
 	var req Request
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, fmt.Errorf("%w: messages request: %w", llm.ErrInvalid, err)
 	}
+	dropUnknownMembers(body, opt, messagesRequestMembers)
 	out := openai.ChatRequest{Model: req.Model, Stream: req.Stream}
-	if model != "" {
-		out.Model = model
+	if opt.Model != "" {
+		out.Model = opt.Model
 	}
 	reasoning := isReasoningModel(out.Model)
+	c := toChat{opt: opt}
 	if req.System != nil {
-		if sys, ok := systemToChat(*req.System); ok {
+		if sys, ok := c.system(*req.System); ok {
 			out.Messages = append(out.Messages, sys)
 		}
 	}
 	for i, m := range req.Messages {
-		msgs, err := messageToChat(m)
+		msgs, err := c.message(m)
 		if err != nil {
 			return nil, fmt.Errorf("%w: messages[%d]: %w", llm.ErrInvalid, i, err)
 		}
@@ -51,7 +63,7 @@ func MessagesToChatRequest(body []byte, model string) ([]byte, error) {
 		out.Messages = []openai.ChatMessage{}
 	}
 	if req.MaxTokens > 0 {
-		n := req.MaxTokens
+		n := llm.ClampOutputTokens(out.Model, req.MaxTokens)
 		if reasoning {
 			out.MaxCompletionTokens = &n
 		} else {
@@ -60,30 +72,52 @@ func MessagesToChatRequest(body []byte, model string) ([]byte, error) {
 	}
 	if !reasoning || (req.Temperature != nil && *req.Temperature == 1) {
 		out.Temperature = req.Temperature
+	} else if req.Temperature != nil {
+		opt.Drop("temperature")
 	}
 	if !reasoning {
 		out.TopP = req.TopP
+	} else if req.TopP != nil {
+		opt.Drop("top_p")
 	}
-	if reasoning && req.Thinking != nil && req.Thinking.Type == "enabled" {
-		out.ReasoningEffort = effortFor(req.Thinking.BudgetTokens)
+	if req.TopK != nil {
+		opt.Drop("top_k")
+	}
+	c.reasoning(&out, req, reasoning)
+	if f := req.OutputConfig.format(); f != nil {
+		out.ResponseFormat = f
+	}
+	if req.Metadata != nil && req.Metadata.UserID != "" {
+		out.User = req.Metadata.UserID
+	}
+	switch req.ServiceTier {
+	case "":
+	case "auto":
+		out.ServiceTier = "auto"
+	default:
+		opt.Drop("service_tier")
 	}
 	out.Stop = openai.Stop(req.StopSequences)
 	if req.Stream {
 		out.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
 	}
-	for i, t := range req.Tools {
+	for _, t := range req.Tools {
 		if !t.IsClientTool() {
-			return nil, fmt.Errorf("%w: tools[%d]: server tool %s cannot be sent to an OpenAI chat upstream", llm.ErrInvalid, i, t.Type)
+			opt.Drop(llm.ToolFamily(t.Type))
+			continue
+		}
+		if len(t.CacheControl) > 0 {
+			opt.Drop("cache_control")
 		}
 		params := t.InputSchema
-		if len(params) == 0 {
+		if len(params) == 0 || string(params) == "null" {
 			params = json.RawMessage(`{"type":"object","properties":{}}`)
 		}
 		out.Tools = append(out.Tools, openai.Tool{Type: "function", Function: &openai.FunctionDef{
 			Name: t.Name, Description: t.Description, Parameters: params, Strict: t.Strict,
 		}})
 	}
-	if tc := req.ToolChoice; tc != nil {
+	if tc := req.ToolChoice; tc != nil && len(out.Tools) > 0 {
 		switch tc.Type {
 		case ToolChoiceAuto:
 			out.ToolChoice = &openai.ToolChoice{Mode: openai.ToolChoiceAuto}
@@ -93,8 +127,10 @@ func MessagesToChatRequest(body []byte, model string) ([]byte, error) {
 			out.ToolChoice = &openai.ToolChoice{Mode: openai.ToolChoiceNone}
 		case ToolChoiceTool:
 			out.ToolChoice = &openai.ToolChoice{Name: tc.Name}
+		default:
+			opt.Drop("tool_choice")
 		}
-		if tc.DisableParallelToolUse != nil && *tc.DisableParallelToolUse && len(out.Tools) > 0 {
+		if tc.DisableParallelToolUse != nil && *tc.DisableParallelToolUse {
 			f := false
 			out.ParallelToolCalls = &f
 		}
@@ -104,6 +140,59 @@ func MessagesToChatRequest(body []byte, model string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
 	}
 	return b, nil
+}
+
+// messagesRequestMembers are the members of a Messages request that MessagesToChatRequest
+// reads; every other member is left out and named.
+var messagesRequestMembers = []string{"model", "messages", "system", "max_tokens", "metadata",
+	"stop_sequences", "stream", "temperature", "top_p", "top_k", "tools", "tool_choice",
+	"thinking", "service_tier", "output_config"}
+
+// dropUnknownMembers names in opt every top-level member of body that known lacks.
+func dropUnknownMembers(body []byte, opt llm.Options, known []string) {
+	if opt.Dropped == nil {
+		return
+	}
+	gjson.ParseBytes(body).ForEach(func(k, _ gjson.Result) bool {
+		if !slices.Contains(known, k.Str) {
+			opt.Drop(k.Str)
+		}
+		return true
+	})
+}
+
+// reasoning sets the chat request's reasoning_effort from thinking and output_config.effort,
+// for the reasoning models that take it; other models cannot be asked to think.
+func (c toChat) reasoning(out *openai.ChatRequest, req Request, reasoning bool) {
+	effort := req.OutputConfig.effort()
+	thinking := req.Thinking != nil && req.Thinking.Type != "disabled"
+	if !reasoning {
+		if thinking {
+			c.opt.Drop("thinking")
+		}
+		if effort != "" {
+			c.opt.Drop("output_config.effort")
+		}
+		return
+	}
+	switch {
+	case effort != "":
+		out.ReasoningEffort = ChatEffort(effort)
+	case req.Thinking != nil && req.Thinking.Type == "enabled":
+		out.ReasoningEffort = effortFor(req.Thinking.BudgetTokens)
+	}
+}
+
+// ChatEffort is the OpenAI reasoning effort of an Anthropic effort: the same words, with
+// Anthropic's "max" as OpenAI's "high".
+func ChatEffort(effort string) string {
+	switch effort {
+	case "max":
+		return "high"
+	case "low", "medium", "high":
+		return effort
+	}
+	return "medium"
 }
 
 // isReasoningModel tells OpenAI's reasoning models, which take max_completion_tokens and
@@ -133,26 +222,45 @@ func effortFor(budget int64) string {
 	}
 }
 
-// systemToChat converts the system prompt into one system message, without Claude Code's
+// toChat converts the parts of one Messages request, noting what it leaves out.
+type toChat struct{ opt llm.Options }
+
+// system converts the system prompt into one system message, without Claude Code's
 // attribution line. A string stays a string; text blocks are joined by blank lines.
-func systemToChat(sys Content) (openai.ChatMessage, bool) {
-	if sys.Text != nil {
-		s := stripBilling(*sys.Text)
-		if s == "" {
-			return openai.ChatMessage{}, false
+func (c toChat) system(sys Content) (openai.ChatMessage, bool) {
+	s := c.text(sys, true)
+	if s == "" {
+		return openai.ChatMessage{}, false
+	}
+	return openai.ChatMessage{Role: openai.RoleSystem, Content: openai.TextContent(s)}, true
+}
+
+// text is the text of a system prompt or system message: the string, or its text blocks
+// joined by blank lines, Claude Code's attribution line left out of the prompt when billing.
+func (c toChat) text(sys Content, billing bool) string {
+	strip := func(s string) string {
+		if billing {
+			return stripBilling(s)
 		}
-		return openai.ChatMessage{Role: openai.RoleSystem, Content: openai.TextContent(s)}, true
+		return s
+	}
+	if sys.Text != nil {
+		return strip(*sys.Text)
 	}
 	var texts []string
 	for _, b := range sys.Blocks {
-		if s := stripBilling(b.Text); s != "" {
+		if len(b.CacheControl) > 0 {
+			c.opt.Drop("cache_control")
+		}
+		if b.Type != BlockText {
+			c.opt.Drop(b.Type)
+			continue
+		}
+		if s := strip(b.Text); s != "" {
 			texts = append(texts, s)
 		}
 	}
-	if len(texts) == 0 {
-		return openai.ChatMessage{}, false
-	}
-	return openai.ChatMessage{Role: openai.RoleSystem, Content: openai.TextContent(strings.Join(texts, "\n\n"))}, true
+	return strings.Join(texts, "\n\n")
 }
 
 // stripBilling removes Claude Code's attribution line from the start of s.
@@ -164,29 +272,36 @@ func stripBilling(s string) string {
 	return rest
 }
 
-// messageToChat converts one Anthropic turn into chat messages: a user turn with tool results
+// message converts one Anthropic turn into chat messages: a user turn with tool results
 // becomes one tool message per result, followed by a user message with the rest of the turn
-// (and the images of the results, which a tool message cannot hold).
-func messageToChat(m Message) ([]openai.ChatMessage, error) {
+// (and the images of the results, which a tool message cannot hold); a system message stays
+// a system message where it is.
+func (c toChat) message(m Message) ([]openai.ChatMessage, error) {
 	switch m.Role {
 	case RoleUser:
-		return userToChat(m.Content)
+		return c.user(m.Content)
 	case RoleAssistant:
-		msg, err := assistantToChat(m.Content)
+		msg, err := c.assistant(m.Content)
 		if err != nil {
 			return nil, err
 		}
 		return []openai.ChatMessage{msg}, nil
+	case RoleSystem:
+		s := c.text(m.Content, false)
+		if s == "" {
+			return nil, nil
+		}
+		return []openai.ChatMessage{{Role: openai.RoleSystem, Content: openai.TextContent(s)}}, nil
 	default:
-		return nil, fmt.Errorf("role must be user or assistant, not %q", m.Role)
+		return nil, fmt.Errorf("role %q has no counterpart in an OpenAI chat conversation", m.Role)
 	}
 }
 
-func userToChat(c Content) ([]openai.ChatMessage, error) {
-	if c.Blocks == nil {
+func (c toChat) user(content Content) ([]openai.ChatMessage, error) {
+	if content.Blocks == nil {
 		text := ""
-		if c.Text != nil {
-			text = *c.Text
+		if content.Text != nil {
+			text = *content.Text
 		}
 		return []openai.ChatMessage{{Role: openai.RoleUser, Content: openai.TextContent(text)}}, nil
 	}
@@ -196,9 +311,9 @@ func userToChat(c Content) ([]openai.ChatMessage, error) {
 		parts    []openai.ContentPart
 		hasOther bool
 	)
-	for j, b := range c.Blocks {
+	for j, b := range content.Blocks {
 		if b.Type == BlockToolResult {
-			msg, extra, err := toolResultToChat(b)
+			msg, extra, err := c.toolResult(b)
 			if err != nil {
 				return nil, fmt.Errorf("content[%d]: %w", j, err)
 			}
@@ -206,7 +321,7 @@ func userToChat(c Content) ([]openai.ChatMessage, error) {
 			carried = append(carried, extra...)
 			continue
 		}
-		p, err := blockToParts(b)
+		p, err := c.parts(b)
 		if err != nil {
 			return nil, fmt.Errorf("content[%d]: %w", j, err)
 		}
@@ -235,10 +350,19 @@ func partsContent(parts []openai.ContentPart) openai.Content {
 	return openai.Content{Parts: parts}
 }
 
-// blockToParts converts a user content block into chat content parts.
-func blockToParts(b ContentBlock) ([]openai.ContentPart, error) {
+// parts converts a user content block into chat content parts. A block with no chat
+// counterpart (server tool blocks, thinking, blocks of types lynkr does not know) is left out
+// and named; an image or document chat cannot carry is refused, since the model would answer
+// without it.
+func (c toChat) parts(b ContentBlock) ([]openai.ContentPart, error) {
+	if len(b.CacheControl) > 0 {
+		c.opt.Drop("cache_control")
+	}
 	switch b.Type {
 	case BlockText:
+		if len(b.Citations) > 0 && string(b.Citations) != "null" {
+			c.opt.Drop("citations")
+		}
 		return []openai.ContentPart{{Type: openai.PartText, Text: b.Text}}, nil
 	case BlockImage:
 		if b.Source == nil {
@@ -252,9 +376,9 @@ func blockToParts(b ContentBlock) ([]openai.ContentPart, error) {
 		case SourceURL:
 			return []openai.ContentPart{{Type: openai.PartImageURL, ImageURL: &openai.ImageURL{URL: b.Source.URL}}}, nil
 		}
-		return nil, fmt.Errorf("image source %q cannot be sent to an OpenAI chat upstream", b.Source.Type)
+		return nil, fmt.Errorf("an image of source %q cannot be sent to an OpenAI chat upstream", b.Source.Type)
 	case BlockDocument:
-		return documentToParts(b)
+		return c.document(b)
 	case BlockSearchResult:
 		var parts []openai.ContentPart
 		if b.Content != nil {
@@ -265,13 +389,15 @@ func blockToParts(b ContentBlock) ([]openai.ContentPart, error) {
 			}
 		}
 		return parts, nil
-	case BlockThinking, BlockRedactedThinking:
+	case BlockThinking:
+		c.opt.Drop("thinking_block")
 		return nil, nil
 	}
-	return nil, fmt.Errorf("%s blocks cannot be sent to an OpenAI chat upstream", b.Type)
+	c.opt.Drop(b.Type)
+	return nil, nil
 }
 
-func documentToParts(b ContentBlock) ([]openai.ContentPart, error) {
+func (c toChat) document(b ContentBlock) ([]openai.ContentPart, error) {
 	if b.Source == nil {
 		return nil, fmt.Errorf("document has no source")
 	}
@@ -295,7 +421,7 @@ func documentToParts(b ContentBlock) ([]openai.ContentPart, error) {
 		}
 		var parts []openai.ContentPart
 		for _, cb := range s.Content.Blocks {
-			p, err := blockToParts(cb)
+			p, err := c.parts(cb)
 			if err != nil {
 				return nil, err
 			}
@@ -303,12 +429,15 @@ func documentToParts(b ContentBlock) ([]openai.ContentPart, error) {
 		}
 		return parts, nil
 	}
-	return nil, fmt.Errorf("document source %q cannot be sent to an OpenAI chat upstream", b.Source.Type)
+	return nil, fmt.Errorf("a document of source %q cannot be sent to an OpenAI chat upstream", b.Source.Type)
 }
 
-// toolResultToChat converts a tool_result block into a tool message, and returns the parts of
+// toolResult converts a tool_result block into a tool message, and returns the parts of
 // the result (images, documents) that only a user message can hold.
-func toolResultToChat(b ContentBlock) (openai.ChatMessage, []openai.ContentPart, error) {
+func (c toChat) toolResult(b ContentBlock) (openai.ChatMessage, []openai.ContentPart, error) {
+	if len(b.CacheControl) > 0 {
+		c.opt.Drop("cache_control")
+	}
 	msg := openai.ChatMessage{Role: openai.RoleTool, ToolCallID: b.ToolUseID, Content: openai.TextContent("")}
 	if b.Content == nil {
 		return msg, nil, nil
@@ -319,7 +448,7 @@ func toolResultToChat(b ContentBlock) (openai.ChatMessage, []openai.ContentPart,
 	}
 	var texts, carried []openai.ContentPart
 	for _, rb := range b.Content.Blocks {
-		parts, err := blockToParts(rb)
+		parts, err := c.parts(rb)
 		if err != nil {
 			return msg, nil, err
 		}
@@ -337,20 +466,25 @@ func toolResultToChat(b ContentBlock) (openai.ChatMessage, []openai.ContentPart,
 	return msg, carried, nil
 }
 
-// assistantToChat converts an assistant turn: its text joined (Anthropic splits text into
-// several blocks around citations), its tool_use blocks as tool calls.
-func assistantToChat(c Content) (openai.ChatMessage, error) {
+// assistant converts an assistant turn: its text joined (Anthropic splits text into several
+// blocks around citations), its tool_use blocks as tool calls. Its thinking travels in
+// reasoning_details when the output feeds another conversion, and is left out otherwise.
+func (c toChat) assistant(content Content) (openai.ChatMessage, error) {
 	msg := openai.ChatMessage{Role: openai.RoleAssistant}
-	if c.Blocks == nil {
+	if content.Blocks == nil {
 		text := ""
-		if c.Text != nil {
-			text = *c.Text
+		if content.Text != nil {
+			text = *content.Text
 		}
 		msg.Content = openai.TextContent(text)
 		return msg, nil
 	}
 	var text strings.Builder
-	for j, b := range c.Blocks {
+	var details []openai.ReasoningDetail
+	for j, b := range content.Blocks {
+		if len(b.CacheControl) > 0 {
+			c.opt.Drop("cache_control")
+		}
 		switch b.Type {
 		case BlockText:
 			text.WriteString(b.Text)
@@ -362,13 +496,31 @@ func assistantToChat(c Content) (openai.ChatMessage, error) {
 			msg.ToolCalls = append(msg.ToolCalls, openai.ToolCall{
 				ID: b.ID, Type: "function", Function: openai.FunctionCall{Name: b.Name, Arguments: args},
 			})
-		case BlockThinking, BlockRedactedThinking:
+		case BlockThinking:
+			if !c.opt.Intermediate {
+				c.opt.Drop("thinking_block")
+				continue
+			}
+			details = append(details, openai.ReasoningDetail{Type: openai.DetailText, Text: b.Thinking, Signature: b.Signature, Format: DetailFormat})
+		case BlockRedactedThinking:
+			if !c.opt.Intermediate {
+				c.opt.Drop(BlockRedactedThinking)
+				continue
+			}
+			details = append(details, openai.ReasoningDetail{Type: openai.DetailEncrypted, Data: b.Data, Format: DetailFormat})
 		default:
-			return msg, fmt.Errorf("content[%d]: %s blocks cannot be sent to an OpenAI chat upstream", j, b.Type)
+			c.opt.Drop(b.Type)
 		}
 	}
 	if text.Len() > 0 || len(msg.ToolCalls) == 0 {
 		msg.Content = openai.TextContent(text.String())
+	}
+	if len(details) > 0 {
+		raw, err := llm.Marshal(details)
+		if err != nil {
+			return msg, err
+		}
+		msg.ReasoningDetails = raw
 	}
 	return msg, nil
 }
@@ -390,24 +542,25 @@ func compactJSON(raw json.RawMessage) (string, error) {
 const defaultMaxTokens = 4096
 
 // ChatToMessagesRequest converts a client's Chat Completions request into a Messages request
-// for the upstream. model names the upstream model; empty keeps the client's.
+// for the upstream, following the conversion policy (package translate's table).
 //
-// System and developer messages become the system prompt (a lone string stays a string),
-// tool messages become tool_result blocks in a user turn, and consecutive turns of one role
-// are merged, as Anthropic wants them alternating. Sampling options Anthropic lacks (seed,
-// penalties, logprobs, logit_bias) and response_format are left out; reasoning in the
-// history is left out too, since Anthropic accepts only its own signed thinking.
-func ChatToMessagesRequest(body []byte, model string) ([]byte, error) {
+// Leading system and developer messages become the system prompt (a lone string stays a
+// string); later ones stay where they are: a system message where Anthropic takes one (after
+// a user turn, on the models that have mid-conversation system messages), else the text of a
+// user turn at that place. Tool messages become tool_result blocks in a user turn, and
+// consecutive turns of one role are merged, as Anthropic wants them alternating. Signed
+// thinking in reasoning_details (OpenRouter's form, and what another conversion hands on)
+// comes back as thinking blocks; other reasoning text is left out, since Anthropic takes only
+// its own signed thinking. What Anthropic lacks (seed, penalties, logprobs, n, …) is left out
+// and named in opt.Dropped.
+func ChatToMessagesRequest(body []byte, opt llm.Options) ([]byte, error) {
 	var req openai.ChatRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, fmt.Errorf("%w: chat request: %w", llm.ErrInvalid, err)
 	}
-	if req.N != nil && *req.N > 1 {
-		return nil, fmt.Errorf("%w: n greater than 1 cannot be sent to an Anthropic upstream", llm.ErrInvalid)
-	}
 	out := Request{Model: req.Model, Stream: req.Stream, StopSequences: req.Stop, MaxTokens: defaultMaxTokens}
-	if model != "" {
-		out.Model = model
+	if opt.Model != "" {
+		out.Model = opt.Model
 	}
 	switch {
 	case req.MaxCompletionTokens != nil && *req.MaxCompletionTokens > 0:
@@ -415,11 +568,17 @@ func ChatToMessagesRequest(body []byte, model string) ([]byte, error) {
 	case req.MaxTokens != nil && *req.MaxTokens > 0:
 		out.MaxTokens = *req.MaxTokens
 	}
+	out.MaxTokens = llm.ClampOutputTokens(out.Model, out.MaxTokens)
+	dropChatOnly(req, opt)
 	var system []ContentBlock
 	var systemText *string
+	leading := true
 	for i, m := range req.Messages {
-		switch m.Role {
-		case openai.RoleSystem, openai.RoleDeveloper:
+		for k := range m.Extra {
+			opt.Drop(k)
+		}
+		isSystem := m.Role == openai.RoleSystem || m.Role == openai.RoleDeveloper
+		if isSystem && leading {
 			if m.Content.Text != nil && system == nil && systemText == nil {
 				systemText = m.Content.Text
 				continue
@@ -429,16 +588,21 @@ func ChatToMessagesRequest(body []byte, model string) ([]byte, error) {
 				systemText = nil
 			}
 			system = append(system, partsToSystem(m.Content)...)
-		default:
-			turn, err := chatToTurn(m)
-			if err != nil {
-				return nil, fmt.Errorf("%w: messages[%d]: %w", llm.ErrInvalid, i, err)
-			}
-			if turn.Content.IsNull() {
-				continue
-			}
-			out.Messages = appendTurn(out.Messages, turn)
+			continue
 		}
+		leading = false
+		if isSystem {
+			out.Messages = appendSystem(out.Messages, partsToSystem(m.Content), midConversationSystem(out.Model))
+			continue
+		}
+		turn, err := chatToTurn(m, opt)
+		if err != nil {
+			return nil, fmt.Errorf("%w: messages[%d]: %w", llm.ErrInvalid, i, err)
+		}
+		if turn.Content.IsNull() {
+			continue
+		}
+		out.Messages = appendTurn(out.Messages, turn)
 	}
 	switch {
 	case systemText != nil:
@@ -454,27 +618,36 @@ func ChatToMessagesRequest(body []byte, model string) ([]byte, error) {
 		out.Temperature = &t
 	}
 	out.TopP = req.TopP
-	// With thinking on, Anthropic wants the last assistant turn of a tool loop to start with
-	// its signed thinking, which a chat history cannot give back: such a request goes without.
-	if budget := budgetFor(req.ReasoningEffort); budget > 0 && !inToolLoop(out.Messages) {
-		out.Thinking = &Thinking{Type: "enabled", BudgetTokens: budget}
-		if out.MaxTokens <= budget {
-			out.MaxTokens += budget
-		}
-		// Anthropic refuses a temperature other than 1, and a top_p below 0.95, with thinking.
-		if out.Temperature != nil && *out.Temperature != 1 {
-			out.Temperature = nil
-		}
-		if out.TopP != nil && *out.TopP < 0.95 {
-			out.TopP = nil
-		}
-	}
+	thinking(&out, req.ReasoningEffort)
 	if req.User != "" {
 		out.Metadata = &Metadata{UserID: req.User}
+	} else if req.SafetyIdentifier != "" {
+		out.Metadata = &Metadata{UserID: req.SafetyIdentifier}
 	}
-	for i, t := range req.Tools {
+	if f := req.ResponseFormat; f != nil {
+		switch {
+		case f.Type == "json_schema" && f.JSONSchema != nil && len(f.JSONSchema.Schema) > 0:
+			raw, err := llm.Marshal(map[string]any{"type": "json_schema", "schema": f.JSONSchema.Schema})
+			if err != nil {
+				return nil, fmt.Errorf("%w: response_format: %w", llm.ErrInvalid, err)
+			}
+			out.OutputConfig = outputConfig(out.OutputConfig)
+			out.OutputConfig.Format = raw
+		case f.Type == "text":
+		default:
+			opt.Drop("response_format")
+		}
+	}
+	switch req.ServiceTier {
+	case "", "auto":
+		out.ServiceTier = req.ServiceTier
+	default:
+		opt.Drop("service_tier")
+	}
+	for _, t := range req.Tools {
 		if t.Type != "function" || t.Function == nil {
-			return nil, fmt.Errorf("%w: tools[%d]: %s tools cannot be sent to an Anthropic upstream", llm.ErrInvalid, i, t.Type)
+			opt.Drop(t.Type)
+			continue
 		}
 		schema := t.Function.Parameters
 		if len(bytes.TrimSpace(schema)) == 0 || bytes.Equal(bytes.TrimSpace(schema), []byte("null")) {
@@ -487,7 +660,7 @@ func ChatToMessagesRequest(body []byte, model string) ([]byte, error) {
 		case tc.Name != "":
 			out.ToolChoice = &ToolChoice{Type: ToolChoiceTool, Name: tc.Name}
 		case len(tc.Raw) > 0:
-			return nil, fmt.Errorf("%w: tool_choice %s cannot be sent to an Anthropic upstream", llm.ErrInvalid, tc.Raw)
+			out.ToolChoice = allowedTools(&out, tc.Raw, opt)
 		case tc.Mode == openai.ToolChoiceAuto:
 			out.ToolChoice = &ToolChoice{Type: ToolChoiceAuto}
 		case tc.Mode == openai.ToolChoiceRequired:
@@ -505,11 +678,219 @@ func ChatToMessagesRequest(body []byte, model string) ([]byte, error) {
 			out.ToolChoice.DisableParallelToolUse = &t
 		}
 	}
+	if req.PromptCacheKey != "" {
+		cacheBreakpoints(&out)
+	}
 	b, err := llm.Marshal(out)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
 	}
 	return b, nil
+}
+
+// dropChatOnly names the members of a chat request that a Messages request has no place for.
+func dropChatOnly(req openai.ChatRequest, opt llm.Options) {
+	if req.N != nil && *req.N > 1 {
+		opt.Drop("n")
+	}
+	for name, given := range map[string]bool{
+		"seed":              req.Seed != nil,
+		"presence_penalty":  req.PresencePenalty != nil,
+		"frequency_penalty": req.FrequencyPenalty != nil,
+		"logprobs":          req.Logprobs != nil && *req.Logprobs,
+		"top_logprobs":      req.TopLogprobs != nil,
+		"logit_bias":        len(req.LogitBias) > 0 && string(req.LogitBias) != "null",
+		"metadata":          len(req.Metadata) > 0,
+		"verbosity":         req.Verbosity != "",
+		"store":             req.Store != nil && *req.Store,
+		"modalities":        len(req.Modalities) > 0,
+	} {
+		if given {
+			opt.Drop(name)
+		}
+	}
+	for k := range req.Extra {
+		opt.Drop(k)
+	}
+}
+
+func outputConfig(o *OutputConfig) *OutputConfig {
+	if o == nil {
+		return &OutputConfig{}
+	}
+	return o
+}
+
+// thinking asks for thinking at the chat request's reasoning effort: adaptive thinking at
+// that effort on the models that have it, else a budget. With thinking on, Anthropic wants the
+// last assistant turn of a tool loop to start with its signed thinking: a request whose
+// history has none goes without.
+func thinking(out *Request, effort string) {
+	budget := budgetFor(effort)
+	if budget == 0 || inToolLoop(out.Messages) && !signedToolLoop(out.Messages) {
+		return
+	}
+	if adaptiveThinking(out.Model) {
+		out.Thinking = &Thinking{Type: "adaptive"}
+		out.OutputConfig = outputConfig(out.OutputConfig)
+		out.OutputConfig.Effort = anthropicEffort(effort)
+	} else {
+		out.Thinking = &Thinking{Type: "enabled", BudgetTokens: budget}
+		if out.MaxTokens <= budget {
+			out.MaxTokens += budget
+		}
+	}
+	// Anthropic refuses a temperature other than 1, and a top_p below 0.95, with thinking.
+	if out.Temperature != nil && *out.Temperature != 1 {
+		out.Temperature = nil
+	}
+	if out.TopP != nil && *out.TopP < 0.95 {
+		out.TopP = nil
+	}
+}
+
+// anthropicEffort is the Anthropic effort of an OpenAI reasoning effort.
+func anthropicEffort(effort string) string {
+	switch effort {
+	case "minimal", "low":
+		return "low"
+	case "medium":
+		return "medium"
+	case "xhigh":
+		return "max"
+	}
+	return "high"
+}
+
+// claudeVersion reads the version of a Claude model name ("claude-opus-4-8" is 4.8,
+// "claude-sonnet-4-5-20250929" is 4.5, "claude-3-7-sonnet" is 3.7); ok is false for other
+// names.
+func claudeVersion(model string) (major, minor int, ok bool) {
+	m := strings.ToLower(model)
+	if i := strings.LastIndexByte(m, '/'); i >= 0 {
+		m = m[i+1:]
+	}
+	m = strings.TrimPrefix(m, "anthropic.") // Bedrock's model ids
+	rest, found := strings.CutPrefix(m, "claude-")
+	if !found {
+		return 0, 0, false
+	}
+	var nums []int
+	for part := range strings.SplitSeq(rest, "-") {
+		if len(part) > 0 && len(part) <= 2 && isDigits(part) {
+			n := 0
+			for _, c := range part {
+				n = n*10 + int(c-'0')
+			}
+			nums = append(nums, n)
+		}
+	}
+	switch len(nums) {
+	case 0:
+		return 0, 0, false
+	case 1:
+		return nums[0], 0, true
+	}
+	return nums[0], nums[1], true
+}
+
+// atLeast reports whether model is a Claude model of version major.minor or later.
+func atLeast(model string, major, minor int) bool {
+	ma, mi, ok := claudeVersion(model)
+	return ok && (ma > major || ma == major && mi >= minor)
+}
+
+// adaptiveThinking tells the Claude models that think adaptively (4.6 and later).
+func adaptiveThinking(model string) bool { return atLeast(model, 4, 6) }
+
+// midConversationSystem tells the Claude models that take system messages inside the
+// conversation (4.8 and later).
+func midConversationSystem(model string) bool { return atLeast(model, 4, 8) }
+
+// appendSystem adds a system message met after the conversation began: as a system message
+// where Anthropic takes one — right after a user turn, on a model that has them — and
+// otherwise as text at the same place in a user turn, so it is neither lost nor moved.
+func appendSystem(msgs []Message, blocks []ContentBlock, native bool) []Message {
+	if len(blocks) == 0 {
+		return msgs
+	}
+	if native && len(msgs) > 0 && msgs[len(msgs)-1].Role == RoleUser {
+		return append(msgs, Message{Role: RoleSystem, Content: Content{Blocks: blocks}})
+	}
+	wrapped := make([]ContentBlock, 0, len(blocks))
+	for _, b := range blocks {
+		b.Text = "<system>\n" + b.Text + "\n</system>"
+		wrapped = append(wrapped, b)
+	}
+	return appendTurn(msgs, Message{Role: RoleUser, Content: Content{Blocks: wrapped}})
+}
+
+// allowedTools applies an allowed_tools tool choice: only the named tools are offered, and
+// its mode becomes the tool choice. Another tool choice object is left out and named.
+func allowedTools(out *Request, raw json.RawMessage, opt llm.Options) *ToolChoice {
+	v := gjson.ParseBytes(raw)
+	if v.Get("type").Str != "allowed_tools" {
+		opt.Drop("tool_choice")
+		return nil
+	}
+	allowed := map[string]bool{}
+	for _, t := range v.Get("allowed_tools.tools").Array() {
+		allowed[t.Get("function.name").Str] = true
+		allowed[t.Get("name").Str] = true
+	}
+	out.Tools = slices.DeleteFunc(out.Tools, func(t Tool) bool { return !allowed[t.Name] })
+	if v.Get("allowed_tools.mode").Str == openai.ToolChoiceRequired {
+		return &ToolChoice{Type: ToolChoiceAny}
+	}
+	return &ToolChoice{Type: ToolChoiceAuto}
+}
+
+// cacheBreakpoints marks the end of the system prompt and of the conversation as prompt
+// cache breakpoints, which is what a prompt_cache_key asks of OpenAI: reuse this prefix.
+// Breakpoints the client set itself are kept, and none is added then.
+func cacheBreakpoints(out *Request) {
+	if hasCacheControl(out) {
+		return
+	}
+	ephemeral := json.RawMessage(`{"type":"ephemeral"}`)
+	if out.System != nil {
+		blocks := asBlocks(*out.System)
+		if n := len(blocks); n > 0 {
+			blocks[n-1].CacheControl = ephemeral
+			out.System = &Content{Blocks: blocks}
+		}
+	}
+	if n := len(out.Messages); n > 0 {
+		last := &out.Messages[n-1]
+		blocks := asBlocks(last.Content)
+		if k := len(blocks); k > 0 {
+			blocks[k-1].CacheControl = ephemeral
+			last.Content = Content{Blocks: blocks}
+		}
+	}
+}
+
+func hasCacheControl(r *Request) bool {
+	has := func(c Content) bool {
+		return slices.ContainsFunc(c.Blocks, func(b ContentBlock) bool { return len(b.CacheControl) > 0 })
+	}
+	if r.System != nil && has(*r.System) {
+		return true
+	}
+	return slices.ContainsFunc(r.Messages, func(m Message) bool { return has(m.Content) })
+}
+
+// signedToolLoop reports whether the last assistant turn of msgs starts with signed thinking,
+// which lets a tool loop go on with thinking on.
+func signedToolLoop(msgs []Message) bool {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role != RoleAssistant {
+			continue
+		}
+		b := msgs[i].Content.Blocks
+		return len(b) > 0 && (b[0].Type == BlockThinking && b[0].Signature != "" || b[0].Type == BlockRedactedThinking)
+	}
+	return false
 }
 
 // inToolLoop reports whether the last assistant turn of msgs calls tools.
@@ -558,26 +939,26 @@ func partsToSystem(c openai.Content) []ContentBlock {
 
 // chatToTurn converts one user, assistant or tool message into an Anthropic turn. A turn with
 // null content is one to leave out (an assistant message with nothing in it).
-func chatToTurn(m openai.ChatMessage) (Message, error) {
+func chatToTurn(m openai.ChatMessage, opt llm.Options) (Message, error) {
 	switch m.Role {
 	case openai.RoleUser:
 		if m.Content.Text != nil {
 			return Message{Role: RoleUser, Content: Content{Text: m.Content.Text}}, nil
 		}
-		blocks, err := partsToBlocks(m.Content.Parts)
+		blocks, err := partsToBlocks(m.Content.Parts, opt)
 		if err != nil {
 			return Message{}, err
 		}
 		return Message{Role: RoleUser, Content: Content{Blocks: blocks}}, nil
 	case openai.RoleAssistant:
-		return assistantToTurn(m)
+		return assistantToTurn(m, opt)
 	case openai.RoleTool:
 		res := ContentBlock{Type: BlockToolResult, ToolUseID: m.ToolCallID}
 		switch {
 		case m.Content.Text != nil:
 			res.Content = &Content{Text: m.Content.Text}
 		case m.Content.Parts != nil:
-			blocks, err := partsToBlocks(m.Content.Parts)
+			blocks, err := partsToBlocks(m.Content.Parts, opt)
 			if err != nil {
 				return Message{}, err
 			}
@@ -585,13 +966,31 @@ func chatToTurn(m openai.ChatMessage) (Message, error) {
 		}
 		return Message{Role: RoleUser, Content: Content{Blocks: []ContentBlock{res}}}, nil
 	}
-	return Message{}, fmt.Errorf("role %q cannot be sent to an Anthropic upstream", m.Role)
+	return Message{}, fmt.Errorf("role %q has no counterpart in an Anthropic conversation", m.Role)
 }
 
-func assistantToTurn(m openai.ChatMessage) (Message, error) {
+func assistantToTurn(m openai.ChatMessage, opt llm.Options) (Message, error) {
 	text := m.Content.String()
 	if m.Refusal != nil && text == "" {
 		text = *m.Refusal
+	}
+	thinking := thinkingBlocks(m.ReasoningDetails)
+	if thinking == nil && (m.ReasoningContent != "" || m.Reasoning != "") {
+		opt.Drop("reasoning_content")
+	}
+	if thinking != nil {
+		blocks := thinking
+		if text != "" {
+			blocks = append(blocks, ContentBlock{Type: BlockText, Text: text})
+		}
+		for j, tc := range m.ToolCalls {
+			input, err := argumentsToInput(tc.Function.Arguments)
+			if err != nil {
+				return Message{}, fmt.Errorf("tool_calls[%d].function.arguments: %w", j, err)
+			}
+			blocks = append(blocks, ContentBlock{Type: BlockToolUse, ID: tc.ID, Name: tc.Function.Name, Input: input})
+		}
+		return Message{Role: RoleAssistant, Content: Content{Blocks: blocks}}, nil
 	}
 	if len(m.ToolCalls) == 0 {
 		if text == "" {
@@ -616,6 +1015,28 @@ func assistantToTurn(m openai.ChatMessage) (Message, error) {
 	return Message{Role: RoleAssistant, Content: Content{Blocks: blocks}}, nil
 }
 
+// thinkingBlocks returns the signed thinking that reasoning_details carry (OpenRouter's form
+// of Claude's thinking), nil when they carry none.
+func thinkingBlocks(raw json.RawMessage) []ContentBlock {
+	if len(raw) == 0 || llm.FirstByte(raw) != '[' {
+		return nil
+	}
+	var details []openai.ReasoningDetail
+	if json.Unmarshal(raw, &details) != nil {
+		return nil
+	}
+	var out []ContentBlock
+	for _, d := range details {
+		switch {
+		case d.Type == openai.DetailText && d.Signature != "":
+			out = append(out, ContentBlock{Type: BlockThinking, Thinking: d.Text, Signature: d.Signature})
+		case d.Type == openai.DetailEncrypted && d.Data != "" && (d.Format == "" || d.Format == DetailFormat):
+			out = append(out, ContentBlock{Type: BlockRedactedThinking, Data: d.Data})
+		}
+	}
+	return out
+}
+
 // argumentsToInput parses a tool call's arguments string into a tool_use input object.
 func argumentsToInput(args string) (json.RawMessage, error) {
 	raw := bytes.TrimSpace([]byte(args))
@@ -633,7 +1054,7 @@ func argumentsToInput(args string) (json.RawMessage, error) {
 }
 
 // partsToBlocks converts chat content parts into Anthropic blocks.
-func partsToBlocks(parts []openai.ContentPart) ([]ContentBlock, error) {
+func partsToBlocks(parts []openai.ContentPart, opt llm.Options) ([]ContentBlock, error) {
 	blocks := make([]ContentBlock, 0, len(parts))
 	for k, p := range parts {
 		switch p.Type {
@@ -659,8 +1080,10 @@ func partsToBlocks(parts []openai.ContentPart) ([]ContentBlock, error) {
 			blocks = append(blocks, ContentBlock{Type: BlockDocument, Source: src, Title: p.File.Filename, CacheControl: p.CacheControl})
 		case openai.PartRefusal:
 			blocks = append(blocks, ContentBlock{Type: BlockText, Text: p.Refusal})
+		case openai.PartInputAudio:
+			return nil, fmt.Errorf("content[%d]: audio cannot be sent to an Anthropic upstream", k)
 		default:
-			return nil, fmt.Errorf("content[%d]: %s parts cannot be sent to an Anthropic upstream", k, p.Type)
+			opt.Drop(p.Type)
 		}
 	}
 	return blocks, nil
@@ -702,4 +1125,28 @@ func asBlocks(c Content) []ContentBlock {
 		return []ContentBlock{{Type: BlockText, Text: *c.Text}}
 	}
 	return c.Blocks
+}
+
+// format is the chat response_format of the requested output format, nil when none.
+func (o *OutputConfig) format() *openai.ResponseFormat {
+	if o == nil || len(o.Format) == 0 {
+		return nil
+	}
+	f := gjson.ParseBytes(o.Format)
+	if f.Get("type").Str != "json_schema" {
+		return nil
+	}
+	strict := true
+	return &openai.ResponseFormat{Type: "json_schema", JSONSchema: &openai.JSONSchema{
+		Name: "output", Schema: json.RawMessage(f.Get("schema").Raw), Strict: &strict,
+	}}
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -176,6 +176,7 @@ func messagesToChatResponse(req, body []byte, now time.Time) ([]byte, llm.Usage,
 		return nil, llm.Usage{}, fmt.Errorf("%w: messages response: %w", llm.ErrInvalid, err)
 	}
 	var text, reasoning strings.Builder
+	var details []openai.ReasoningDetail
 	msg := openai.ChatMessage{Role: openai.RoleAssistant}
 	for _, b := range resp.Content {
 		switch b.Type {
@@ -183,6 +184,11 @@ func messagesToChatResponse(req, body []byte, now time.Time) ([]byte, llm.Usage,
 			text.WriteString(b.Text)
 		case BlockThinking:
 			reasoning.WriteString(b.Thinking)
+			if b.Signature != "" {
+				details = append(details, openai.ReasoningDetail{Type: openai.DetailText, Text: b.Thinking, Signature: b.Signature, Format: DetailFormat})
+			}
+		case BlockRedactedThinking:
+			details = append(details, openai.ReasoningDetail{Type: openai.DetailEncrypted, Data: b.Data, Format: DetailFormat})
 		case BlockToolUse:
 			args, err := compactJSON(b.Input)
 			if err != nil {
@@ -195,6 +201,13 @@ func messagesToChatResponse(req, body []byte, now time.Time) ([]byte, llm.Usage,
 		msg.Content = openai.TextContent(text.String())
 	}
 	msg.ReasoningContent = reasoning.String()
+	if len(details) > 0 {
+		raw, err := llm.Marshal(details)
+		if err != nil {
+			return nil, llm.Usage{}, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
+		}
+		msg.ReasoningDetails = raw
+	}
 	stop := ""
 	if resp.StopReason != nil {
 		stop = *resp.StopReason

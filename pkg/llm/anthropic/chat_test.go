@@ -27,7 +27,7 @@ func TestSystemToChatDropsBillingLine(t *testing.T) {
 			if err := json.Unmarshal([]byte(tc.sys), &c); err != nil {
 				t.Fatal(err)
 			}
-			msg, ok := systemToChat(c)
+			msg, ok := toChat{}.system(c)
 			if ok != (tc.want != "") || (ok && msg.Content.String() != tc.want) {
 				t.Errorf("got %v %q, want %q", ok, msg.Content.String(), tc.want)
 			}

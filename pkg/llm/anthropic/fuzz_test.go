@@ -56,7 +56,7 @@ func FuzzValidateMessages(f *testing.F) {
 		if len(problems) > 0 {
 			return
 		}
-		out, err := MessagesToChatRequest(body, "")
+		out, err := MessagesToChatRequest(body, llm.Options{})
 		if err != nil {
 			if !errors.Is(err, llm.ErrInvalid) {
 				t.Fatalf("valid request refused with %v", err)
@@ -84,7 +84,7 @@ func FuzzValidateChat(f *testing.F) {
 		if len(problems) > 0 {
 			return
 		}
-		out, err := ChatToMessagesRequest(body, "")
+		out, err := ChatToMessagesRequest(body, llm.Options{})
 		if err != nil {
 			if !errors.Is(err, llm.ErrInvalid) {
 				t.Fatalf("valid request refused with %v", err)
@@ -103,7 +103,7 @@ func FuzzMessagesToChatRequest(f *testing.F) {
 	}
 	f.Add([]byte(`{"model":"m","system":"x-anthropic-billing-header: a;","messages":[]}`), "gpt-5")
 	f.Fuzz(func(t *testing.T, body []byte, model string) {
-		out, err := MessagesToChatRequest(body, model)
+		out, err := MessagesToChatRequest(body, llm.Options{Model: model})
 		if err != nil {
 			if !errors.Is(err, llm.ErrInvalid) {
 				t.Fatalf("error does not wrap ErrInvalid: %v", err)
@@ -121,7 +121,7 @@ func FuzzChatToMessagesRequest(f *testing.F) {
 		f.Add(b, "")
 	}
 	f.Fuzz(func(t *testing.T, body []byte, model string) {
-		out, err := ChatToMessagesRequest(body, model)
+		out, err := ChatToMessagesRequest(body, llm.Options{Model: model})
 		if err != nil {
 			if !errors.Is(err, llm.ErrInvalid) {
 				t.Fatalf("error does not wrap ErrInvalid: %v", err)

@@ -96,7 +96,7 @@ func runStream(t *testing.T, s interface {
 // TestGoldenRequests converts each <case>.in.json of the request directories and compares the
 // result, indented, with <case>.out.json. <case>.model, when present, names the upstream model.
 func TestGoldenRequests(t *testing.T) {
-	convs := map[string]func([]byte, string) ([]byte, error){
+	convs := map[string]func([]byte, llm.Options) ([]byte, error){
 		"messages_to_chat_request": MessagesToChatRequest,
 		"chat_to_messages_request": ChatToMessagesRequest,
 	}
@@ -112,7 +112,7 @@ func TestGoldenRequests(t *testing.T) {
 				if b, err := os.ReadFile(name + ".model"); err == nil {
 					model = strings.TrimSpace(string(b))
 				}
-				out, err := conv(readFile(t, in), model)
+				out, err := conv(readFile(t, in), llm.Options{Model: model})
 				compareGolden(t, name+".out.json", goldenJSON(t, out, err, nil))
 			})
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
 	"github.com/lynkr/lynkr/pkg/llm"
@@ -15,6 +16,9 @@ import (
 const (
 	RoleUser      = "user"
 	RoleAssistant = "assistant"
+	// RoleSystem marks a system message inside the conversation: it applies from its
+	// position on and keeps the prompt cache of the turns before it.
+	RoleSystem = "system"
 )
 
 // Content block types.
@@ -44,20 +48,36 @@ const (
 // Request is the body of POST /v1/messages (and, without max_tokens and the sampling
 // fields, of POST /v1/messages/count_tokens).
 type Request struct {
-	Model         string      `json:"model"`
-	Messages      []Message   `json:"messages"`
-	System        *Content    `json:"system,omitempty"`
-	MaxTokens     int64       `json:"max_tokens,omitempty"`
-	Metadata      *Metadata   `json:"metadata,omitempty"`
-	StopSequences []string    `json:"stop_sequences,omitempty"`
-	Stream        bool        `json:"stream,omitempty"`
-	Temperature   *float64    `json:"temperature,omitempty"`
-	TopP          *float64    `json:"top_p,omitempty"`
-	TopK          *int64      `json:"top_k,omitempty"`
-	Tools         []Tool      `json:"tools,omitempty"`
-	ToolChoice    *ToolChoice `json:"tool_choice,omitempty"`
-	Thinking      *Thinking   `json:"thinking,omitempty"`
-	ServiceTier   string      `json:"service_tier,omitempty"`
+	Model         string        `json:"model"`
+	Messages      []Message     `json:"messages"`
+	System        *Content      `json:"system,omitempty"`
+	MaxTokens     int64         `json:"max_tokens,omitempty"`
+	Metadata      *Metadata     `json:"metadata,omitempty"`
+	StopSequences []string      `json:"stop_sequences,omitempty"`
+	Stream        bool          `json:"stream,omitempty"`
+	Temperature   *float64      `json:"temperature,omitempty"`
+	TopP          *float64      `json:"top_p,omitempty"`
+	TopK          *int64        `json:"top_k,omitempty"`
+	Tools         []Tool        `json:"tools,omitempty"`
+	ToolChoice    *ToolChoice   `json:"tool_choice,omitempty"`
+	Thinking      *Thinking     `json:"thinking,omitempty"`
+	OutputConfig  *OutputConfig `json:"output_config,omitempty"`
+	ServiceTier   string        `json:"service_tier,omitempty"`
+}
+
+// OutputConfig is a request's output_config: how hard the model works (Effort: low, medium,
+// high or max) and the shape of its answer (Format: {"type":"json_schema","schema":…}).
+type OutputConfig struct {
+	Effort string          `json:"effort,omitempty"`
+	Format json.RawMessage `json:"format,omitempty"`
+}
+
+// effort is the requested effort, "" when none.
+func (o *OutputConfig) effort() string {
+	if o == nil {
+		return ""
+	}
+	return o.Effort
 }
 
 // Metadata is a request's metadata.
@@ -159,6 +179,26 @@ type ContentBlock struct {
 }
 
 type contentBlock ContentBlock
+
+// UnmarshalJSON reads a block. Of a block whose type lynkr does not convert only the type is
+// read: its other members may be of any shape, and a conversion leaves it out and names it.
+func (b *ContentBlock) UnmarshalJSON(data []byte) error {
+	if t := gjson.GetBytes(data, "type"); t.Type == gjson.String && !convertedBlock(t.Str) {
+		*b = ContentBlock{Type: t.Str}
+		return nil
+	}
+	return json.Unmarshal(data, (*contentBlock)(b))
+}
+
+// convertedBlock tells the block types whose members a conversion reads.
+func convertedBlock(t string) bool {
+	switch t {
+	case BlockText, BlockImage, BlockDocument, BlockSearchResult, BlockToolUse, BlockToolResult,
+		BlockThinking, BlockRedactedThinking:
+		return true
+	}
+	return false
+}
 
 // MarshalJSON writes the block with the members its type requires present even when empty,
 // as the API sends them: a text block's text, a tool_use block's input, a thinking block's

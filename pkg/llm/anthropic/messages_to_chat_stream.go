@@ -85,6 +85,8 @@ func (s *MessagesToChatStream) Next(ev sse.Event) ([]sse.Event, error) {
 			out = s.content(out, cb.Get("text").Str)
 		case BlockThinking:
 			out = s.reasoning(out, cb.Get("thinking").Str)
+		case BlockRedactedThinking:
+			out = s.detail(out, openai.ReasoningDetail{Type: openai.DetailEncrypted, Data: cb.Get("data").Str, Format: DetailFormat})
 		case BlockToolUse:
 			b.tool = s.tools
 			s.tools++
@@ -103,6 +105,10 @@ func (s *MessagesToChatStream) Next(ev sse.Event) ([]sse.Event, error) {
 			out = s.content(out, delta.Get("text").Str)
 		case DeltaThinking:
 			out = s.reasoning(out, delta.Get("thinking").Str)
+		case DeltaSignature:
+			// The signature vouches for the thinking streamed before it; reasoning_details
+			// carry it as OpenRouter does, so the next turn can hand it back.
+			out = s.detail(out, openai.ReasoningDetail{Type: openai.DetailText, Signature: delta.Get("signature").Str, Format: DetailFormat})
 		case DeltaInputJSON:
 			b := s.blocks[d.Get("index").Int()]
 			if frag := delta.Get("partial_json").Str; b != nil && b.typ == BlockToolUse && frag != "" {
@@ -178,6 +184,14 @@ func (s *MessagesToChatStream) reasoning(out []sse.Event, text string) []sse.Eve
 		return out
 	}
 	return append(out, s.chunk(openai.ChunkDelta{ReasoningContent: &text}, nil))
+}
+
+func (s *MessagesToChatStream) detail(out []sse.Event, d openai.ReasoningDetail) []sse.Event {
+	raw, err := llm.Marshal([]openai.ReasoningDetail{d})
+	if err != nil {
+		return out
+	}
+	return append(out, s.chunk(openai.ChunkDelta{ReasoningDetails: raw}, nil))
 }
 
 func (s *MessagesToChatStream) args(tool int, frag string) sse.Event {

@@ -10,12 +10,17 @@ import (
 // ValidateMessages checks a POST /v1/messages body and returns what the gateway routes by,
 // and every problem found (none when the request is valid). The summary shares memory with
 // body, which the caller must not modify while it uses the summary.
+//
+// It is a tolerant reader: it checks what lynkr reads to route and convert a request (the
+// body is a JSON object, the model a string, the members and blocks it converts of the
+// types it reads), and nothing else. A member, role, block type or tool type it does not
+// know is not a problem: it reaches an Anthropic-format upstream untouched, and a conversion
+// to another format maps, drops or refuses it as the conversion policy says.
 func ValidateMessages(body []byte) (llm.Summary, []string) {
 	return validate(body, true)
 }
 
-// ValidateCountTokens checks a POST /v1/messages/count_tokens body: a messages request
-// without max_tokens and the sampling fields.
+// ValidateCountTokens checks a POST /v1/messages/count_tokens body as ValidateMessages does.
 func ValidateCountTokens(body []byte) (llm.Summary, []string) {
 	return validate(body, false)
 }
@@ -27,21 +32,21 @@ func validate(body []byte, full bool) (llm.Summary, []string) {
 		return llm.Summary{}, c.Result()
 	}
 	var model, maxTokens, stream, temperature, topP, topK, stopSequences, metadata, system,
-		messages, tools, toolChoice, thinking gjson.Result
+		messages, tools, toolChoice, thinking, outputConfig gjson.Result
 	check.Lookup(root, field("model", &model), field("max_tokens", &maxTokens), field("stream", &stream),
 		field("temperature", &temperature), field("top_p", &topP), field("top_k", &topK),
 		field("stop_sequences", &stopSequences), field("metadata", &metadata), field("system", &system),
 		field("messages", &messages), field("tools", &tools), field("tool_choice", &toolChoice),
-		field("thinking", &thinking))
+		field("thinking", &thinking), field("output_config", &outputConfig))
 	var sum llm.Summary
 	if c.Str(named("model"), model, true) {
 		sum.Model = check.Unquote(model)
 	}
 	if full {
-		c.Integer(named("max_tokens"), maxTokens, true, 1)
+		c.Integer(named("max_tokens"), maxTokens, false, 1)
 		c.Boolean(named("stream"), stream)
 		sum.Stream = stream.Type == gjson.True
-		c.Number(named("temperature"), temperature, 0, 1)
+		c.Number(named("temperature"), temperature, 0, 2)
 		c.Number(named("top_p"), topP, 0, 1)
 		c.Integer(named("top_k"), topK, false, 0)
 		if p := named("stop_sequences"); c.Array(p, stopSequences, false) {
@@ -61,7 +66,7 @@ func validate(body []byte, full bool) (llm.Summary, []string) {
 	if p := named("tool_choice"); c.Obj(p, toolChoice, false) {
 		var typ, name, disableParallel gjson.Result
 		check.Lookup(toolChoice, field("type", &typ), field("name", &name), field("disable_parallel_tool_use", &disableParallel))
-		if c.OneOf(p.At("type"), typ, true, ToolChoiceAuto, ToolChoiceAny, ToolChoiceTool, ToolChoiceNone) && check.Unquote(typ) == ToolChoiceTool {
+		if c.Str(p.At("type"), typ, true) && check.Unquote(typ) == ToolChoiceTool {
 			c.Str(p.At("name"), name, true)
 		}
 		c.Boolean(p.At("disable_parallel_tool_use"), disableParallel)
@@ -69,8 +74,15 @@ func validate(body []byte, full bool) (llm.Summary, []string) {
 	if p := named("thinking"); c.Obj(p, thinking, false) {
 		var typ, budget gjson.Result
 		check.Lookup(thinking, field("type", &typ), field("budget_tokens", &budget))
-		if c.OneOf(p.At("type"), typ, true, "enabled", "disabled", "adaptive") && check.Unquote(typ) == "enabled" {
-			c.Integer(p.At("budget_tokens"), budget, true, 1024)
+		c.Str(p.At("type"), typ, true)
+		c.Integer(p.At("budget_tokens"), budget, false, 1)
+	}
+	if p := named("output_config"); c.Obj(p, outputConfig, false) {
+		var effort, format gjson.Result
+		check.Lookup(outputConfig, field("effort", &effort), field("format", &format))
+		c.Str(p.At("effort"), effort, false)
+		if given(format) {
+			c.Obj(p.At("format"), format, false)
 		}
 	}
 	return sum, c.Result()
@@ -79,28 +91,18 @@ func validate(body []byte, full bool) (llm.Summary, []string) {
 // named returns the path of the body's member name.
 func named(name string) check.Path { return check.Named(name) }
 
+// given reports whether v is present and not null.
+func given(v gjson.Result) bool { return v.Exists() && v.Type != gjson.Null }
+
 func (c *checker) system(v gjson.Result) {
 	switch p := named("system"); {
-	case !v.Exists() || v.Type == gjson.String:
+	case !given(v) || v.Type == gjson.String:
 	case v.IsArray():
 		for i, b := range check.Node(v).Elems {
-			q := p.Index(i)
-			if !b.IsObject() {
-				c.AddAt(q, "%s must be a text block")
-				continue
-			}
-			var typ, txt, cacheControl gjson.Result
-			check.Lookup(b, field("type", &typ), field("text", &txt), field("cache_control", &cacheControl))
-			if c.OneOf(q.At("type"), typ, true, BlockText) {
-				c.Str(q.At("text"), txt, false)
-				if !txt.Exists() {
-					c.AddAt(q, "%s.text is required")
-				}
-			}
-			c.cacheControl(q, cacheControl)
+			c.block(p.Index(i), b)
 		}
 	default:
-		c.Add("system must be a string or an array of text blocks")
+		c.Add("system must be a string or an array of content blocks")
 	}
 }
 
@@ -109,9 +111,11 @@ func (c *checker) messages(v gjson.Result) {
 	if !c.Array(p, v, true) {
 		return
 	}
-	n := 0
+	if check.Node(v).Empty() {
+		c.Add("messages must not be empty")
+		return
+	}
 	for i, m := range check.Node(v).Elems {
-		n++
 		q := p.Index(i)
 		if !m.IsObject() {
 			c.AddAt(q, "%s must be an object")
@@ -119,184 +123,85 @@ func (c *checker) messages(v gjson.Result) {
 		}
 		var role, content gjson.Result
 		check.Lookup(m, field("role", &role), field("content", &content))
-		if !c.OneOf(q.At("role"), role, true, RoleUser, RoleAssistant) {
-			role = gjson.Result{}
-		}
-		switch q := q.At("content"); {
-		case !content.Exists():
-			c.AddAt(q, "%s is required")
-		case content.Type == gjson.String:
-		case content.IsArray():
-			for j, b := range check.Node(content).Elems {
-				c.block(q.Index(j), b, check.Unquote(role))
-			}
-		default:
-			c.AddAt(q, "%s must be a string or an array of content blocks")
-		}
-	}
-	if n == 0 {
-		c.Add("messages must not be empty")
+		c.Str(q.At("role"), role, true)
+		c.content(q.At("content"), content)
 	}
 }
 
-// messageBlockTypes lists the block types a message may hold, for the problem sentence.
-// The first eight are checked in depth; the others are server tool blocks, checked only for
-// their type.
-const messageBlockTypes = "text, image, document, search_result, tool_use, tool_result, thinking, " +
-	"redacted_thinking, server_tool_use, web_search_tool_result, web_fetch_tool_result, " +
-	"code_execution_tool_result, bash_code_execution_tool_result, " +
-	"text_editor_code_execution_tool_result, tool_search_tool_result, mcp_tool_use, " +
-	"mcp_tool_result, container_upload"
-
-func isMessageBlockType(t string) bool {
-	switch t {
-	case BlockText, BlockImage, BlockDocument, BlockSearchResult, BlockToolUse, BlockToolResult,
-		BlockThinking, BlockRedactedThinking, BlockServerToolUse, "web_search_tool_result",
-		"web_fetch_tool_result", "code_execution_tool_result", "bash_code_execution_tool_result",
-		"text_editor_code_execution_tool_result", "tool_search_tool_result", "mcp_tool_use",
-		"mcp_tool_result", "container_upload":
-		return true
+// content checks a message's or a tool result's content: a string or an array of blocks.
+func (c *checker) content(p check.Path, v gjson.Result) {
+	switch {
+	case !given(v) || v.Type == gjson.String:
+	case v.IsArray():
+		for j, b := range check.Node(v).Elems {
+			c.block(p.Index(j), b)
+		}
+	default:
+		c.AddAt(p, "%s must be a string or an array of content blocks")
 	}
-	return false
 }
 
-// block checks one content block of a message whose role is role ("" when the role is
-// itself wrong, or inside a tool result).
-func (c *checker) block(p check.Path, b gjson.Result, role string) {
+// block checks one content block: an object with a type, and, for the types lynkr converts,
+// the members it reads of the types it reads them as. Blocks of other types are not looked
+// into.
+func (c *checker) block(p check.Path, b gjson.Result) {
 	if !b.IsObject() {
 		c.AddAt(p, "%s must be a content block object")
 		return
 	}
 	// One pass over the block reads every member a block type checks.
-	var t, cacheControl, txt, source, title, content, id, name, input, toolUseID, isError,
-		thinking, signature, data gjson.Result
-	check.Lookup(b, field("type", &t), field("cache_control", &cacheControl), field("text", &txt),
-		field("source", &source), field("title", &title), field("content", &content), field("id", &id),
-		field("name", &name), field("input", &input), field("tool_use_id", &toolUseID),
-		field("is_error", &isError), field("thinking", &thinking), field("signature", &signature),
-		field("data", &data))
+	var t, txt, source, content, id, name, input, toolUseID, isError, thinking, signature,
+		data, title gjson.Result
+	check.Lookup(b, field("type", &t), field("text", &txt), field("source", &source),
+		field("content", &content), field("id", &id), field("name", &name), field("input", &input),
+		field("tool_use_id", &toolUseID), field("is_error", &isError), field("thinking", &thinking),
+		field("signature", &signature), field("data", &data), field("title", &title))
 	if !c.Str(p.At("type"), t, true) {
-		return
-	}
-	typ := check.Unquote(t)
-	if !isMessageBlockType(typ) {
-		c.AddAt(p, "%s.type must be one of %s", messageBlockTypes)
-		return
-	}
-	c.cacheControl(p, cacheControl)
-	switch typ {
-	case BlockText:
-		if !txt.Exists() {
-			c.AddAt(p, "%s.text is required")
-		} else {
-			c.Str(p.At("text"), txt, false)
-		}
-	case BlockImage:
-		if q := p.At("source"); c.Obj(q, source, true) {
-			c.source(q, source, SourceBase64, SourceURL, SourceFile)
-		}
-	case BlockDocument:
-		if q := p.At("source"); c.Obj(q, source, true) {
-			c.source(q, source, SourceBase64, SourceText, SourceContent, SourceURL, SourceFile)
-		}
-	case BlockSearchResult:
-		c.Str(p.At("source"), source, true)
-		c.Str(p.At("title"), title, true)
-		c.Array(p.At("content"), content, true)
-	case BlockToolUse, BlockServerToolUse:
-		c.Str(p.At("id"), id, true)
-		c.Str(p.At("name"), name, true)
-		c.Obj(p.At("input"), input, true)
-		c.inRole(p, typ, role, RoleAssistant)
-	case BlockToolResult:
-		c.Str(p.At("tool_use_id"), toolUseID, true)
-		c.Boolean(p.At("is_error"), isError)
-		switch q := p.At("content"); {
-		case !content.Exists() || content.Type == gjson.String:
-		case content.IsArray():
-			for j, rb := range check.Node(content).Elems {
-				c.resultBlock(q.Index(j), rb)
-			}
-		default:
-			c.AddAt(q, "%s must be a string or an array of content blocks")
-		}
-		c.inRole(p, typ, role, RoleUser)
-	case BlockThinking:
-		if !thinking.Exists() {
-			c.AddAt(p, "%s.thinking is required")
-		} else {
-			c.Str(p.At("thinking"), thinking, false)
-		}
-		c.Str(p.At("signature"), signature, false)
-		c.inRole(p, typ, role, RoleAssistant)
-	case BlockRedactedThinking:
-		c.Str(p.At("data"), data, true)
-		c.inRole(p, typ, role, RoleAssistant)
-	}
-}
-
-// resultBlock checks one block of a tool_result's content.
-func (c *checker) resultBlock(p check.Path, b gjson.Result) {
-	if !b.IsObject() {
-		c.AddAt(p, "%s must be a content block object")
-		return
-	}
-	var t, txt, source gjson.Result
-	check.Lookup(b, field("type", &t), field("text", &txt), field("source", &source))
-	if !c.OneOf(p.At("type"), t, true, BlockText, BlockImage, BlockDocument, BlockSearchResult) {
 		return
 	}
 	switch check.Unquote(t) {
 	case BlockText:
-		if !txt.Exists() {
-			c.AddAt(p, "%s.text is required")
-		} else {
-			c.Str(p.At("text"), txt, false)
-		}
-	case BlockImage:
+		c.Str(p.At("text"), txt, false)
+	case BlockImage, BlockDocument:
 		if q := p.At("source"); c.Obj(q, source, true) {
-			c.source(q, source, SourceBase64, SourceURL, SourceFile)
+			c.source(q, source)
 		}
-	case BlockDocument:
-		if q := p.At("source"); c.Obj(q, source, true) {
-			c.source(q, source, SourceBase64, SourceText, SourceContent, SourceURL, SourceFile)
+		if given(title) {
+			c.Str(p.At("title"), title, false)
 		}
+	case BlockSearchResult:
+		c.Str(p.At("source"), source, false)
+		c.Str(p.At("title"), title, false)
+		c.content(p.At("content"), content)
+	case BlockToolUse:
+		c.Str(p.At("id"), id, true)
+		c.Str(p.At("name"), name, true)
+		if given(input) {
+			c.Obj(p.At("input"), input, false)
+		}
+	case BlockToolResult:
+		c.Str(p.At("tool_use_id"), toolUseID, true)
+		c.Boolean(p.At("is_error"), isError)
+		c.content(p.At("content"), content)
+	case BlockThinking:
+		c.Str(p.At("thinking"), thinking, false)
+		c.Str(p.At("signature"), signature, false)
+	case BlockRedactedThinking:
+		c.Str(p.At("data"), data, false)
 	}
 }
 
-func (c *checker) inRole(p check.Path, typ, role, want string) {
-	if role != "" && role != want {
-		c.AddAt(p, "%s: %s blocks belong in %s messages", typ, want)
-	}
-}
-
-func (c *checker) source(p check.Path, s gjson.Result, types ...string) {
+// source checks the members of an image's or a document's source that lynkr reads.
+func (c *checker) source(p check.Path, s gjson.Result) {
 	var typ, mediaType, data, url, fileID, content gjson.Result
 	check.Lookup(s, field("type", &typ), field("media_type", &mediaType), field("data", &data),
 		field("url", &url), field("file_id", &fileID), field("content", &content))
-	if !c.OneOf(p.At("type"), typ, true, types...) {
-		return
-	}
-	switch check.Unquote(typ) {
-	case SourceBase64, SourceText:
-		c.Str(p.At("media_type"), mediaType, true)
-		c.Str(p.At("data"), data, true)
-	case SourceURL:
-		c.Str(p.At("url"), url, true)
-	case SourceFile:
-		c.Str(p.At("file_id"), fileID, true)
-	case SourceContent:
-		if content.Type != gjson.String {
-			c.Array(p.At("content"), content, true)
-		}
-	}
-}
-
-// cacheControl checks the cache_control v of the block or tool at p.
-func (c *checker) cacheControl(p check.Path, v gjson.Result) {
-	if q := p.At("cache_control"); v.Exists() && v.Type != gjson.Null && c.Obj(q, v, false) {
-		c.OneOf(q.At("type"), check.Get(v, "type"), true, "ephemeral")
-	}
+	c.Str(p.At("type"), typ, true)
+	c.Str(p.At("media_type"), mediaType, false)
+	c.Str(p.At("data"), data, false)
+	c.Str(p.At("url"), url, false)
+	c.Str(p.At("file_id"), fileID, false)
+	c.content(p.At("content"), content)
 }
 
 func (c *checker) tools(v gjson.Result) {
@@ -310,21 +215,16 @@ func (c *checker) tools(v gjson.Result) {
 			c.AddAt(q, "%s must be an object")
 			continue
 		}
-		var name, description, cacheControl, typ, inputSchema gjson.Result
-		check.Lookup(t, field("name", &name), field("description", &description), field("cache_control", &cacheControl),
+		var name, description, typ, inputSchema gjson.Result
+		check.Lookup(t, field("name", &name), field("description", &description),
 			field("type", &typ), field("input_schema", &inputSchema))
-		c.Str(q.At("name"), name, true)
+		c.Str(q.At("name"), name, false)
 		c.Str(q.At("description"), description, false)
-		c.cacheControl(q, cacheControl)
-		if typ.Exists() && typ.Type != gjson.Null && !c.Str(q.At("type"), typ, true) {
-			continue
+		if given(typ) {
+			c.Str(q.At("type"), typ, false)
 		}
-		if s := check.Unquote(typ); s == "" || s == "custom" {
-			if r := q.At("input_schema"); c.Obj(r, inputSchema, true) {
-				if st := check.Get(inputSchema, "type"); st.Exists() && check.Unquote(st) != "object" {
-					c.AddAt(q, "%s.input_schema.type must be object")
-				}
-			}
+		if given(inputSchema) {
+			c.Obj(q.At("input_schema"), inputSchema, false)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package anthropic
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -45,50 +47,63 @@ func TestValidateMessages(t *testing.T) {
 			problems: []string{"body must be a JSON object, not an array"},
 		},
 		{
+			name: "what lynkr does not know is not a problem",
+			body: `{"model":"claude-opus-5-5","max_tokens":128000,"stream":true,
+				"thinking":{"type":"adaptive","display":"omitted"},"output_config":{"effort":"xhigh","task_budget":{"total":1}},
+				"context_management":{"edits":[{"type":"clear_thinking_20251015","keep":"all"}]},"speed":"fast",
+				"tools":[{"name":"Bash","input_schema":{"type":"object"},"defer_loading":true},{"type":"tool_search_tool_regex_20251119","name":"tool_search"},{"type":"future_tool_20270101","name":"f","config":[1]}],
+				"tool_choice":{"type":"future_choice"},
+				"messages":[
+					{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral","ttl":"5m","scope":"x"}}]},
+					{"role":"system","content":"from here on, be brief"},
+					{"role":"assistant","content":[{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"q"}},{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[{"type":"web_search_result","url":"u"}]},{"type":"compaction","content":"summary"},{"type":"future_block","text":{"nested":true}}]},
+					{"role":"narrator","content":[{"type":"text","text":"x"}]}]}`,
+			want: llm.Summary{Model: "claude-opus-5-5", Stream: true},
+		},
+		{
 			name:     "empty object",
 			body:     `{}`,
-			problems: []string{"model is required", "max_tokens is required", "messages is required"},
+			problems: []string{"model is required", "messages is required"},
 		},
 		{
 			name: "wrong types everywhere",
-			body: `{"model":3,"max_tokens":0,"stream":"yes","temperature":1.5,"top_k":1.5,"stop_sequences":"END","system":7,"messages":{}}`,
+			body: `{"model":3,"max_tokens":0,"stream":"yes","temperature":3,"top_k":1.5,"stop_sequences":"END","system":7,"messages":{}}`,
 			problems: []string{
 				"model must be a string", "max_tokens must be positive", "stream must be a boolean",
-				"temperature must be between 0 and 1", "top_k must be an integer", "stop_sequences must be an array",
-				"system must be a string or an array of text blocks", "messages must be an array",
+				"temperature must be between 0 and 2", "top_k must be an integer", "stop_sequences must be an array",
+				"system must be a string or an array of content blocks", "messages must be an array",
 			},
 		},
 		{
 			name: "bad messages",
 			body: `{"model":"m","max_tokens":10,"messages":[
-				{"role":"system","content":"x"},
+				{"role":5,"content":"x"},
 				{"role":"user"},
 				{"role":"assistant","content":5},
-				{"role":"user","content":[{"type":"video"},{"type":"text"},{"type":"tool_use","id":"t","name":"n","input":{}},{"type":"image","source":{"type":"base64"}}]},
+				{"role":"user","content":[{"kind":"video"},{"type":"text","text":7},{"type":"tool_use","id":"t","input":[]},{"type":"image","source":"here"}]},
 				"nope"]}`,
 			problems: []string{
-				"messages[0].role must be one of user, assistant",
-				"messages[1].content is required",
+				"messages[0].role must be a string",
 				"messages[2].content must be a string or an array of content blocks",
-				"messages[3].content[0].type must be one of " + messageBlockTypes,
-				"messages[3].content[1].text is required",
-				"messages[3].content[2]: tool_use blocks belong in assistant messages",
-				"messages[3].content[3].source.media_type is required",
-				"messages[3].content[3].source.data is required",
+				"messages[3].content[0].type is required",
+				"messages[3].content[1].text must be a string",
+				"messages[3].content[2].name is required",
+				"messages[3].content[2].input must be an object",
+				"messages[3].content[3].source must be an object",
 				"messages[4] must be an object",
 			},
 		},
 		{
 			name: "bad tools and choices",
 			body: `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"x"}],
-				"tools":[{"name":"a"},{"input_schema":{"type":"object"}},{"name":"b","input_schema":{"type":"string"}}],
-				"tool_choice":{"type":"tool"},"thinking":{"type":"enabled","budget_tokens":100}}`,
+				"tools":[{"name":1},"t",{"name":"b","input_schema":"string"}],
+				"tool_choice":{"type":"tool"},"thinking":{"type":"enabled","budget_tokens":"lots"}}`,
 			problems: []string{
-				"tools[0].input_schema is required",
-				"tools[1].name is required",
-				"tools[2].input_schema.type must be object",
+				"tools[0].name must be a string",
+				"tools[1] must be an object",
+				"tools[2].input_schema must be an object",
 				"tool_choice.name is required",
-				"thinking.budget_tokens must be at least 1024",
+				"thinking.budget_tokens must be an integer",
 			},
 		},
 		{
@@ -128,7 +143,7 @@ func TestValidateCountTokens(t *testing.T) {
 }
 
 func TestValidateMessagesCapsProblems(t *testing.T) {
-	body := []byte(`{"model":"m","max_tokens":1,"messages":[` + repeat(`{"role":"x","content":1},`, 300) + `{"role":"user","content":"x"}]}`)
+	body := []byte(`{"model":"m","max_tokens":1,"messages":[` + repeat(`{"role":1,"content":1},`, 300) + `{"role":"user","content":"x"}]}`)
 	_, problems := ValidateMessages(body)
 	if len(problems) != maxProblems+1 || problems[maxProblems] != "and 500 more problems" {
 		t.Errorf("got %d problems, last %q", len(problems), problems[len(problems)-1])
@@ -141,4 +156,17 @@ func repeat(s string, n int) string {
 		b = append(b, s...)
 	}
 	return string(b)
+}
+
+// TestValidateMessagesTodaysClients checks that what the real clients send today is valid.
+func TestValidateMessagesTodaysClients(t *testing.T) {
+	for _, name := range []string{"claude-code-2.1.332.messages.json", "claude-code-2.1.332.tool-result.messages.json"} {
+		body, err := os.ReadFile(filepath.Join("..", "testdata", "clients", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, problems := ValidateMessages(body); len(problems) > 0 {
+			t.Errorf("%s: %q", name, problems)
+		}
+	}
 }

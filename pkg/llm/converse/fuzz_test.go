@@ -20,7 +20,7 @@ func FuzzMessagesToConverseRequest(f *testing.F) {
 	f.Add([]byte(`{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"a","content":[]}]}]}`), "")
 	f.Add([]byte(`{"messages":[{"role":"assistant","content":[{"type":"text","text":" "},{"type":"thinking"}]}],"tool_choice":{"type":"none"}}`), "meta.llama")
 	f.Fuzz(func(t *testing.T, body []byte, model string) {
-		out, err := MessagesToConverseRequest(body, model)
+		out, err := MessagesToConverseRequest(body, llm.Options{Model: model})
 		if err != nil {
 			if !errors.Is(err, llm.ErrInvalid) {
 				t.Fatalf("error %v does not wrap llm.ErrInvalid", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/sse"
 )
 
@@ -45,7 +46,7 @@ func TestGoldenRequests(t *testing.T) {
 				t.Fatalf("no model listed for golden %s", name)
 			}
 			body := readFile(t, in)
-			got, err := MessagesToConverseRequest(body, model)
+			got, err := MessagesToConverseRequest(body, llm.Options{Model: model})
 			if err != nil {
 				t.Fatal(err)
 			}

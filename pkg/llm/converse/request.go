@@ -5,8 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/lynkr/lynkr/pkg/llm"
 )
@@ -91,9 +94,13 @@ const emptyToolResult = "(no output)"
 //     models, top_k and thinking go to additionalModelRequestFields and the matched stop
 //     sequence is asked back through additionalModelResponseFieldPaths.
 //
-// Anything Converse cannot carry (image URLs, Anthropic server tools, unknown block types) is
-// an error wrapping llm.ErrInvalid that says what and where.
-func MessagesToConverseRequest(body []byte, model string) ([]byte, error) {
+// Server tools and blocks Converse has no form for (server tool blocks, unknown types) are left
+// out and named in opt.Dropped, as are the request's members it cannot carry. A system
+// message inside the conversation, which Bedrock does not take, becomes text at its place in
+// a user turn. Content the model would miss (image URLs, files by id) is an error wrapping
+// llm.ErrInvalid that says what and where.
+func MessagesToConverseRequest(body []byte, opt llm.Options) ([]byte, error) {
+	model := opt.Model
 	var in messagesRequest
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, fmt.Errorf("%w: Messages request: %w", llm.ErrInvalid, err)
@@ -110,20 +117,32 @@ func MessagesToConverseRequest(body []byte, model string) ([]byte, error) {
 	}
 	claude := IsAnthropicModel(out.ModelID)
 
-	c := converter{}
+	dropUnknownMembers(body, opt)
+	c := converter{opt: opt}
 	system, err := c.system(in.System)
 	if err != nil {
 		return nil, err
 	}
 	out.System = system
 	for i, m := range in.Messages {
-		if m.Role != "user" && m.Role != "assistant" {
-			return nil, fmt.Errorf("%w: messages[%d].role: must be \"user\" or \"assistant\", got %q", llm.ErrInvalid, i, m.Role)
+		role := m.Role
+		if role != "user" && role != "assistant" && role != "system" {
+			return nil, fmt.Errorf("%w: messages[%d].role: %q has no counterpart in a Converse conversation", llm.ErrInvalid, i, m.Role)
 		}
 		blocks, err := c.content(m.Content, fmt.Sprintf("messages[%d].content", i))
 		if err != nil {
 			return nil, err
 		}
+		if role == "system" {
+			role = "user"
+			for j := range blocks {
+				if blocks[j].Text != nil {
+					t := "<system>\n" + *blocks[j].Text + "\n</system>"
+					blocks[j].Text = &t
+				}
+			}
+		}
+		m.Role = role
 		if len(blocks) == 0 {
 			continue
 		}
@@ -169,6 +188,7 @@ func MessagesToConverseRequest(body []byte, model string) ([]byte, error) {
 
 // converter keeps what one request's conversion learns along the way.
 type converter struct {
+	opt       llm.Options
 	documents int      // documents named so far; Converse wants each named
 	toolNames []string // tool names used in the history, in order of first use
 	toolSeen  map[string]bool
@@ -254,7 +274,7 @@ func (c *converter) content(raw json.RawMessage, path string) ([]block, error) {
 		case "redacted_thinking":
 			out = append(out, block{ReasoningContent: &reasoningContent{RedactedContent: b.Data}})
 		default:
-			return nil, fmt.Errorf("%w: %s: content block type %q is not supported by Bedrock Converse", llm.ErrInvalid, p, b.Type)
+			c.opt.Drop(b.Type)
 		}
 		if err != nil {
 			return nil, err
@@ -327,7 +347,8 @@ func (c *converter) toolConfig(tools []inTool, choice *inToolChoice) (*toolConfi
 	tc := &toolConfig{}
 	for i, t := range tools {
 		if t.Type != "" && t.Type != "custom" {
-			return nil, fmt.Errorf("%w: tools[%d]: tool type %q is not supported by Bedrock Converse", llm.ErrInvalid, i, t.Type)
+			c.opt.Drop(llm.ToolFamily(t.Type))
+			continue
 		}
 		if t.Name == "" {
 			return nil, fmt.Errorf("%w: tools[%d].name: required", llm.ErrInvalid, i)
@@ -359,7 +380,7 @@ func (c *converter) toolConfig(tools []inTool, choice *inToolChoice) (*toolConfi
 				return nil, nil
 			}
 		default:
-			return nil, fmt.Errorf("%w: tool_choice.type: must be auto, any, tool or none, got %q", llm.ErrInvalid, choice.Type)
+			c.opt.Drop("tool_choice")
 		}
 	}
 	if len(tc.Tools) == 0 {
@@ -440,4 +461,22 @@ func objectOr(raw json.RawMessage) json.RawMessage {
 		return json.RawMessage("{}")
 	}
 	return raw
+}
+
+// members are the members of a Messages request that a Converse request carries; every other
+// member is left out and named.
+var members = []string{"model", "messages", "system", "max_tokens", "temperature", "top_p",
+	"top_k", "stop_sequences", "tools", "tool_choice", "thinking", "stream", "metadata"}
+
+// dropUnknownMembers names in opt every top-level member of body that Converse cannot carry.
+func dropUnknownMembers(body []byte, opt llm.Options) {
+	if opt.Dropped == nil {
+		return
+	}
+	gjson.ParseBytes(body).ForEach(func(k, _ gjson.Result) bool {
+		if !slices.Contains(members, k.Str) {
+			opt.Drop(k.Str)
+		}
+		return true
+	})
 }

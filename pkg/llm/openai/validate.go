@@ -99,25 +99,22 @@ func (c *checker) chatMessages(v gjson.Result) {
 		var role, name, content, toolCalls, functionCall, toolCallID gjson.Result
 		check.Lookup(m, field("role", &role), field("name", &name), field("content", &content),
 			field("tool_calls", &toolCalls), field("function_call", &functionCall), field("tool_call_id", &toolCallID))
-		if !c.OneOf(q.At("role"), role, true, RoleSystem, RoleDeveloper, RoleUser, RoleAssistant, RoleTool, RoleFunction) {
+		if !c.Str(q.At("role"), role, true) {
 			continue
 		}
 		c.Str(q.At("name"), nonNull(name), false)
 		switch check.Unquote(role) {
-		case RoleSystem, RoleDeveloper:
-			c.content(q.At("content"), content, true, PartText)
-		case RoleUser:
-			c.content(q.At("content"), content, true, PartText, PartImageURL, PartInputAudio, PartFile)
 		case RoleAssistant:
 			hasCalls := toolCalls.IsArray() && !check.Node(toolCalls).Empty()
-			c.content(q.At("content"), content, !hasCalls && !functionCall.Exists(), PartText, PartRefusal)
+			c.content(q.At("content"), content, !hasCalls && !functionCall.Exists())
 			c.toolCalls(q.At("tool_calls"), nonNull(toolCalls))
 		case RoleTool:
 			c.Str(q.At("tool_call_id"), toolCallID, true)
-			c.content(q.At("content"), content, true, PartText)
-		case RoleFunction:
-			c.Str(q.At("name"), name, true)
-			c.content(q.At("content"), content, false, PartText)
+			c.content(q.At("content"), content, true)
+		case RoleSystem, RoleDeveloper, RoleUser:
+			c.content(q.At("content"), content, true)
+		default: // a role lynkr does not know: what the conversion reads of it
+			c.content(q.At("content"), content, false)
 		}
 	}
 	if n == 0 {
@@ -125,8 +122,8 @@ func (c *checker) chatMessages(v gjson.Result) {
 	}
 }
 
-// content checks a message's content: a string, or an array of parts of the given types.
-func (c *checker) content(p check.Path, v gjson.Result, required bool, partTypes ...string) {
+// content checks a message's content: a string, or an array of parts.
+func (c *checker) content(p check.Path, v gjson.Result, required bool) {
 	switch {
 	case !v.Exists() || v.Type == gjson.Null:
 		if required {
@@ -135,20 +132,22 @@ func (c *checker) content(p check.Path, v gjson.Result, required bool, partTypes
 	case v.Type == gjson.String:
 	case v.IsArray():
 		for j, part := range check.Node(v).Elems {
-			c.part(p.Index(j), part, partTypes)
+			c.part(p.Index(j), part)
 		}
 	default:
 		c.AddAt(p, "%s must be a string or an array of content parts")
 	}
 }
 
-func (c *checker) part(p check.Path, part gjson.Result, types []string) {
+// part checks a content part: an object with a type, and, for the types lynkr converts, the
+// members it reads. Parts of other types are not looked into.
+func (c *checker) part(p check.Path, part gjson.Result) {
 	if !part.IsObject() {
 		c.AddAt(p, "%s must be a content part object")
 		return
 	}
 	t := check.Get(part, "type")
-	if !c.OneOf(p.At("type"), t, true, types...) {
+	if !c.Str(p.At("type"), t, true) {
 		return
 	}
 	switch check.Unquote(t) {
@@ -169,7 +168,7 @@ func (c *checker) part(p check.Path, part gjson.Result, types []string) {
 			var url, detail gjson.Result
 			check.Lookup(img, field("url", &url), field("detail", &detail))
 			c.Str(q.At("url"), url, true)
-			c.OneOf(q.At("detail"), nonNull(detail), false, "auto", "low", "high")
+			c.Str(q.At("detail"), nonNull(detail), false)
 		}
 	case PartInputAudio:
 		if a, q := check.Get(part, "input_audio"), p.At("input_audio"); c.Obj(q, a, true) {
@@ -202,11 +201,15 @@ func (c *checker) toolCalls(p check.Path, v gjson.Result) {
 		var id, typ, custom, function gjson.Result
 		check.Lookup(tc, field("id", &id), field("type", &typ), field("custom", &custom), field("function", &function))
 		c.Str(q.At("id"), id, true)
-		if typ.Exists() && !c.OneOf(q.At("type"), typ, false, "function", "custom") {
+		if !c.Str(q.At("type"), nonNull(typ), false) {
 			continue
 		}
-		if check.Unquote(typ) == "custom" {
+		switch check.Unquote(typ) {
+		case "", "function":
+		case "custom":
 			c.Obj(q.At("custom"), custom, true)
+			continue
+		default:
 			continue
 		}
 		if f := q.At("function"); c.Obj(f, function, true) {
@@ -230,13 +233,17 @@ func (c *checker) chatTools(p check.Path, v gjson.Result) {
 		}
 		var typ, custom, function gjson.Result
 		check.Lookup(t, field("type", &typ), field("custom", &custom), field("function", &function))
-		if !c.OneOf(q.At("type"), typ, true, "function", "custom") {
+		if !c.Str(q.At("type"), typ, true) {
 			continue
 		}
-		if check.Unquote(typ) == "custom" {
+		switch check.Unquote(typ) {
+		case "function":
+		case "custom":
 			if ct := q.At("custom"); c.Obj(ct, custom, true) {
 				c.Str(ct.At("name"), check.Get(custom, "name"), true)
 			}
+			continue
+		default: // a tool type lynkr does not know: passed on, or dropped by a conversion
 			continue
 		}
 		if f := q.At("function"); c.Obj(f, function, true) {
@@ -254,11 +261,10 @@ func (c *checker) chatTools(p check.Path, v gjson.Result) {
 func (c *checker) toolChoice(p check.Path, v gjson.Result) {
 	switch {
 	case v.Type == gjson.String:
-		c.OneOf(p, v, false, ToolChoiceNone, ToolChoiceAuto, ToolChoiceRequired)
 	case v.IsObject():
 		var typ, function, allowedTools, custom gjson.Result
 		check.Lookup(v, field("type", &typ), field("function", &function), field("allowed_tools", &allowedTools), field("custom", &custom))
-		if !c.OneOf(p.At("type"), typ, true, "function", "allowed_tools", "custom") {
+		if !c.Str(p.At("type"), typ, true) {
 			return
 		}
 		switch check.Unquote(typ) {
@@ -284,7 +290,7 @@ func (c *checker) responseFormat(p check.Path, v gjson.Result) {
 	}
 	var typ, jsonSchema gjson.Result
 	check.Lookup(v, field("type", &typ), field("json_schema", &jsonSchema))
-	if !c.OneOf(p.At("type"), typ, true, "text", "json_object", "json_schema") {
+	if !c.Str(p.At("type"), typ, true) {
 		return
 	}
 	if check.Unquote(typ) == "json_schema" {

@@ -3,6 +3,7 @@ package responses
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -15,33 +16,37 @@ import (
 // files: chat tool messages carry text only, so the attachments follow in a user message.
 const attachedOutput = "(The output is attached to the next message.)"
 
-// ResponsesToChatRequest converts a Responses request into a Chat Completions request for
-// model ("" keeps the request's own). A request Validate finds problems with is refused with
-// an error wrapping llm.ErrInvalid that lists them.
+// ResponsesToChatRequest converts a Responses request into a Chat Completions request,
+// following the conversion policy (package translate's table). A request Convertible finds
+// problems with is refused with an error wrapping llm.ErrInvalid that lists them.
 //
-// instructions and system or developer messages become system messages (adjacent ones joined);
-// items keep their order; function_call items become the tool_calls of one assistant message
-// (joining the assistant message just before them); function_call_output items become tool
-// messages; a reasoning item's reasoning_text becomes the reasoning_content of the next
-// assistant message (its summary and encrypted_content are OpenAI's own and are dropped).
-// A custom tool (Codex's freeform apply_patch) becomes a function tool with one string
-// argument, input, its grammar told in the description; its custom_tool_call items become
-// calls of that function and its outputs tool messages. Images and files in a call's output
-// follow the tool messages in a user message, since chat tool messages carry text only.
-// max_output_tokens becomes max_completion_tokens, the field OpenAI's current models require;
-// a stream asks for stream_options.include_usage. store and metadata stay with lynkr: they are
-// echoed in the answer, not sent upstream.
-func ResponsesToChatRequest(body []byte, model string) ([]byte, error) {
-	if _, problems := Validate(body); len(problems) > 0 {
+// instructions and system or developer messages become system messages where they are
+// (adjacent ones joined); items keep their order; function_call items become the tool_calls
+// of one assistant message (joining the assistant message just before them);
+// function_call_output items become tool messages; a reasoning item's reasoning_text becomes
+// the reasoning_content of the next assistant message, and its encrypted_content travels in
+// reasoning_details when the output feeds another conversion (opt.Intermediate), else is
+// left out. A custom tool (Codex's freeform apply_patch) becomes a function tool with one
+// string argument, input, its grammar told in the description; its custom_tool_call items
+// become calls of that function and its outputs tool messages. The tools of a namespace
+// become functions named by FlatName. Hosted tools (web_search, file_search, …), which only
+// OpenAI runs, are left out and named in opt.Dropped, as are items and members chat has no
+// place for. Images and files in a call's output follow the tool messages in a user message,
+// since chat tool messages carry text only. max_output_tokens becomes max_completion_tokens,
+// the field OpenAI's current models require; a stream asks for stream_options.include_usage.
+// store, metadata and include stay with lynkr: they are echoed in the answer, not sent.
+func ResponsesToChatRequest(body []byte, opt llm.Options) ([]byte, error) {
+	if problems := Convertible(body); len(problems) > 0 {
 		return nil, fmt.Errorf("%w: %s", llm.ErrInvalid, strings.Join(problems, "; "))
 	}
 	var r Request
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
 	}
+	dropUnknownMembers(body, opt)
 	out := openai.ChatRequest{
 		Model:               r.Model,
-		Messages:            chatMessages(r),
+		Messages:            chatMessages(r, opt),
 		MaxCompletionTokens: r.MaxOutputTokens,
 		Temperature:         r.Temperature,
 		TopP:                r.TopP,
@@ -50,28 +55,37 @@ func ResponsesToChatRequest(body []byte, model string) ([]byte, error) {
 		PromptCacheKey:      r.PromptCacheKey,
 		ServiceTier:         r.ServiceTier,
 	}
-	if model != "" {
-		out.Model = model
+	if opt.Model != "" {
+		out.Model = opt.Model
+	}
+	if n := out.MaxCompletionTokens; n != nil {
+		clamped := llm.ClampOutputTokens(out.Model, *n)
+		out.MaxCompletionTokens = &clamped
 	}
 	if r.Stream {
 		out.Stream = true
 		out.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
 	}
-	for _, t := range r.Tools {
-		params := t.Parameters
-		if string(params) == "null" {
-			params = nil
+	tools, _ := flatten(r.Tools)
+	for _, t := range tools {
+		switch t.Type {
+		case ToolFunction:
+			params := t.Parameters
+			if string(params) == "null" {
+				params = nil
+			}
+			out.Tools = append(out.Tools, openai.Tool{Type: "function", Function: &openai.FunctionDef{
+				Name: t.Name, Description: t.Description, Parameters: params, Strict: t.Strict}})
+		case ToolCustom:
+			out.Tools = append(out.Tools, openai.Tool{Type: "function", Function: customFunction(t)})
+		default:
+			opt.Drop(t.Type)
 		}
-		def := &openai.FunctionDef{Name: t.Name, Description: t.Description, Parameters: params, Strict: t.Strict}
-		if t.Type == "custom" {
-			def = customFunction(t)
-		}
-		out.Tools = append(out.Tools, openai.Tool{Type: "function", Function: def})
 	}
 	if len(out.Tools) > 0 {
 		out.ParallelToolCalls = r.ParallelToolCalls // OpenAI refuses it without tools
 	}
-	if r.ToolChoice != nil {
+	if r.ToolChoice != nil && len(out.Tools) > 0 {
 		tc, err := chatToolChoice(*r.ToolChoice)
 		if err != nil {
 			return nil, err
@@ -102,6 +116,27 @@ func ResponsesToChatRequest(body []byte, model string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
 	}
 	return b, nil
+}
+
+// requestMembers are the members of a Responses request that lynkr converts, or keeps and
+// echoes; every other member is left out and named.
+var requestMembers = []string{"model", "input", "instructions", "tools", "tool_choice",
+	"parallel_tool_calls", "max_output_tokens", "max_tool_calls", "temperature", "top_p",
+	"top_logprobs", "stream", "store", "metadata", "previous_response_id", "reasoning", "text",
+	"include", "truncation", "user", "safety_identifier", "prompt_cache_key", "service_tier",
+	"stream_options"}
+
+// dropUnknownMembers names in opt every top-level member of body lynkr does not convert.
+func dropUnknownMembers(body []byte, opt llm.Options) {
+	if opt.Dropped == nil {
+		return
+	}
+	gjson.ParseBytes(body).ForEach(func(k, _ gjson.Result) bool {
+		if !slices.Contains(requestMembers, k.Str) {
+			opt.Drop(k.Str)
+		}
+		return true
+	})
 }
 
 // customInputSchema is the parameters of the function a custom tool becomes: chat servers
@@ -140,7 +175,7 @@ func chatToolChoice(t ToolChoice) (*openai.ToolChoice, error) {
 	switch t.Type {
 	case "":
 		return &openai.ToolChoice{Mode: t.Mode}, nil
-	case "function", "custom":
+	case ToolFunction, ToolCustom:
 		return &openai.ToolChoice{Name: t.Name}, nil
 	}
 	// allowed_tools: chat nests the list and names each function in a function object.
@@ -180,10 +215,14 @@ type messages struct {
 	// attachments are the images and files of function call outputs, waiting for the run of
 	// tool messages to end.
 	attachments []openai.ContentPart
+	// details are the encrypted reasoning waiting for the next assistant message, when the
+	// conversation feeds another conversion.
+	details []openai.ReasoningDetail
+	opt     llm.Options
 }
 
-func chatMessages(r Request) []openai.ChatMessage {
-	b := messages{open: -1}
+func chatMessages(r Request, opt llm.Options) []openai.ChatMessage {
+	b := messages{open: -1, opt: opt}
 	if r.Instructions != nil && *r.Instructions != "" {
 		b.system(*r.Instructions)
 	}
@@ -234,6 +273,16 @@ func (b *messages) takeReasoning() string {
 	return r
 }
 
+// takeDetails returns the waiting encrypted reasoning as reasoning_details.
+func (b *messages) takeDetails() json.RawMessage {
+	if len(b.details) == 0 {
+		return nil
+	}
+	raw, _ := llm.Marshal(b.details)
+	b.details = nil
+	return raw
+}
+
 func (b *messages) item(it Item) {
 	typ := it.ItemType()
 	if typ != ItemFunctionCallOutput && typ != ItemCustomToolCallOutput && typ != ItemReasoning {
@@ -251,12 +300,16 @@ func (b *messages) item(it Item) {
 			// refusal member, and an assistant message with no content is refused by some.
 			text, refusal := assistantText(it.Content)
 			b.add(openai.ChatMessage{Role: openai.RoleAssistant, Content: openai.TextContent(joinNonEmpty(text, refusal, "\n")),
-				ReasoningContent: b.takeReasoning()})
+				ReasoningContent: b.takeReasoning(), ReasoningDetails: b.takeDetails()})
 			b.open = len(b.list) - 1
 		}
 	case ItemFunctionCall, ItemCustomToolCall:
+		name := it.Name
+		if it.Namespace != "" {
+			name = FlatName(it.Namespace, it.Name)
+		}
 		tc := openai.ToolCall{ID: it.CallID, Type: "function",
-			Function: openai.FunctionCall{Name: it.Name, Arguments: it.Arguments}}
+			Function: openai.FunctionCall{Name: name, Arguments: it.Arguments}}
 		if typ == ItemCustomToolCall {
 			tc.Function.Arguments = customArguments(it.Input)
 		}
@@ -266,10 +319,13 @@ func (b *messages) item(it Item) {
 			if r := b.takeReasoning(); r != "" {
 				m.ReasoningContent = joinNonEmpty(m.ReasoningContent, r, "\n\n")
 			}
+			if d := b.takeDetails(); d != nil && m.ReasoningDetails == nil {
+				m.ReasoningDetails = d
+			}
 			return
 		}
 		b.add(openai.ChatMessage{Role: openai.RoleAssistant, ToolCalls: []openai.ToolCall{tc},
-			ReasoningContent: b.takeReasoning()})
+			ReasoningContent: b.takeReasoning(), ReasoningDetails: b.takeDetails()})
 		b.open = len(b.list) - 1
 	case ItemFunctionCallOutput, ItemCustomToolCallOutput:
 		text, attachments := toolOutput(it.Output)
@@ -277,6 +333,16 @@ func (b *messages) item(it Item) {
 		b.attachments = append(b.attachments, attachments...)
 	case ItemReasoning:
 		b.reasoning = joinNonEmpty(b.reasoning, joinText(it.Content, "\n"), "\n\n")
+		if it.EncryptedContent != nil && *it.EncryptedContent != "" {
+			d, ok := DecodeReasoning(*it.EncryptedContent)
+			if ok && b.opt.Intermediate {
+				b.details = append(b.details, d...)
+			} else {
+				b.opt.Drop("reasoning.encrypted_content")
+			}
+		}
+	default:
+		b.opt.Drop(typ)
 	}
 }
 
@@ -411,9 +477,16 @@ func chatToResponse(req, body []byte, g ids) ([]byte, llm.Usage, error) {
 	e := echoOf(req)
 	resp := e.response(g.make(prefixResponse), g.unix(cr.Created), cr.Model)
 	msg := choice.Message
-	if r := reasoningOf(msg.ReasoningContent, msg.Reasoning); r != "" {
-		resp.Output = append(resp.Output, OutputItem{ID: g.make(prefixReasoning), Type: OutputReasoning,
-			Summary: []OutputPart{}, Content: []OutputPart{{Type: PartReasoningText, Text: r}}})
+	details := carried(msg.ReasoningDetails)
+	if r := reasoningOf(msg.ReasoningContent, msg.Reasoning); r != "" || len(details) > 0 {
+		it := OutputItem{ID: g.make(prefixReasoning), Type: OutputReasoning, Summary: []OutputPart{}}
+		if r != "" {
+			it.Content = []OutputPart{{Type: PartReasoningText, Text: r}}
+		}
+		if e.encrypted && len(details) > 0 {
+			it.EncryptedContent = EncodeReasoning(details)
+		}
+		resp.Output = append(resp.Output, it)
 	}
 	text := msg.Content.String()
 	refusal := ""
@@ -434,6 +507,11 @@ func chatToResponse(req, body []byte, g ids) ([]byte, llm.Usage, error) {
 		callID := tc.ID
 		if callID == "" {
 			callID = g.make(prefixCall)
+		}
+		if ns, ok := e.namespaced[tc.Function.Name]; ok {
+			resp.Output = append(resp.Output, OutputItem{ID: g.make(prefixFunction), Type: OutputFunctionCall,
+				Status: StatusCompleted, Arguments: tc.Function.Arguments, CallID: callID, Name: ns.name, Namespace: ns.namespace})
+			continue
 		}
 		if e.custom[tc.Function.Name] {
 			resp.Output = append(resp.Output, OutputItem{ID: g.make(prefixCustom), Type: OutputCustomToolCall,

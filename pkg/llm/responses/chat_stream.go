@@ -74,6 +74,10 @@ type streamItem struct {
 	id, typ      string
 	index        int
 	callID, name string
+	namespace    string // of a call to a tool of a namespace
+	details      []openai.ReasoningDetail // another provider's signed or encrypted reasoning
+	covered      int                      // bytes of reasoning text the details cover
+	encrypt      bool                     // send details as encrypted_content
 	upstreamID   string // the call id the upstream gave, if any
 	args         strings.Builder
 	sent         int // bytes of args already sent
@@ -146,6 +150,7 @@ func (s *ChatToResponsesStream) Next(ev sse.Event) ([]sse.Event, error) {
 		}
 		d := c.Delta
 		s.text(PartReasoningText, reasoningOf(deref(d.ReasoningContent), deref(d.Reasoning)))
+		s.reasoningDetails(d.ReasoningDetails)
 		s.text(PartOutputText, deref(d.Content))
 		s.text(PartRefusal, deref(d.Refusal))
 		for _, tc := range d.ToolCalls {
@@ -240,8 +245,39 @@ func (s *ChatToResponsesStream) toolCall(tc openai.ToolCallDelta) {
 	if f := tc.Function; f != nil {
 		if f.Name != "" && it.name == "" && !it.added {
 			it.name = f.Name
+			if ns, ok := s.echo.namespaced[f.Name]; ok {
+				it.name, it.namespace = ns.name, ns.namespace
+			}
 		}
 		it.args.WriteString(f.Arguments)
+	}
+}
+
+// reasoningDetails keeps the signed or encrypted reasoning a chunk carries (Claude's
+// signature, as reasoning_details bring it) with the reasoning item it belongs to: a signature
+// vouches for the reasoning text since the last one.
+func (s *ChatToResponsesStream) reasoningDetails(raw json.RawMessage) {
+	details := carried(raw)
+	if len(details) == 0 {
+		return
+	}
+	var it *streamItem
+	if n := len(s.items); n > 0 && s.items[n-1].typ == OutputReasoning && !s.items[n-1].closed {
+		it = s.items[n-1]
+	} else {
+		s.closeText()
+		it = s.newItem(OutputReasoning)
+	}
+	var text strings.Builder
+	for _, p := range it.parts {
+		text.WriteString(p.text.String())
+	}
+	for _, d := range details {
+		if d.Type == openai.DetailText && d.Text == "" {
+			d.Text = text.String()[it.covered:]
+			it.covered = text.Len()
+		}
+		it.details = append(it.details, d)
 	}
 }
 
@@ -281,6 +317,7 @@ func (s *ChatToResponsesStream) add(it *streamItem) {
 		}
 	case OutputReasoning:
 		prefix = prefixReasoning
+		it.encrypt = s.echo.encrypted
 	}
 	it.id = s.ids.make(prefix)
 }
@@ -390,7 +427,7 @@ func (it *streamItem) snapshot(whole bool) OutputItem {
 	}
 	switch it.typ {
 	case OutputFunctionCall:
-		o.CallID, o.Name = it.callID, it.name
+		o.CallID, o.Name, o.Namespace = it.callID, it.name, it.namespace
 		if whole {
 			o.Arguments = it.args.String()
 		}
@@ -405,6 +442,9 @@ func (it *streamItem) snapshot(whole bool) OutputItem {
 		if whole {
 			for _, p := range it.parts {
 				o.Content = append(o.Content, p.output())
+			}
+			if it.encrypt && len(it.details) > 0 {
+				o.EncryptedContent = EncodeReasoning(it.details)
 			}
 		}
 	default:

@@ -33,7 +33,7 @@ func TestResponsesToChatRequestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := ResponsesToChatRequest(body, "")
+			got, err := ResponsesToChatRequest(body, llm.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +197,7 @@ func TestResponsesToChatRequest(t *testing.T) {
 			if _, problems := Validate([]byte(tc.body)); len(problems) > 0 {
 				t.Fatalf("test body is invalid: %v", problems)
 			}
-			got, err := ResponsesToChatRequest([]byte(tc.body), tc.model)
+			got, err := ResponsesToChatRequest([]byte(tc.body), llm.Options{Model: tc.model})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,13 +223,12 @@ func TestResponsesToChatRequestRefuses(t *testing.T) {
 	}{
 		{"previous_response_id", `{"model":"m","input":"hi","previous_response_id":"resp_1"}`, "previous_response_id: not supported"},
 		{"not JSON", `{"model":`, "not valid JSON"},
-		{"hosted tool", `{"model":"m","input":"hi","tools":[{"type":"web_search"}]}`, `"web_search" tools are not supported`},
-		{"item_reference", `{"model":"m","input":[{"type":"item_reference","id":"msg_1"}]}`, "item_reference is not supported"},
+		{"item_reference", `{"model":"m","input":[{"type":"item_reference","id":"msg_1"}]}`, "item_reference cannot be converted"},
 		{"every problem", `{"input":[{"role":"tool","content":"x"}],"temperature":"hot"}`, "model: is required; input[0].role"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ResponsesToChatRequest([]byte(tc.body), "")
+			_, err := ResponsesToChatRequest([]byte(tc.body), llm.Options{})
 			if !errors.Is(err, llm.ErrInvalid) {
 				t.Fatalf("error %v, want one wrapping llm.ErrInvalid", err)
 			}

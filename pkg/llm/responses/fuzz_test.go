@@ -46,7 +46,7 @@ func FuzzValidate(f *testing.F) {
 	f.Add([]byte(`{"model":"m","MODEL":1,"input":"x","input":null}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		sum, problems := Validate(body)
-		out, err := ResponsesToChatRequest(body, "")
+		out, err := ResponsesToChatRequest(body, llm.Options{})
 		if len(problems) > 0 {
 			if !errors.Is(err, llm.ErrInvalid) {
 				t.Fatalf("problems %q, but the conversion says %v", problems, err)
@@ -79,7 +79,7 @@ func FuzzResponsesToChatRequest(f *testing.F) {
 		f.Add(b, "upstream-model")
 	}
 	f.Fuzz(func(t *testing.T, body []byte, model string) {
-		out, err := ResponsesToChatRequest(body, model)
+		out, err := ResponsesToChatRequest(body, llm.Options{Model: model})
 		if err != nil {
 			if !errors.Is(err, llm.ErrInvalid) {
 				t.Fatalf("error %v does not wrap llm.ErrInvalid", err)

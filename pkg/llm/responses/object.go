@@ -136,9 +136,12 @@ type OutputItem struct {
 	Content   []OutputPart
 	CallID    string
 	Name      string
+	Namespace string // of a call to a tool of a namespace
 	Arguments string
 	Input     string
 	Summary   []OutputPart
+	// EncryptedContent is a reasoning item's, when the request included it.
+	EncryptedContent string
 }
 
 type outputMessage struct {
@@ -156,6 +159,7 @@ type outputFunctionCall struct {
 	Arguments string `json:"arguments"`
 	CallID    string `json:"call_id"`
 	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
 }
 
 type outputCustomToolCall struct {
@@ -168,11 +172,12 @@ type outputCustomToolCall struct {
 }
 
 type outputReasoning struct {
-	ID      string       `json:"id"`
-	Type    string       `json:"type"`
-	Status  string       `json:"status,omitempty"`
-	Summary []OutputPart `json:"summary"`
-	Content []OutputPart `json:"content,omitempty"`
+	ID               string       `json:"id"`
+	Type             string       `json:"type"`
+	Status           string       `json:"status,omitempty"`
+	Summary          []OutputPart `json:"summary"`
+	Content          []OutputPart `json:"content,omitempty"`
+	EncryptedContent string       `json:"encrypted_content,omitempty"`
 }
 
 // MarshalJSON writes the members of the item's type.
@@ -180,13 +185,13 @@ func (it OutputItem) MarshalJSON() ([]byte, error) {
 	switch it.Type {
 	case OutputFunctionCall:
 		return llm.Marshal(outputFunctionCall{ID: it.ID, Type: it.Type, Status: it.Status,
-			Arguments: it.Arguments, CallID: it.CallID, Name: it.Name})
+			Arguments: it.Arguments, CallID: it.CallID, Name: it.Name, Namespace: it.Namespace})
 	case OutputCustomToolCall:
 		return llm.Marshal(outputCustomToolCall{ID: it.ID, Type: it.Type, Status: it.Status,
 			CallID: it.CallID, Input: it.Input, Name: it.Name})
 	case OutputReasoning:
 		return llm.Marshal(outputReasoning{ID: it.ID, Type: it.Type, Status: it.Status,
-			Summary: nonNil(it.Summary), Content: it.Content})
+			Summary: nonNil(it.Summary), Content: it.Content, EncryptedContent: it.EncryptedContent})
 	default:
 		return llm.Marshal(outputMessage{ID: it.ID, Type: it.Type, Status: it.Status,
 			Content: nonNil(it.Content), Role: it.Role})
@@ -261,6 +266,8 @@ type echo struct {
 	user              *string
 	metadata          json.RawMessage
 	custom            map[string]bool // the names of the custom tools
+	namespaced        map[string]namespaced
+	encrypted         bool // include asks for reasoning.encrypted_content
 }
 
 // echoOf reads the settings of the client's request req.
@@ -325,11 +332,21 @@ func echoOf(req []byte) echo {
 	if v := r.Get("tools"); v.IsArray() {
 		e.tools = json.RawMessage(v.Raw)
 		for _, t := range v.Array() {
-			if t.Get("type").String() == "custom" {
+			switch t.Get("type").String() {
+			case ToolCustom:
 				if e.custom == nil {
 					e.custom = make(map[string]bool)
 				}
 				e.custom[t.Get("name").String()] = true
+			case ToolNamespace:
+				if e.namespaced == nil {
+					e.namespaced = make(map[string]namespaced)
+				}
+				ns := t.Get("name").String()
+				for _, inner := range t.Get("tools").Array() {
+					name := inner.Get("name").String()
+					e.namespaced[FlatName(ns, name)] = namespaced{namespace: ns, name: name}
+				}
 			}
 		}
 	}
@@ -343,6 +360,9 @@ func echoOf(req []byte) echo {
 		e.truncation = v.String()
 	}
 	e.user = stringOf(r.Get("user"))
+	for _, inc := range r.Get("include").Array() {
+		e.encrypted = e.encrypted || inc.Str == "reasoning.encrypted_content"
+	}
 	if v := r.Get("metadata"); v.IsObject() {
 		e.metadata = json.RawMessage(v.Raw)
 	}

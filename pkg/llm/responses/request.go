@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/lynkr/lynkr/pkg/llm"
 )
 
@@ -132,12 +134,35 @@ type Item struct {
 
 	CallID    string  `json:"call_id,omitempty"`
 	Name      string  `json:"name,omitempty"`
+	Namespace string  `json:"namespace,omitempty"` // of a call to a tool of a namespace
 	Arguments string  `json:"arguments,omitempty"`
 	Input     string  `json:"input,omitempty"`
 	Output    Content `json:"output,omitzero"`
 
 	Summary          []Part  `json:"summary,omitempty"`
 	EncryptedContent *string `json:"encrypted_content,omitempty"`
+}
+
+type item Item
+
+// UnmarshalJSON reads an item. Of an item whose type lynkr does not convert only the type is
+// read: its other members may be of any shape, and a conversion leaves it out and names it.
+func (it *Item) UnmarshalJSON(data []byte) error {
+	if t := gjson.GetBytes(data, "type"); t.Type == gjson.String && !convertedItem(t.Str) {
+		*it = Item{Type: t.Str}
+		return nil
+	}
+	return json.Unmarshal(data, (*item)(it))
+}
+
+// convertedItem tells the item types whose members a conversion reads.
+func convertedItem(t string) bool {
+	switch t {
+	case ItemMessage, ItemFunctionCall, ItemFunctionCallOutput, ItemReasoning, ItemReference,
+		ItemCustomToolCall, ItemCustomToolCallOutput:
+		return true
+	}
+	return false
 }
 
 // ItemType is the item's type, "message" when only its role says so.
@@ -210,9 +235,9 @@ type Part struct {
 	Filename    string            `json:"filename,omitempty"`
 }
 
-// Tool is a tool the model may call: a function, or a custom tool whose input is free text
-// (Format says which grammar it follows, if any). The hosted tools (web_search, file_search,
-// code_interpreter, …) run inside OpenAI, and lynkr refuses them.
+// Tool is a tool the model may call: a function, a custom tool whose input is free text
+// (Format says which grammar it follows, if any), or a namespace, a named group of Tools. The
+// hosted tools (web_search, file_search, code_interpreter, …) run inside OpenAI.
 type Tool struct {
 	Type        string          `json:"type"`
 	Name        string          `json:"name,omitempty"`
@@ -220,7 +245,15 @@ type Tool struct {
 	Parameters  json.RawMessage `json:"parameters,omitempty"`
 	Strict      *bool           `json:"strict,omitempty"`
 	Format      *CustomFormat   `json:"format,omitempty"`
+	Tools       []Tool          `json:"tools,omitempty"` // of a namespace
 }
+
+// Tool types lynkr converts; the others are hosted tools.
+const (
+	ToolFunction  = "function"
+	ToolCustom    = "custom"
+	ToolNamespace = "namespace"
+)
 
 // CustomFormat is a custom tool's input format: type "text", or "grammar" with a Syntax
 // ("lark" or "regex") and its Definition.

@@ -18,6 +18,7 @@ import (
 	"github.com/openai/openai-go/v3/shared"
 	"github.com/tidwall/gjson"
 
+	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/sse"
 )
 
@@ -33,14 +34,14 @@ func sdkServer(t *testing.T) *httptest.Server {
 			http.Error(w, "not found", http.StatusNotFound)
 			return
 		}
-		sum, problems := Validate(body)
-		if len(problems) > 0 {
+		sum, _ := Validate(body)
+		if problems := Convertible(body); len(problems) > 0 {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprintf(w, `{"error":{"message":%q,"type":"invalid_request_error","param":null,"code":null}}`, strings.Join(problems, "; "))
 			return
 		}
-		if _, err := ResponsesToChatRequest(body, "upstream-model"); err != nil {
+		if _, err := ResponsesToChatRequest(body, llm.Options{Model: "upstream-model"}); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}

@@ -18,20 +18,34 @@ import (
 // larger than itself many times over.
 const maxProblems = 100
 
-// Validate checks a Responses request and lists every problem it finds, in words a client can
-// act on; a request with no problems converts. The summary is filled in as far as the body
-// allows, problems or not. It never panics.
+// Validate checks a Responses request as the gateway takes it and lists every problem it
+// finds, in words a client can act on. The summary is filled in as far as the body allows,
+// problems or not. It never panics.
 //
-// Besides the types and values of the members lynkr reads, it refuses what needs stored
-// responses (previous_response_id, conversation, background, item_reference) and what only
-// OpenAI can run (hosted tools). It also refuses duplicate members and members that differ
-// from a known name only in case, which JSON decoders disagree on.
+// It is a tolerant reader: it checks the types of the members lynkr reads, and refuses
+// duplicate members and members that differ from a known name only in case, which JSON
+// decoders disagree on. Item, part, role and tool types it does not know are not problems:
+// a Responses upstream takes them as they are, and a conversion follows the policy table.
+// What a conversion to Chat cannot serve is Convertible's to refuse.
 //
 // It runs on every request the gateway accepts, so a valid body costs no allocations:
 // problem paths are formatted only when a problem is found, members are read in one pass
 // without a map, and strings are not unescaped unless their text is compared. The summary
 // shares memory with body, which the caller must not modify while it uses the summary.
 func Validate(body []byte) (llm.Summary, []string) {
+	return validate(body, false)
+}
+
+// Convertible checks a Responses request as ResponsesToChatRequest takes it: what Validate
+// checks, and what a chat conversation has no room for — state stored upstream
+// (previous_response_id, conversation, background, prompt, item_reference), a function call
+// without its output, roles chat lacks — since leaving it out would change the conversation.
+func Convertible(body []byte) []string {
+	_, problems := validate(body, true)
+	return problems
+}
+
+func validate(body []byte, forChat bool) (llm.Summary, []string) {
 	var sum llm.Summary
 	if !gjson.ValidBytes(body) {
 		return sum, []string{"the body is not valid JSON"}
@@ -44,7 +58,7 @@ func Validate(body []byte) (llm.Summary, []string) {
 	if !root.IsObject() {
 		return sum, []string{"the body must be a JSON object"}
 	}
-	var c checker
+	c := checker{forChat: forChat}
 	var model, input, instructions, tools, toolChoice, parallelToolCalls, maxOutputTokens,
 		maxToolCalls, temperature, topP, topLogprobs, stream, store, metadata, previousResponseID,
 		reasoning, text, include, truncation, user, safetyIdentifier, promptCacheKey, serviceTier,
@@ -91,6 +105,10 @@ func Validate(body []byte) (llm.Summary, []string) {
 	c.reasoning(reasoning)
 	c.text(text)
 
+	if !forChat {
+		c.str(nil, "previous_response_id", previousResponseID)
+		return sum, c.list()
+	}
 	if c.str(nil, "previous_response_id", previousResponseID) && previousResponseID.Raw != `""` {
 		c.addf("previous_response_id: not supported: lynkr does not store responses; send the whole conversation in input (store:false)")
 	}
@@ -110,6 +128,7 @@ func Validate(body []byte) (llm.Summary, []string) {
 type checker struct {
 	problems []string
 	dropped  int
+	forChat  bool // refuse what a conversion to chat cannot serve
 }
 
 func (c *checker) addf(format string, args ...any) {
@@ -359,7 +378,9 @@ func (c *checker) input(v gjson.Result) {
 		for i, it := range check.Node(v).Elems {
 			q := p.Index(i)
 			typ, callID := c.item(it, &q)
-			c.pair(it, typ, callID, &q, i, &calls)
+			if c.forChat {
+				c.pair(it, typ, callID, &q, i, &calls)
+			}
 		}
 		var open []unanswered
 		for id, i := range calls.all {
@@ -433,10 +454,12 @@ func (c *checker) item(v gjson.Result, p *check.Path) (gjson.Result, gjson.Resul
 		case "":
 			c.addAt(p, "%s.role: is required")
 		default:
-			c.addAt(p, "%s.role: must be user, assistant, system or developer, not %q", r)
+			if c.forChat {
+				c.addAt(p, "%s.role: %q has no counterpart in a chat conversation", r)
+			}
 		}
 		c.content(p, "content", content, r, true)
-		if r == RoleUser && content.IsArray() && empty(content) {
+		if c.forChat && r == RoleUser && content.IsArray() && empty(content) {
 			c.addAt(p, "%s.content: must not be empty")
 		}
 	case ItemFunctionCall:
@@ -458,11 +481,13 @@ func (c *checker) item(v gjson.Result, p *check.Path) (gjson.Result, gjson.Resul
 		c.parts(p, "summary", summary, []string{PartSummaryText})
 		c.parts(p, "content", content, []string{PartReasoningText, "text"})
 	case ItemReference:
-		c.addAt(p, "%s: item_reference is not supported: lynkr does not store items; send the item itself")
+		if c.forChat {
+			c.addAt(p, "%s: item_reference cannot be converted: only the upstream that stored the item can read it; send the item itself")
+		}
 	case "":
 		c.addAt(p, "%s.type: is required")
-	default:
-		c.addAt(p, "%s.type: %q items are not supported; lynkr converts message, function_call, function_call_output, custom_tool_call, custom_tool_call_output and reasoning items", t)
+	default: // an item type lynkr does not convert: passed on, or left out and named
+		return typ, callID
 	}
 	if t != ItemMessage && t != ItemReasoning {
 		c.nullOrString(p, "content", content)
@@ -569,8 +594,7 @@ func (c *checker) parts(p *check.Path, key string, v gjson.Result, allowed []str
 			continue
 		}
 		if !contains(allowed, t) {
-			c.addAt(&pp, "%s.type: must be %s here, not %q", strings.Join(allowed, ", "), t)
-			continue
+			continue // a part type lynkr does not convert here: passed on, or left out
 		}
 		switch t {
 		case PartInputText, PartOutputText, PartSummaryText, PartReasoningText, "text":
@@ -585,20 +609,20 @@ func (c *checker) parts(p *check.Path, key string, v gjson.Result, allowed []str
 			switch {
 			case c.str(&pp, "image_url", imageURL) && nonEmpty(imageURL):
 			case fileID.Exists():
-				c.addAt(&pp, "%s.file_id: uploaded files are not supported; send the image as image_url (an https or data: URL)")
+				if c.forChat {
+					c.addAt(&pp, "%s.file_id: an uploaded image cannot be sent to a chat upstream; send it as image_url (an https or data: URL)")
+				}
 			default:
 				c.addAt(&pp, "%s.image_url: is required")
 			}
-			if c.str(&pp, "detail", detail) {
-				if d := check.Unquote(detail); d != "" && d != "low" && d != "high" && d != "auto" {
-					c.addAt(&pp, "%s.detail: must be low, high or auto, not %q", d)
-				}
-			}
+			c.str(&pp, "detail", detail)
 		case PartInputFile:
 			data := c.str(&pp, "file_data", fileData) && nonEmpty(fileData)
 			id := c.str(&pp, "file_id", fileID) && nonEmpty(fileID)
 			if c.str(&pp, "file_url", fileURL) && nonEmpty(fileURL) {
-				c.addAt(&pp, "%s.file_url: file URLs are not supported; send the file as file_data")
+				if c.forChat {
+					c.addAt(&pp, "%s.file_url: a file URL cannot be sent to a chat upstream; send the file as file_data")
+				}
 			} else if !data && !id {
 				c.addAt(&pp, "%s: file_data or file_id is required")
 			}
@@ -639,9 +663,10 @@ func (c *checker) tool(t gjson.Result, p *check.Path, names []string, full bool)
 		c.addAt(p, "%s: must be an object, not %s", kind(t))
 		return names
 	}
-	var typ, name, description, parameters, strict, format gjson.Result
+	var typ, name, description, parameters, strict, format, inner gjson.Result
 	c.members(t, p, field{"type", &typ}, field{"name", &name}, field{"description", &description},
-		field{"parameters", &parameters}, field{"strict", &strict}, field{"format", &format})
+		field{"parameters", &parameters}, field{"strict", &strict}, field{"format", &format},
+		field{"tools", &inner})
 	c.str(p, "type", typ)
 	c.str(p, "name", name)
 	c.str(p, "description", description)
@@ -660,12 +685,46 @@ func (c *checker) tool(t gjson.Result, p *check.Path, names []string, full bool)
 			c.addAt(p, "%s.parameters: must be a JSON Schema object, not %s", kind(parameters))
 		}
 		return append(names, n)
+	case ToolNamespace:
+		if !full {
+			return names
+		}
+		if !nonEmpty(name) {
+			c.addAt(p, "%s.name: is required")
+		}
+		if !inner.IsArray() {
+			c.addAt(p, "%s.tools: must be an array of tools, not %s", kind(inner))
+			return names
+		}
+		c.namespaceTools(inner, p)
 	case "":
 		c.addAt(p, "%s.type: is required")
-	default:
-		c.addAt(p, "%s.type: %q tools are not supported: lynkr forwards function and custom tools, hosted tools run inside OpenAI", t)
 	}
+	// Other types are hosted tools, which only OpenAI runs: a Responses upstream takes them,
+	// a conversion leaves them out and names them.
 	return names
+}
+
+// namespaceTools checks the tools of the namespace at p: each an object with a type and a
+// name. (Not through tool: a recursive call would make every path escape to the heap.)
+func (c *checker) namespaceTools(v gjson.Result, p *check.Path) {
+	q := p.At("tools")
+	for i, t := range check.Node(v).Elems {
+		r := q.Index(i)
+		if !t.IsObject() {
+			c.addAt(&r, "%s: must be an object, not %s", kind(t))
+			continue
+		}
+		var typ, name, parameters gjson.Result
+		c.members(t, &r, field{"type", &typ}, field{"name", &name}, field{"parameters", &parameters})
+		c.str(&r, "type", typ)
+		if c.str(&r, "name", name); !nonEmpty(name) {
+			c.addAt(&r, "%s.name: is required")
+		}
+		if given(parameters) && !parameters.IsObject() {
+			c.addAt(&r, "%s.parameters: must be a JSON Schema object, not %s", kind(parameters))
+		}
+	}
 }
 
 // customFormat checks a custom tool's format.
@@ -682,17 +741,8 @@ func (c *checker) customFormat(v gjson.Result, p *check.Path) {
 	c.str(p, "type", typ)
 	c.str(p, "syntax", syntax)
 	c.str(p, "definition", definition)
-	switch t := check.Unquote(typ); t {
-	case "text":
-	case "grammar":
-		if s := check.Unquote(syntax); s != "lark" && s != "regex" {
-			c.addAt(p, "%s.syntax: must be lark or regex, not %q", s)
-		}
-		if !nonEmpty(definition) {
-			c.addAt(p, "%s.definition: is required")
-		}
-	default:
-		c.addAt(p, "%s.type: must be text or grammar, not %q", t)
+	if check.Unquote(typ) == "grammar" && !nonEmpty(definition) {
+		c.addAt(p, "%s.definition: is required")
 	}
 }
 
@@ -700,11 +750,6 @@ func (c *checker) toolChoice(v gjson.Result, names []string) {
 	switch {
 	case !v.Exists() || v.Type == gjson.Null:
 	case v.Type == gjson.String:
-		switch s := check.Unquote(v); s {
-		case "none", "auto", "required":
-		default:
-			c.addf("tool_choice: must be none, auto or required, not %q", s)
-		}
 	case v.IsObject():
 		p := check.Named("tool_choice")
 		var typ, name, mode, tools gjson.Result
@@ -721,9 +766,6 @@ func (c *checker) toolChoice(v gjson.Result, names []string) {
 				c.addf("tool_choice.name: %q is not one of the tools", n)
 			}
 		case "allowed_tools":
-			if m := check.Unquote(mode); m != "auto" && m != "required" {
-				c.addf("tool_choice.mode: must be auto or required, not %q", m)
-			}
 			if !tools.IsArray() || empty(tools) {
 				c.addf("tool_choice.tools: must be a non-empty array of tools")
 				break
@@ -738,8 +780,6 @@ func (c *checker) toolChoice(v gjson.Result, names []string) {
 			}
 		case "":
 			c.addf("tool_choice.type: is required")
-		default:
-			c.addf("tool_choice.type: %q is not supported: lynkr forwards function and custom tools", t)
 		}
 		if check.Unquote(typ) != "allowed_tools" && given(tools) {
 			if !tools.IsArray() {
@@ -846,7 +886,6 @@ func (c *checker) text(v gjson.Result) {
 	c.str(&q, "description", description)
 	c.boolean(&q, "strict", strict)
 	switch t := check.Unquote(typ); t {
-	case "text", "json_object":
 	case "json_schema":
 		if !nonEmpty(name) {
 			c.addf("text.format.name: is required")
@@ -856,8 +895,6 @@ func (c *checker) text(v gjson.Result) {
 		}
 	case "":
 		c.addf("text.format.type: is required")
-	default:
-		c.addf("text.format.type: must be text, json_object or json_schema, not %q", t)
 	}
 }
 

@@ -16,7 +16,8 @@ func TestValidate(t *testing.T) {
 		name string
 		body string
 		sum  llm.Summary
-		want []string
+		want []string // Validate's problems
+		chat []string // Convertible's, when they differ
 	}{
 		{
 			name: "string input",
@@ -70,26 +71,33 @@ func TestValidate(t *testing.T) {
 			sum:  llm.Summary{Model: "m"},
 			want: []string{
 				"input[0]: must be an object, not a number",
-				`input[1].role: must be user, assistant, system or developer, not "tool"`,
 				"input[2].role: is required",
 				"input[3].call_id: is required",
 				"input[3].arguments: is required",
 				"input[4].call_id: must not be empty",
 				"input[4].output: is required",
-				`input[5].type: "computer_call" items are not supported; lynkr converts message, function_call, function_call_output, custom_tool_call, custom_tool_call_output and reasoning items`,
 				"input[6].type: is required",
-				`input[7].content[0].type: must be input_text, output_text, input_image, input_file here, not "output_image"`,
-				"input[7].content[1].file_id: uploaded files are not supported; send the image as image_url (an https or data: URL)",
 				"input[7].content[2].text: is required",
-				`input[8].content[0].type: must be output_text, input_text, refusal here, not "input_image"`,
+			},
+			chat: []string{
+				"input[0]: must be an object, not a number",
+				`input[1].role: "tool" has no counterpart in a chat conversation`,
+				"input[2].role: is required",
+				"input[3].call_id: is required",
+				"input[3].arguments: is required",
+				"input[4].call_id: must not be empty",
+				"input[4].output: is required",
+				"input[6].type: is required",
+				"input[7].content[1].file_id: an uploaded image cannot be sent to a chat upstream; send it as image_url (an https or data: URL)",
+				"input[7].content[2].text: is required",
 			},
 		},
 		{
 			name: "what needs storage",
 			body: `{"model":"m","input":[{"type":"item_reference","id":"msg_1"}],"previous_response_id":"resp_1","conversation":"conv_1","background":true,"prompt":{"id":"pmpt_1"}}`,
 			sum:  llm.Summary{Model: "m"},
-			want: []string{
-				"input[0]: item_reference is not supported: lynkr does not store items; send the item itself",
+			chat: []string{
+				"input[0]: item_reference cannot be converted: only the upstream that stored the item can read it; send the item itself",
 				"previous_response_id: not supported: lynkr does not store responses; send the whole conversation in input (store:false)",
 				"conversation: not supported: lynkr does not store conversations; send the whole conversation in input",
 				"background: not supported: lynkr does not store responses to poll later; leave background false",
@@ -98,13 +106,15 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name: "tools and tool choice",
-			body: `{"model":"m","input":"x","tools":[{"type":"function","name":"f","parameters":"{}"},{"type":"function","name":"f"},{"type":"web_search"},{"type":"function"}],"tool_choice":{"type":"function","name":"g"}}`,
+			body: `{"model":"m","input":"x","tools":[{"type":"function","name":"f","parameters":"{}"},{"type":"function","name":"f"},{"type":"web_search"},{"type":"function"},{"type":"namespace","name":"ns","tools":[{"type":"function","name":"a"},{"type":"function"}]},{"type":"namespace","tools":{}}],"tool_choice":{"type":"function","name":"g"}}`,
 			sum:  llm.Summary{Model: "m"},
 			want: []string{
 				"tools[0].parameters: must be a JSON Schema object, not a string",
 				`tools[1].name: "f" names two tools`,
-				`tools[2].type: "web_search" tools are not supported: lynkr forwards function and custom tools, hosted tools run inside OpenAI`,
 				"tools[3].name: is required",
+				"tools[4].tools[1].name: is required",
+				"tools[5].name: is required",
+				"tools[5].tools: must be an array of tools, not an object",
 				`tool_choice.name: "g" is not one of the tools`,
 			},
 		},
@@ -113,7 +123,6 @@ func TestValidate(t *testing.T) {
 			body: `{"model":"m","input":"x","tools":[{"type":"function","name":"f"}],"tool_choice":{"type":"allowed_tools","mode":"sometimes","tools":[{"type":"function","name":"f"},{"type":"function","name":"h"}]}}`,
 			sum:  llm.Summary{Model: "m"},
 			want: []string{
-				`tool_choice.mode: must be auto or required, not "sometimes"`,
 				`tool_choice.tools[1].name: "h" is not one of the tools`,
 			},
 		},
@@ -136,7 +145,7 @@ func TestValidate(t *testing.T) {
 			name: "calls and outputs pair up",
 			body: `{"model":"m","input":[{"type":"function_call_output","call_id":"early","output":"x"},{"type":"function_call","call_id":"a","name":"f","arguments":"{}"},{"type":"function_call","call_id":"b","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"b","output":"y"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"}]}`,
 			sum:  llm.Summary{Model: "m"},
-			want: []string{
+			chat: []string{
 				`input[0].call_id: no function_call before this output has call_id "early"`,
 				`input[1]: function_call "a" has no function_call_output after it; chat models need the result of every call`,
 				`input[4]: function_call "c" has no function_call_output after it; chat models need the result of every call`,
@@ -158,6 +167,13 @@ func TestValidate(t *testing.T) {
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
+			want := tc.chat
+			if want == nil {
+				want = tc.want
+			}
+			if got := Convertible([]byte(tc.body)); !slices.Equal(got, want) {
+				t.Errorf("Convertible:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
 		})
 	}
 }
@@ -167,7 +183,7 @@ func TestValidateTestdata(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*/*.req.json")
 	more, _ := filepath.Glob("testdata/request/*.json")
 	for _, f := range append(files, more...) {
-		if strings.HasSuffix(f, ".chat.json") {
+		if strings.HasSuffix(f, ".chat.json") || strings.HasPrefix(f, filepath.Join("testdata", "upstream")) {
 			continue
 		}
 		b, err := os.ReadFile(f)
@@ -183,10 +199,10 @@ func TestValidateTestdata(t *testing.T) {
 func TestValidateBoundsTheList(t *testing.T) {
 	var items []string
 	for range 500 {
-		items = append(items, `{"type":"nope"}`)
+		items = append(items, `{"type":5}`)
 	}
 	_, got := Validate(fmt.Appendf(nil, `{"model":"m","input":[%s]}`, strings.Join(items, ",")))
-	if len(got) != maxProblems+1 || got[maxProblems] != "and 400 more problems" {
+	if len(got) != maxProblems+1 || got[maxProblems] != "and 900 more problems" {
 		t.Errorf("%d problems, last %q", len(got), got[len(got)-1])
 	}
 }
@@ -213,7 +229,7 @@ func BenchmarkResponsesToChatRequest(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ResponsesToChatRequest(body, "upstream"); err != nil {
+		if _, err := ResponsesToChatRequest(body, llm.Options{Model: "upstream"}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -80,7 +80,7 @@ func (c *Checker) Object(body []byte) (gjson.Result, bool) {
 // empty. It reports whether v is a usable string.
 func (c *Checker) Str(p Path, v gjson.Result, required bool) bool {
 	switch {
-	case !v.Exists():
+	case !v.Exists() || !required && v.Type == gjson.Null:
 		if required {
 			c.AddAt(p, "%s is required")
 		}
@@ -97,7 +97,7 @@ func (c *Checker) Str(p Path, v gjson.Result, required bool) bool {
 
 // Boolean checks that v, when present, is a boolean.
 func (c *Checker) Boolean(p Path, v gjson.Result) {
-	if v.Exists() && v.Type != gjson.True && v.Type != gjson.False {
+	if v.Exists() && v.Type != gjson.Null && v.Type != gjson.True && v.Type != gjson.False {
 		c.AddAt(p, "%s must be a boolean")
 	}
 }
@@ -105,7 +105,7 @@ func (c *Checker) Boolean(p Path, v gjson.Result) {
 // Integer checks that v, when present, is an integer of at least lo.
 func (c *Checker) Integer(p Path, v gjson.Result, required bool, lo int64) {
 	switch {
-	case !v.Exists():
+	case !v.Exists() || !required && v.Type == gjson.Null:
 		if required {
 			c.AddAt(p, "%s is required")
 		}
@@ -123,7 +123,7 @@ func (c *Checker) Integer(p Path, v gjson.Result, required bool, lo int64) {
 // Number checks that v, when present, is a number between lo and hi.
 func (c *Checker) Number(p Path, v gjson.Result, lo, hi float64) {
 	switch {
-	case !v.Exists():
+	case !v.Exists() || v.Type == gjson.Null:
 	case v.Type != gjson.Number:
 		c.AddAt(p, "%s must be a number")
 	case v.Num < lo || v.Num > hi:
@@ -149,7 +149,7 @@ func (c *Checker) OneOf(p Path, v gjson.Result, required bool, values ...string)
 // Obj checks that v, when present, is an object. It reports whether v is one.
 func (c *Checker) Obj(p Path, v gjson.Result, required bool) bool {
 	switch {
-	case !v.Exists():
+	case !v.Exists() || !required && v.Type == gjson.Null:
 		if required {
 			c.AddAt(p, "%s is required")
 		}
@@ -164,7 +164,7 @@ func (c *Checker) Obj(p Path, v gjson.Result, required bool) bool {
 // Array checks that v, when present, is an array. It reports whether v is one.
 func (c *Checker) Array(p Path, v gjson.Result, required bool) bool {
 	switch {
-	case !v.Exists():
+	case !v.Exists() || !required && v.Type == gjson.Null:
 		if required {
 			c.AddAt(p, "%s is required")
 		}
