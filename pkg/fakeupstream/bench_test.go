@@ -44,6 +44,8 @@ var benchCases = []struct{ name, path, body string }{
 	{"openai-json", "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hello"}]}`},
 	{"anthropic-stream", "/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":true,"messages":[{"role":"user","content":"hello"}]}`},
 	{"anthropic-json", "/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":1024,"messages":[{"role":"user","content":"hello"}]}`},
+	{"responses-stream", "/v1/responses", `{"model":"gpt-4o","stream":true,"store":false,"include":["reasoning.encrypted_content"],"input":[{"role":"user","content":"hello"}]}`},
+	{"responses-json", "/v1/responses", `{"model":"gpt-4o","input":"hello"}`},
 }
 
 func benchReply() Reply {

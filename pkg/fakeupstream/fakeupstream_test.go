@@ -88,6 +88,10 @@ const (
 	chatUsage      = `{"model":"gpt-test","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
 	messagesBody   = `{"model":"claude-test","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`
 	messagesStream = `{"model":"claude-test","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	responsesBody  = `{"model":"gpt-test","input":"hi"}`
+	responsesSSE   = `{"model":"gpt-test","stream":true,"input":[{"role":"user","content":"hi"}]}`
+	responsesEnc   = `{"model":"gpt-test","stream":true,"store":false,"include":["reasoning.encrypted_content"],"input":[{"role":"user","content":"hi"}]}`
+	compactBody    = `{"model":"gpt-test","input":[{"role":"user","content":"hi"},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"hello"}]},{"type":"message","role":"user","content":[{"type":"input_text","text":"again"}]}]}`
 )
 
 // goldenReply exercises every block kind.
@@ -115,6 +119,10 @@ func TestGolden(t *testing.T) {
 		{"openai_stream.golden", "/v1/chat/completions", chatStream, "text/event-stream; charset=utf-8"},
 		{"openai_stream_usage.golden", "/v1/chat/completions", chatUsage, "text/event-stream; charset=utf-8"},
 		{"openai.golden.json", "/v1/chat/completions", chatBody, "application/json"},
+		{"responses.golden.json", "/v1/responses", responsesBody, "application/json"},
+		{"responses_stream.golden", "/v1/responses", responsesSSE, "text/event-stream; charset=utf-8"},
+		{"responses_stream_encrypted.golden", "/v1/responses", responsesEnc, "text/event-stream; charset=utf-8"},
+		{"responses_compact.golden.json", "/v1/responses/compact", compactBody, "application/json"},
 		{"anthropic_error.golden.json", "/v1/nope", `{}`, "application/json"},
 	}
 	for _, tt := range tests {
@@ -207,7 +215,66 @@ func TestStreamShape(t *testing.T) {
 				_, raw := post(t, srv.URL()+"/v1/chat/completions", body)
 				checkOpenAIStream(t, parseSSE(t, raw), body == chatUsage)
 			}
+
+			for _, body := range []string{responsesSSE, responsesEnc} {
+				_, raw := post(t, srv.URL()+"/v1/responses", body)
+				checkResponsesStream(t, parseSSE(t, raw))
+			}
 		})
+	}
+}
+
+// checkResponsesStream checks the grammar of a Responses stream: every event is named for its
+// type and numbered in order from 0; the stream opens with response.created and
+// response.in_progress and ends with response.completed (or .incomplete); each output item
+// is added, then done, before the next one, and the events in between name it.
+func checkResponsesStream(t *testing.T, events []wireEvent) {
+	t.Helper()
+	var names []string
+	open, items := -1, 0
+	var openID string
+	for i, ev := range events {
+		names = append(names, ev.name)
+		var p struct {
+			Type           string `json:"type"`
+			SequenceNumber *int   `json:"sequence_number"`
+			OutputIndex    *int   `json:"output_index"`
+			ItemID         string `json:"item_id"`
+			Item           struct {
+				ID string `json:"id"`
+			} `json:"item"`
+		}
+		if err := json.Unmarshal([]byte(ev.data), &p); err != nil {
+			t.Fatalf("event %d (%s): data is not JSON: %v\n%s", i, ev.name, err, ev.data)
+		}
+		if p.Type != ev.name {
+			t.Errorf("event %d named %q has type %q", i, ev.name, p.Type)
+		}
+		if p.SequenceNumber == nil || *p.SequenceNumber != i {
+			t.Errorf("event %d (%s): sequence_number %v", i, ev.name, p.SequenceNumber)
+		}
+		switch {
+		case ev.name == "response.output_item.added":
+			if open != -1 || *p.OutputIndex != items {
+				t.Errorf("event %d: item %d added while %d is open", i, *p.OutputIndex, open)
+			}
+			open, openID = *p.OutputIndex, p.Item.ID
+		case ev.name == "response.output_item.done":
+			if *p.OutputIndex != open || p.Item.ID != openID {
+				t.Errorf("event %d: item %d (%s) done while %d (%s) is open", i, *p.OutputIndex, p.Item.ID, open, openID)
+			}
+			open = -1
+			items++
+		case p.ItemID != "":
+			if *p.OutputIndex != open || p.ItemID != openID {
+				t.Errorf("event %d (%s): about item %d (%s) while %d (%s) is open", i, ev.name, *p.OutputIndex, p.ItemID, open, openID)
+			}
+		}
+	}
+	last := names[len(names)-1]
+	if names[0] != "response.created" || names[1] != "response.in_progress" ||
+		last != "response.completed" && last != "response.incomplete" || open != -1 {
+		t.Errorf("event order %v", names)
 	}
 }
 

@@ -22,8 +22,9 @@ const (
 	// passes the panic on.
 	FailDrop
 	// FailStreamError sends, after AfterChunks stream events, the vendor's in-stream error
-	// (Anthropic's "event: error", OpenAI's data: {"error":…}) and ends the stream. A
-	// non-stream call gets FailStatus.
+	// (Anthropic's "event: error", Chat Completions' data: {"error":…}, Responses' "error"
+	// event followed by the terminal response.failed) and ends the stream. A non-stream call
+	// gets FailStatus.
 	FailStreamError
 )
 
@@ -34,7 +35,8 @@ type Fault struct {
 	// overloaded_error).
 	Status int
 	// Type, Code and Message override the rendered error body's error.type, error.code
-	// (OpenAI only) and error.message; Body replaces the whole body.
+	// (OpenAI only) and error.message; Body replaces the whole body (on a Responses stream,
+	// the data of the one "error" event sent).
 	Type, Code, Message string
 	Body                string
 	// RetryAfter, if set, is sent as the retry-after header.

@@ -1,13 +1,17 @@
 // Package fakeupstream is a fake LLM provider for lynkr's tests and benchmarks. It stands for
-// the internet: it speaks the OpenAI Chat Completions and Anthropic Messages wire formats,
-// SSE framing and headers included, answers what a test scripts (text, tool calls, thinking,
-// usage, echo of the request), injects faults (error statuses with Retry-After, hangs, dropped
-// connections, in-stream errors), and records every request it receives.
+// the internet: it speaks the OpenAI Chat Completions, OpenAI Responses and Anthropic Messages
+// wire formats, SSE framing and headers included, answers what a test scripts (text, tool
+// calls, thinking, usage, echo of the request), injects faults (error statuses with
+// Retry-After, hangs, dropped connections, in-stream errors), and records every request it
+// receives. In script mode (WithScript) it instead answers from the request itself, so that
+// a real coding CLI can run a tool loop against it.
 //
 // One Handler serves both families, routed by path suffix, so any prefix works (/v1,
 // Azure's /openai/deployments/{name}, Azure AI Foundry's /anthropic/v1):
 //
 //	POST …/chat/completions         OpenAI chat completion, JSON or SSE
+//	POST …/responses                OpenAI Responses, JSON or SSE
+//	POST …/responses/compact        OpenAI Responses compaction
 //	POST …/embeddings               OpenAI embeddings
 //	GET  …/models                   model list (Anthropic's shape with an anthropic-version header)
 //	POST …/messages                 Anthropic message, JSON or SSE
@@ -35,18 +39,24 @@ type Endpoint string
 
 // The endpoints a Handler serves; Unknown is any other path.
 const (
-	ChatCompletions Endpoint = "chat.completions"
-	Embeddings      Endpoint = "embeddings"
-	Models          Endpoint = "models"
-	Messages        Endpoint = "messages"
-	CountTokens     Endpoint = "messages.count_tokens"
-	Unknown         Endpoint = ""
+	ChatCompletions  Endpoint = "chat.completions"
+	Responses        Endpoint = "responses"
+	ResponsesCompact Endpoint = "responses.compact"
+	Embeddings       Endpoint = "embeddings"
+	Models           Endpoint = "models"
+	Messages         Endpoint = "messages"
+	CountTokens      Endpoint = "messages.count_tokens"
+	Unknown          Endpoint = ""
 )
 
 func route(path string) Endpoint {
 	switch {
 	case strings.HasSuffix(path, "/chat/completions"):
 		return ChatCompletions
+	case strings.HasSuffix(path, "/responses"):
+		return Responses
+	case strings.HasSuffix(path, "/responses/compact"):
+		return ResponsesCompact
 	case strings.HasSuffix(path, "/embeddings"):
 		return Embeddings
 	case strings.HasSuffix(path, "/messages/count_tokens"):
@@ -88,6 +98,7 @@ type config struct {
 	apiKey string
 	now    func() time.Time
 	models []string
+	script bool
 }
 
 // WithReply sets the answer given when nothing is queued; the default is Reply{Echo: true}.
@@ -103,6 +114,15 @@ func WithAPIKey(key string) Option { return func(c *config) { c.apiKey = key } }
 
 // WithClock sets the clock behind "created" timestamps and Request.Time.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithScript turns script mode on: a generation that nothing is queued for is answered from
+// the request instead of the default reply, so that a real coding CLI can run a tool loop
+// against the fake. A conversation ending in a tool result gets "Tool output: <result>"; a
+// last user text holding "run bash: CMD" gets one call of the client's own shell tool
+// (Bash, exec_command, shell, run_shell_command, …) running CMD; "say: WORDS" gets WORDS;
+// anything else ScriptHello. Queued replies and faults still come first, and the default
+// reply lends its delays, headers and chunking.
+func WithScript(on bool) Option { return func(c *config) { c.script = on } }
 
 // WithModels sets the ids GET …/models lists.
 func WithModels(ids ...string) Option { return func(c *config) { c.models = ids } }
@@ -179,10 +199,14 @@ func (h *Handler) compile(r Reply) *compiled {
 }
 
 // SetDefault sets the answer given when nothing is queued.
-func (h *Handler) SetDefault(r Reply) { h.def.Store(h.compile(r)) }
+func (h *Handler) SetDefault(r Reply) {
+	c := h.compile(r)
+	c.isDefault = true
+	h.def.Store(c)
+}
 
-// Enqueue queues answers for the next chat/completions or messages calls, in order; when the
-// queue is empty the default answers.
+// Enqueue queues answers for the next chat/completions, responses or messages calls, in
+// order; when the queue is empty the default answers.
 func (h *Handler) Enqueue(replies ...Reply) {
 	cs := make([]*compiled, len(replies))
 	for i, r := range replies {
@@ -263,7 +287,7 @@ func (h *Handler) Close() { h.closeOnce.Do(func() { close(h.closed) }) }
 
 // next picks the fault and the answer of a call to ep.
 func (h *Handler) next(ep Endpoint, path string) (*Fault, *compiled) {
-	gen := ep == ChatCompletions || ep == Messages
+	gen := ep == ChatCompletions || ep == Messages || ep == Responses
 	if h.pending.Load() == 0 {
 		if gen {
 			return nil, h.def.Load()
@@ -354,7 +378,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.record(seq, arrived, ep, r, body)
 	}
 
-	x := exchange{h: h, w: w, r: r, fam: fam, id: requestID(seq)}
+	x := exchange{h: h, w: w, r: r, fam: fam, ep: ep, id: requestID(seq)}
 	defer x.stopTimer()
 	switch {
 	case !h.authorized(r):
@@ -390,13 +414,43 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.respond(jsonBody(b), false, fault, nil)
 	case CountTokens:
 		x.respond(jsonBody(countTokensBody(body)), false, fault, nil)
+	case ResponsesCompact:
+		model := string(info.model)
+		if model == "" {
+			model = or(deploymentName(r.URL.Path), "fake-model")
+		}
+		b, err := compactionBody(body, model, seq, arrived)
+		if err != nil {
+			x.fail(&Fault{Status: http.StatusBadRequest, Message: err.Error()})
+			return
+		}
+		x.respond(jsonBody(b), false, fault, nil)
 	default:
-		x.respond(h.answer(c, ep, info, body, r.URL.Path), info.stream, fault, c)
+		if h.cfg.script && c.isDefault {
+			c = h.compile(scriptReply(ep, body, info, seq, c.r))
+			c.perRequest = true
+		}
+		x.key = modelKey(c, info, r.URL.Path)
+		x.respond(h.answer(c, ep, info, body, x.key), info.stream, fault, c)
 	}
 }
 
+// modelKey is the model an answer to c names: nil when c names its own, else the request's,
+// else the Azure deployment's.
+func modelKey(c *compiled, info reqInfo, path string) []byte {
+	switch {
+	case c.r.Model != "":
+		return nil // one model for every request
+	case len(info.model) == 0:
+		if d := deploymentName(path); d != "" {
+			return []byte(d)
+		}
+	}
+	return info.model
+}
+
 // answer returns c rendered for this request.
-func (h *Handler) answer(c *compiled, ep Endpoint, info reqInfo, body []byte, path string) rendered {
+func (h *Handler) answer(c *compiled, ep Endpoint, info reqInfo, body []byte, key []byte) rendered {
 	v := anthropicJSON
 	switch {
 	case ep == ChatCompletions && info.stream && info.includeUsage:
@@ -405,20 +459,22 @@ func (h *Handler) answer(c *compiled, ep Endpoint, info reqInfo, body []byte, pa
 		v = openAIStream
 	case ep == ChatCompletions:
 		v = openAIJSON
+	case ep == Responses && info.stream && info.encryptedReasoning:
+		v = responsesStreamEncrypted
+	case ep == Responses && info.stream:
+		v = responsesStream
+	case ep == Responses && info.encryptedReasoning:
+		v = responsesJSONEncrypted
+	case ep == Responses:
+		v = responsesJSON
 	case info.stream:
 		v = anthropicStream
 	}
-	key := info.model
 	switch {
-	case c.r.Model != "":
-		key = nil // one model for every request
-	case len(key) == 0:
-		if d := deploymentName(path); d != "" {
-			key = []byte(d)
-		}
-	}
-	if c.r.Echo {
+	case c.r.Echo:
 		return c.withText("echo: "+lastUserText(body)).render(v, c.modelName(key))
+	case c.perRequest:
+		return c.render(v, c.modelName(key))
 	}
 	return c.forModel(key)[v]
 }
@@ -440,7 +496,9 @@ type exchange struct {
 	w     http.ResponseWriter
 	r     *http.Request
 	fam   family
+	ep    Endpoint
 	id    string
+	key   []byte // the model key of a generation, for a Responses stream's failure
 	timer *time.Timer
 }
 
@@ -490,12 +548,12 @@ func (x *exchange) respond(resp rendered, stream bool, f *Fault, c *compiled) {
 		}
 		x.w.Write(b[:len(b)/2])
 		x.flush()
-		x.act(f)
+		x.act(f, c, 0)
 		return
 	}
 	for i, ev := range resp.parts {
 		if f != nil && i == f.AfterChunks {
-			x.act(f)
+			x.act(f, c, i)
 			return
 		}
 		if i > 0 && chunkDelay > 0 && !x.wait(chunkDelay) {
@@ -507,19 +565,23 @@ func (x *exchange) respond(resp rendered, stream bool, f *Fault, c *compiled) {
 		x.flush()
 	}
 	if f != nil {
-		x.act(f)
+		x.act(f, c, len(resp.parts))
 	}
 }
 
-// act applies a mid-response fault.
-func (x *exchange) act(f *Fault) {
+// act applies a mid-response fault after sent stream events of the answer c.
+func (x *exchange) act(f *Fault, c *compiled, sent int) {
 	switch f.Kind {
 	case FailHang:
 		x.hang()
 	case FailDrop:
 		panic(http.ErrAbortHandler)
 	case FailStreamError:
-		x.w.Write(f.streamErrorEvent(x.fam))
+		if x.ep == Responses && c != nil {
+			x.w.Write(c.responsesStreamError(f, c.modelName(x.key), sent))
+		} else {
+			x.w.Write(f.streamErrorEvent(x.fam))
+		}
 		x.flush()
 	}
 }

@@ -24,20 +24,24 @@ type Reply struct {
 	Echo bool
 
 	// Thinking, if set, comes first: an Anthropic thinking block closed by a signature_delta
-	// carrying Signature; on OpenAI-format endpoints, reasoning_content deltas (the
-	// DeepSeek/vLLM convention). ThinkingChunks splits it like Chunks.
+	// carrying Signature; on Chat Completions, reasoning_content deltas (the DeepSeek/vLLM
+	// convention); on Responses, a reasoning item whose summary is Thinking and whose
+	// encrypted_content (sent when the request includes "reasoning.encrypted_content") is
+	// Signature. ThinkingChunks splits it like Chunks.
 	Thinking       string
 	ThinkingChunks int
 	Signature      string
 
-	// ToolCalls follow the text, each as its own tool_use block (Anthropic) or tool_calls
-	// index (OpenAI), in order.
+	// ToolCalls follow the text, each as its own tool_use block (Anthropic), tool_calls
+	// index (Chat Completions) or function_call item (Responses), in order.
 	ToolCalls []ToolCall
 
 	// StopReason is Anthropic's stop_reason: end_turn, max_tokens, stop_sequence, tool_use,
 	// pause_turn, refusal. Empty means tool_use when there are tool calls, else end_turn.
-	// On OpenAI-format endpoints it maps to finish_reason (stop, length, tool_calls,
-	// content_filter); a value outside both vocabularies is sent as is to both.
+	// On Chat Completions it maps to finish_reason (stop, length, tool_calls,
+	// content_filter); a value outside both vocabularies is sent as is to both. On Responses,
+	// max_tokens and refusal end the response "incomplete" (reason max_output_tokens,
+	// content_filter), anything else "completed".
 	StopReason string
 
 	// Usage is reported as given; the zero Usage reports 10 input tokens and one output
@@ -67,6 +71,9 @@ type ToolCall struct {
 	// "call_…" (OpenAI).
 	ID   string
 	Name string
+	// Namespace, on the Responses endpoint, names the namespace tool the function belongs
+	// to (the function_call item's "namespace"); other formats ignore it.
+	Namespace string
 	// Arguments are the fragments in which the JSON arguments stream, after the empty first
 	// fragment both vendors send. Joined they should form a JSON object; nil means "{}".
 	Arguments []string
@@ -134,6 +141,10 @@ const (
 	openAIStreamUsage // stream_options.include_usage
 	anthropicJSON
 	anthropicStream
+	responsesJSON
+	responsesStream
+	responsesJSONEncrypted // include: ["reasoning.encrypted_content"]
+	responsesStreamEncrypted
 	numVariants
 )
 
@@ -159,7 +170,14 @@ type compiled struct {
 	usage    Usage
 	msgID    string
 	chatID   string
+	respID   string
 	created  int64
+	// status is the Responses status, completed or incomplete (for incompleteReason).
+	status, incompleteReason string
+	// perRequest marks a reply rendered for one request only (script mode), never cached.
+	perRequest bool
+	// isDefault marks the Handler's default reply, which script mode replaces.
+	isDefault bool
 
 	mu    sync.RWMutex
 	cache map[string]*[numVariants]rendered
@@ -167,6 +185,7 @@ type compiled struct {
 
 type tool struct {
 	anthropicID, openAIID, name string
+	itemID, namespace           string // Responses function_call item id and namespace
 	frags                       []string
 	input                       json.RawMessage // joined arguments, or {} when they are not JSON
 	args                        string          // joined arguments as sent
@@ -178,12 +197,16 @@ func compile(r Reply, seq int64, now time.Time) *compiled {
 	suffix := strconv.FormatInt(seq, 10)
 	c.msgID = "msg_fake" + pad(suffix, 20)
 	c.chatID = "chatcmpl-fake" + pad(suffix, 25)
+	c.respID = "resp_fake" + pad(suffix, 40)
 	c.setText(r.Text)
 	c.thinking = Split(r.Thinking, r.ThinkingChunks)
 	for i, tc := range r.ToolCalls {
-		t := tool{name: tc.Name, frags: tc.Arguments, anthropicID: tc.ID, openAIID: tc.ID}
+		id := pad(suffix+"x"+strconv.Itoa(i), 20)
+		t := tool{
+			name: tc.Name, namespace: tc.Namespace, frags: tc.Arguments,
+			anthropicID: tc.ID, openAIID: tc.ID, itemID: "fc_fake" + id,
+		}
 		if t.anthropicID == "" {
-			id := pad(suffix+"x"+strconv.Itoa(i), 20)
 			t.anthropicID, t.openAIID = "toolu_fake"+id, "call_fake"+id
 		}
 		if t.frags == nil {
@@ -199,6 +222,13 @@ func compile(r Reply, seq int64, now time.Time) *compiled {
 		c.tools = append(c.tools, t)
 	}
 	c.stop, c.finish = stopReasons(r.StopReason, len(c.tools) > 0)
+	c.status = "completed"
+	switch c.stop {
+	case "max_tokens":
+		c.status, c.incompleteReason = "incomplete", "max_output_tokens"
+	case "refusal":
+		c.status, c.incompleteReason = "incomplete", "content_filter"
+	}
 	c.setUsage()
 	return c
 }
@@ -227,7 +257,8 @@ func (c *compiled) setUsage() {
 func (c *compiled) withText(text string) *compiled {
 	e := &compiled{
 		r: c.r, thinking: c.thinking, tools: c.tools, stop: c.stop, finish: c.finish,
-		msgID: c.msgID, chatID: c.chatID, created: c.created,
+		msgID: c.msgID, chatID: c.chatID, respID: c.respID, created: c.created,
+		status: c.status, incompleteReason: c.incompleteReason, perRequest: true,
 	}
 	e.setText(text)
 	e.setUsage()
@@ -279,8 +310,12 @@ func (c *compiled) render(v variant, model string) rendered {
 		return rendered{parts: c.openAIEvents(model, true)}
 	case anthropicJSON:
 		return jsonBody(c.anthropicBody(model))
-	default:
+	case anthropicStream:
 		return rendered{parts: c.anthropicEvents(model)}
+	case responsesJSON, responsesJSONEncrypted:
+		return jsonBody(c.responsesBody(model, v == responsesJSONEncrypted))
+	default:
+		return rendered{parts: c.responsesEvents(model, v == responsesStreamEncrypted)}
 	}
 }
 

@@ -11,10 +11,12 @@ type reqInfo struct {
 	model        []byte // decoded JSON string; aliases the body unless it held escapes
 	stream       bool
 	includeUsage bool // stream_options.include_usage
+	// encryptedReasoning: include holds "reasoning.encrypted_content" (Responses)
+	encryptedReasoning bool
 }
 
-// scanRequest reads model, stream and stream_options.include_usage from a JSON object without
-// allocating (unless the model string holds escapes). Later duplicate keys win, as in
+// scanRequest reads model, stream, stream_options.include_usage and whether include asks for
+// reasoning.encrypted_content from a JSON object without allocating (unless the model string holds escapes). Later duplicate keys win, as in
 // encoding/json. Anything that is not an object yields the zero reqInfo; it never panics.
 func scanRequest(b []byte) reqInfo {
 	var info reqInfo
@@ -27,6 +29,8 @@ func scanRequest(b []byte) reqInfo {
 			}
 		case "stream":
 			info.stream = string(val) == "true"
+		case "include":
+			info.encryptedReasoning = bytes.Contains(val, []byte(`"reasoning.encrypted_content"`))
 		case "stream_options":
 			info.includeUsage = false
 			eachField(val, func(k, v []byte) {
@@ -160,13 +164,15 @@ func unquote(s []byte) []byte {
 
 // lastUserText returns the text of the last user message of an OpenAI Chat Completions or
 // Anthropic Messages request: its string content, or its text parts joined; when a user turn
-// holds only tool results, their text.
+// holds only tool results, their text. Of a Responses request it returns the last user
+// message's text (a string input is one).
 func lastUserText(body []byte) string {
 	var req struct {
 		Messages []struct {
 			Role    string          `json:"role"`
 			Content json.RawMessage `json:"content"`
 		} `json:"messages"`
+		Input json.RawMessage `json:"input"`
 	}
 	if json.Unmarshal(body, &req) != nil {
 		return ""
@@ -174,6 +180,12 @@ func lastUserText(body []byte) string {
 	for i := len(req.Messages) - 1; i >= 0; i-- {
 		if m := req.Messages[i]; m.Role == "user" {
 			return contentText(m.Content)
+		}
+	}
+	items, _ := inputItems(req.Input)
+	for i := len(items) - 1; i >= 0; i-- {
+		if it := items[i]; it.Role == "user" {
+			return contentText(it.Content)
 		}
 	}
 	return ""
@@ -197,7 +209,7 @@ func contentText(raw json.RawMessage) string {
 	var text, results strings.Builder
 	for _, p := range parts {
 		switch p.Type {
-		case "text":
+		case "text", "input_text":
 			text.WriteString(p.Text)
 		case "tool_result":
 			if len(p.Content) > 0 {

@@ -139,7 +139,9 @@ func TestLastUserText(t *testing.T) {
 		{"openai parts", `{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"b"}]}]}`, "ab"},
 		{"after tool message", `{"messages":[{"role":"user","content":"q"},{"role":"tool","content":"r","tool_call_id":"c"}]}`, "q"},
 		{"anthropic tool result", `{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"42"}]}]}]}`, "42"},
-		{"no messages", `{"input":"x"}`, ""},
+		{"responses string", `{"input":"x"}`, "x"},
+		{"responses items", `{"input":[{"role":"user","content":"one"},{"type":"message","role":"user","content":[{"type":"input_text","text":"t"},{"type":"input_text","text":"wo"}]},{"type":"function_call_output","call_id":"c","output":"r"}]}`, "two"},
+		{"no messages", `{"prompt":"x"}`, ""},
 	}
 	for _, tt := range tests {
 		if got := lastUserText([]byte(tt.body)); got != tt.want {

@@ -123,7 +123,7 @@ var Policy = []Rule{
 	{llm.FormatChat, llm.FormatResponses, "function tools, tool_choice, parallel_tool_calls", Mapped, "function tools (flattened), tool_choice, parallel_tool_calls", nil},
 	{llm.FormatChat, llm.FormatResponses, "max_tokens, max_completion_tokens", Mapped, "max_output_tokens", nil},
 	{llm.FormatChat, llm.FormatResponses, "reasoning_effort, response_format, verbosity", Mapped, "reasoning.effort, text.format, text.verbosity", nil},
-	{llm.FormatChat, llm.FormatResponses, "temperature, top_p, user, safety_identifier, prompt_cache_key, service_tier, metadata", Mapped, "the same members; store false", nil},
+	{llm.FormatChat, llm.FormatResponses, "temperature, top_p, user, safety_identifier, prompt_cache_key, service_tier, metadata", Mapped, "the same members (store false); temperature and top_p left out (named) for reasoning models, which refuse them", []string{"temperature", "top_p"}},
 	{llm.FormatChat, llm.FormatResponses, "n, seed, logit_bias, penalties, stop, logprobs, modalities", Dropped, "no Responses counterpart", []string{"n", "seed", "logit_bias", "presence_penalty", "frequency_penalty", "stop", "logprobs", "top_logprobs", "modalities"}},
 	{llm.FormatChat, llm.FormatResponses, "reasoning_content, reasoning", Dropped, "a Responses upstream takes back only its own encrypted reasoning", []string{"reasoning_content", "reasoning"}},
 	{llm.FormatChat, llm.FormatResponses, "other members and parts", Dropped, "no Responses counterpart", []string{AnyName}},

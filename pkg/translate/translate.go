@@ -141,10 +141,9 @@ func (p Plan) Request(body []byte, model string) (*Call, error) {
 	c := &Call{plan: p, bodies: make([][]byte, len(p)+1)}
 	c.bodies[0] = body
 	for i, conv := range p {
-		opt := llm.Options{Dropped: &c.dropped, Intermediate: i < len(p)-1}
-		if !opt.Intermediate {
-			opt.Model = model
-		}
+		// Every stage names the upstream model, so each decides by it (a reasoning model takes
+		// other settings); the client's own name comes back from its request in the answer.
+		opt := llm.Options{Model: model, Dropped: &c.dropped, Intermediate: i < len(p)-1}
 		out, err := conv.Request(c.bodies[i], opt)
 		if err != nil {
 			return nil, err

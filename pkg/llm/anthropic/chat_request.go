@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -487,6 +488,9 @@ func (c toChat) assistant(content Content) (openai.ChatMessage, error) {
 		}
 		switch b.Type {
 		case BlockText:
+			if len(b.Citations) > 0 && string(b.Citations) != "null" {
+				c.opt.Drop("citations")
+			}
 			text.WriteString(b.Text)
 		case BlockToolUse:
 			args, err := compactJSON(b.Input)
@@ -574,7 +578,7 @@ func ChatToMessagesRequest(body []byte, opt llm.Options) ([]byte, error) {
 	var systemText *string
 	leading := true
 	for i, m := range req.Messages {
-		for k := range m.Extra {
+		for _, k := range slices.Sorted(maps.Keys(m.Extra)) {
 			opt.Drop(k)
 		}
 		isSystem := m.Role == openai.RoleSystem || m.Role == openai.RoleDeveloper
@@ -587,12 +591,12 @@ func ChatToMessagesRequest(body []byte, opt llm.Options) ([]byte, error) {
 				system = append(system, ContentBlock{Type: BlockText, Text: *systemText})
 				systemText = nil
 			}
-			system = append(system, partsToSystem(m.Content)...)
+			system = append(system, partsToSystem(m.Content, opt)...)
 			continue
 		}
 		leading = false
 		if isSystem {
-			out.Messages = appendSystem(out.Messages, partsToSystem(m.Content), midConversationSystem(out.Model))
+			out.Messages = appendSystem(out.Messages, partsToSystem(m.Content, opt), midConversationSystem(out.Model))
 			continue
 		}
 		turn, err := chatToTurn(m, opt)
@@ -693,23 +697,26 @@ func dropChatOnly(req openai.ChatRequest, opt llm.Options) {
 	if req.N != nil && *req.N > 1 {
 		opt.Drop("n")
 	}
-	for name, given := range map[string]bool{
-		"seed":              req.Seed != nil,
-		"presence_penalty":  req.PresencePenalty != nil,
-		"frequency_penalty": req.FrequencyPenalty != nil,
-		"logprobs":          req.Logprobs != nil && *req.Logprobs,
-		"top_logprobs":      req.TopLogprobs != nil,
-		"logit_bias":        len(req.LogitBias) > 0 && string(req.LogitBias) != "null",
-		"metadata":          len(req.Metadata) > 0,
-		"verbosity":         req.Verbosity != "",
-		"store":             req.Store != nil && *req.Store,
-		"modalities":        len(req.Modalities) > 0,
+	for _, m := range []struct {
+		name  string
+		given bool
+	}{
+		{"seed", req.Seed != nil},
+		{"presence_penalty", req.PresencePenalty != nil},
+		{"frequency_penalty", req.FrequencyPenalty != nil},
+		{"logprobs", req.Logprobs != nil && *req.Logprobs},
+		{"top_logprobs", req.TopLogprobs != nil},
+		{"logit_bias", len(req.LogitBias) > 0 && string(req.LogitBias) != "null"},
+		{"metadata", len(req.Metadata) > 0},
+		{"verbosity", req.Verbosity != ""},
+		{"store", req.Store != nil && *req.Store},
+		{"modalities", len(req.Modalities) > 0},
 	} {
-		if given {
-			opt.Drop(name)
+		if m.given {
+			opt.Drop(m.name)
 		}
 	}
-	for k := range req.Extra {
+	for _, k := range slices.Sorted(maps.Keys(req.Extra)) {
 		opt.Drop(k)
 	}
 }
@@ -924,15 +931,17 @@ func budgetFor(effort string) int64 {
 
 // partsToSystem converts a system message's content into text blocks, keeping the
 // cache_control markers that OpenRouter-style clients put on parts.
-func partsToSystem(c openai.Content) []ContentBlock {
+func partsToSystem(c openai.Content, opt llm.Options) []ContentBlock {
 	if c.Text != nil {
 		return []ContentBlock{{Type: BlockText, Text: *c.Text}}
 	}
 	var out []ContentBlock
 	for _, p := range c.Parts {
-		if p.Type == openai.PartText {
-			out = append(out, ContentBlock{Type: BlockText, Text: p.Text, CacheControl: p.CacheControl})
+		if p.Type != openai.PartText {
+			opt.Drop(p.Type)
+			continue
 		}
+		out = append(out, ContentBlock{Type: BlockText, Text: p.Text, CacheControl: p.CacheControl})
 	}
 	return out
 }
@@ -971,6 +980,11 @@ func chatToTurn(m openai.ChatMessage, opt llm.Options) (Message, error) {
 
 func assistantToTurn(m openai.ChatMessage, opt llm.Options) (Message, error) {
 	text := m.Content.String()
+	for _, p := range m.Content.Parts {
+		if p.Type != openai.PartText && p.Type != openai.PartRefusal {
+			opt.Drop(p.Type)
+		}
+	}
 	if m.Refusal != nil && text == "" {
 		text = *m.Refusal
 	}

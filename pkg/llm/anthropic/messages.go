@@ -183,7 +183,23 @@ type contentBlock ContentBlock
 // UnmarshalJSON reads a block. Of a block whose type lynkr does not convert only the type is
 // read: its other members may be of any shape, and a conversion leaves it out and names it.
 func (b *ContentBlock) UnmarshalJSON(data []byte) error {
-	if t := gjson.GetBytes(data, "type"); t.Type == gjson.String && !convertedBlock(t.Str) {
+	t := gjson.GetBytes(data, "type")
+	switch {
+	case t.Type == gjson.String && t.Str == BlockSearchResult:
+		// A search result's source is a string (where the result came from), not an
+		// image's or a document's source object.
+		var sr struct {
+			Title        string          `json:"title"`
+			Content      *Content        `json:"content"`
+			Citations    json.RawMessage `json:"citations"`
+			CacheControl json.RawMessage `json:"cache_control"`
+		}
+		if err := json.Unmarshal(data, &sr); err != nil {
+			return err
+		}
+		*b = ContentBlock{Type: t.Str, Title: sr.Title, Content: sr.Content, Citations: sr.Citations, CacheControl: sr.CacheControl}
+		return nil
+	case t.Type == gjson.String && !convertedBlock(t.Str):
 		*b = ContentBlock{Type: t.Str}
 		return nil
 	}

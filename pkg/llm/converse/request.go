@@ -52,6 +52,20 @@ type inBlock struct {
 	CacheControl json.RawMessage `json:"cache_control"`
 }
 
+type inBlockFields inBlock
+
+// UnmarshalJSON reads a block. Of a block whose type the conversion does not read only the
+// type is kept: its other members may be of any shape, and the block is left out and named.
+func (b *inBlock) UnmarshalJSON(data []byte) error {
+	switch t := gjson.GetBytes(data, "type"); t.Str {
+	case "text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking":
+		return json.Unmarshal(data, (*inBlockFields)(b))
+	default:
+		*b = inBlock{Type: t.Str}
+		return nil
+	}
+}
+
 type inSource struct {
 	Type      string `json:"type"`
 	MediaType string `json:"media_type"`
@@ -211,9 +225,10 @@ func (c *converter) system(raw json.RawMessage) ([]block, error) {
 		return nil, fmt.Errorf("%w: system: must be a string or a list of text blocks", llm.ErrInvalid)
 	}
 	var out []block
-	for i, b := range blocks {
+	for _, b := range blocks {
 		if b.Type != "text" {
-			return nil, fmt.Errorf("%w: system[%d]: must be a text block, got %q", llm.ErrInvalid, i, b.Type)
+			c.opt.Drop(b.Type)
+			continue
 		}
 		if strings.TrimSpace(b.Text) != "" {
 			out = append(out, textBlock(b.Text))
@@ -333,7 +348,7 @@ func (c *converter) toolResult(b inBlock, path string) (*toolResultBlock, error)
 				}
 				tr.Content = append(tr.Content, block{Document: doc})
 			default:
-				return nil, fmt.Errorf("%w: %s: tool result content type %q is not supported by Bedrock Converse", llm.ErrInvalid, p, rb.Type)
+				c.opt.Drop(rb.Type)
 			}
 		}
 	}

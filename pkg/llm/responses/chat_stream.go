@@ -74,11 +74,11 @@ type streamItem struct {
 	id, typ      string
 	index        int
 	callID, name string
-	namespace    string // of a call to a tool of a namespace
+	namespace    string                   // of a call to a tool of a namespace
 	details      []openai.ReasoningDetail // another provider's signed or encrypted reasoning
 	covered      int                      // bytes of reasoning text the details cover
 	encrypt      bool                     // send details as encrypted_content
-	upstreamID   string // the call id the upstream gave, if any
+	upstreamID   string                   // the call id the upstream gave, if any
 	args         strings.Builder
 	sent         int // bytes of args already sent
 	parts        []*streamPart

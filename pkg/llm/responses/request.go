@@ -1,11 +1,14 @@
 // Package responses holds the OpenAI Responses API wire format (POST /v1/responses), the one
-// Codex CLI speaks, and its conversion onto OpenAI Chat Completions and back: requests become
-// chat requests, chat completions and chat chunk streams become Responses objects and the
-// Responses event stream.
+// Codex CLI speaks, and its conversions to and from OpenAI Chat Completions: Responses
+// requests become chat requests, and chat completions and chunk streams become Responses
+// objects and the Responses event stream (chat.go, chat_stream.go); the other way, chat
+// requests go to a Responses upstream, and its objects and event streams come back as chat
+// completions and chunks (upstream_request.go, upstream_response.go, upstream_stream.go).
 //
-// lynkr stores no responses, so everything that needs server-side state (previous_response_id,
-// conversation, background, item_reference) is refused with a clear error; a client sends the
-// whole conversation in input every time, as Codex does with store:false.
+// lynkr stores no responses, so a conversion to chat refuses what needs state stored upstream
+// (previous_response_id, conversation, background, item_reference) with a clear error; a
+// client sends the whole conversation in input every time, as Codex does with store:false.
+// A Responses upstream gets such requests as they are.
 package responses
 
 import (

@@ -116,14 +116,19 @@ type upTextPart struct {
 // Responses would default to strict); max_completion_tokens (or max_tokens) becomes
 // max_output_tokens, raised to the 16 the API requires at least; reasoning_effort becomes
 // reasoning.effort; response_format and verbosity become text. store is always false: lynkr
-// keeps no state. stream_options is not sent: a Responses stream always reports its usage.
+// keeps no state, so the upstream is asked for its reasoning encrypted (include) when the
+// model is one of OpenAI's reasoning models (o1, o3, o4, gpt-5, codex) or reasoning_effort is
+// set, unless it is "none". Those models refuse temperature and top_p, which are dropped for
+// them. stream_options is not sent: a Responses stream always reports its usage.
 //
-// What Responses lacks is left out and noted with opt.Drop under its chat member name: n (above
-// 1), seed, logit_bias, presence_penalty, frequency_penalty, stop, logprobs, top_logprobs,
-// modalities (other than text), store (when true), a message's name, reasoning_content,
-// reasoning and reasoning_details (when not OpenAI's), audio, role "function" messages,
-// custom tools ("tools.custom", their calls "tool_calls.custom" and their outputs), and every
-// member chat does not define (prediction, web_search_options, functions, …).
+// What Responses lacks is left out and noted with opt.Drop under its chat member name: n
+// (above 1), seed, logit_bias, presence_penalty, frequency_penalty, stop, logprobs,
+// top_logprobs, modalities (other than text), store (when true), temperature and top_p (for
+// reasoning models), a message's name, reasoning_content, reasoning and reasoning_details
+// (when not OpenAI's), audio, messages of role "function" ("role.function"), content parts a
+// role cannot carry (by their type), custom tools ("tools.custom", their calls
+// "tool_calls.custom" with their outputs, "tool_choice.custom"), and every member chat does
+// not define (prediction, web_search_options, functions, …).
 func ChatToResponsesRequest(body []byte, opt llm.Options) ([]byte, error) {
 	var r openai.ChatRequest
 	if err := json.Unmarshal(body, &r); err != nil {
@@ -145,12 +150,21 @@ func ChatToResponsesRequest(body []byte, opt llm.Options) ([]byte, error) {
 		out.Model = opt.Model
 	}
 	dropUnsupported(r, opt)
+	reasoning := isReasoningModel(out.Model)
+	if reasoning && out.Temperature != nil {
+		out.Temperature = nil
+		opt.Drop("temperature")
+	}
+	if reasoning && out.TopP != nil {
+		out.TopP = nil
+		opt.Drop("top_p")
+	}
 
 	custom := map[string]bool{} // the names of the custom tools, left out
 	for _, t := range r.Tools {
 		if t.Type != "function" || t.Function == nil {
 			custom[customToolName(t)] = true
-			opt.Drop("tools.custom")
+			opt.Drop(t.Type)
 			continue
 		}
 		f := t.Function
@@ -200,7 +214,7 @@ func ChatToResponsesRequest(body []byte, opt llm.Options) ([]byte, error) {
 
 	c := inputConverter{opt: opt, custom: custom, skipped: map[string]bool{}}
 	out.Input = c.items(r.Messages)
-	if c.encrypted || (r.ReasoningEffort != "" && r.ReasoningEffort != "none") {
+	if c.encrypted || (reasoning || r.ReasoningEffort != "") && r.ReasoningEffort != "none" {
 		out.Include = []string{includeEncryptedReasoning}
 	}
 	b, err := llm.Marshal(out)
@@ -252,6 +266,21 @@ func dropUnsupported(r openai.ChatRequest, opt llm.Options) {
 	for _, k := range extra {
 		opt.Drop(k)
 	}
+}
+
+// isReasoningModel tells OpenAI's reasoning models, which refuse temperature and top_p, and
+// which can send their reasoning encrypted.
+func isReasoningModel(model string) bool {
+	m := strings.ToLower(model)
+	if i := strings.LastIndexByte(m, '/'); i >= 0 { // "openai/gpt-5" on a router
+		m = m[i+1:]
+	}
+	for _, p := range []string{"o1", "o3", "o4", "gpt-5", "codex"} {
+		if m == p || strings.HasPrefix(m, p+"-") || strings.HasPrefix(m, p+".") {
+			return true
+		}
+	}
+	return false
 }
 
 func atLeast(n, min int64) *int64 {
@@ -338,6 +367,11 @@ func (c *inputConverter) message(m openai.ChatMessage) {
 		if c.skipped[m.ToolCallID] {
 			return
 		}
+		for _, p := range m.Content.Parts {
+			if p.Type != openai.PartText {
+				c.opt.Drop(p.Type)
+			}
+		}
 		c.out = append(c.out, upFunctionCallOutput{Type: ItemFunctionCallOutput, CallID: m.ToolCallID, Output: m.Content.String()})
 	default: // "function", the deprecated functions API, and roles chat does not know
 		c.opt.Drop("role." + m.Role)
@@ -352,7 +386,7 @@ func (c *inputConverter) textContent(content openai.Content, typ string) any {
 	parts := []upPart{}
 	for _, p := range content.Parts {
 		if p.Type != openai.PartText {
-			c.opt.Drop("content." + p.Type)
+			c.opt.Drop(p.Type)
 			continue
 		}
 		parts = append(parts, upPart{Type: typ, Text: &p.Text})
@@ -389,7 +423,7 @@ func (c *inputConverter) userContent(content openai.Content) any {
 			}
 			parts = append(parts, upPart{Type: "input_audio", InputAudio: p.InputAudio})
 		default:
-			c.opt.Drop("content." + p.Type)
+			c.opt.Drop(p.Type)
 		}
 	}
 	return parts
@@ -415,7 +449,7 @@ func (c *inputConverter) assistant(m openai.ChatMessage) {
 			case openai.PartRefusal:
 				parts = append(parts, upPart{Type: PartRefusal, Refusal: &p.Refusal})
 			default:
-				c.opt.Drop("content." + p.Type)
+				c.opt.Drop(p.Type)
 			}
 		}
 	} else if m.Content.Text != nil && *m.Content.Text != "" {

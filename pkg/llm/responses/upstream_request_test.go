@@ -29,8 +29,20 @@ func TestChatToResponsesRequest(t *testing.T) {
 			body: `{"model":"gpt-5-codex","messages":[{"role":"user","content":"Hi"}]}`,
 			want: map[string]string{
 				"model": `"gpt-5-codex"`, "store": `false`, "stream": ``, "instructions": ``,
-				"input": `[{"type":"message","role":"user","content":"Hi"}]`, "include": ``,
+				"input": `[{"type":"message","role":"user","content":"Hi"}]`, "include": `["reasoning.encrypted_content"]`,
 			},
+		},
+		{
+			name: "not a reasoning model",
+			body: `{"model":"gpt-4.1","messages":[],"temperature":0.5,"top_p":0.5}`,
+			want: map[string]string{"include": ``, "temperature": `0.5`, "top_p": `0.5`},
+		},
+		{
+			name:      "reasoning models take no temperature",
+			body:      `{"model":"claude-sonnet-4-5","messages":[],"temperature":1,"top_p":0.9,"reasoning_effort":"none"}`,
+			model:     "openai/gpt-5.1",
+			want:      map[string]string{"include": ``, "temperature": ``, "top_p": ``, "reasoning": `{"effort":"none"}`},
+			wantDrops: []string{"temperature", "top_p"},
 		},
 		{
 			name:  "model option",
@@ -145,7 +157,7 @@ func TestChatToResponsesRequest(t *testing.T) {
 			name:      "custom tools are dropped with their calls",
 			body:      `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"call_c","type":"custom","custom":{"name":"patch","input":"x"}}]},{"role":"tool","tool_call_id":"call_c","content":"ok"}],"tools":[{"type":"custom","custom":{"name":"patch"}}],"tool_choice":{"type":"custom","custom":{"name":"patch"}}}`,
 			want:      map[string]string{"input": `[]`, "tools": ``, "tool_choice": ``},
-			wantDrops: []string{"tools.custom", "tool_choice.custom", "tool_calls.custom"},
+			wantDrops: []string{"custom", "tool_choice.custom", "tool_calls.custom"},
 		},
 		{
 			name:      "function role",

@@ -8,18 +8,15 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 
 	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/llm/openai"
 	"github.com/lynkr/lynkr/pkg/sse"
 )
 
-// Stream event types a Responses upstream sends that ChatToResponsesStream does not.
-const (
-	EventReasoningSummaryTextDelta = "response.reasoning_summary_text.delta"
-	EventReasoningSummaryPartAdded = "response.reasoning_summary_part.added"
-)
+// EventReasoningSummaryTextDelta streams a piece of a reasoning summary, which a Responses
+// upstream sends and ChatToResponsesStream does not.
+const EventReasoningSummaryTextDelta = "response.reasoning_summary_text.delta"
 
 // reasoningSeparator comes between two pieces of reasoning: summary parts, or items.
 const reasoningSeparator = "\n\n"
@@ -48,11 +45,18 @@ type ResponsesToChatStream struct {
 	tools   int                     // tool calls so far
 	calls   bool
 
-	reasoningSent bool   // some reasoning was sent
-	reasoningKey  string // the reasoning piece last sent from
-	details       int    // reasoning_details sent
+	reasoningSent bool    // some reasoning was sent
+	reasoningKey  partKey // the reasoning piece last sent from
+	details       int     // reasoning_details sent
 
 	usage llm.Usage
+}
+
+// partKey names a piece of reasoning: the summary part (kind 's') or content part ('c') of the
+// item at output index item, or what its output_item.done added ('d').
+type partKey struct {
+	item, part int64
+	kind       byte
 }
 
 // upStreamItem is what the stream remembers of an output item: what it sent of it.
@@ -144,9 +148,9 @@ func (s *ResponsesToChatStream) Next(ev sse.Event) ([]sse.Event, error) {
 		it.refusal.WriteString(delta)
 		out = s.refusal(out, delta)
 	case EventReasoningSummaryTextDelta:
-		out = s.reasoning(out, idx, fmt.Sprintf("%d/s%d", idx, d.Get("summary_index").Int()), d.Get("delta").Str)
+		out = s.reasoning(out, idx, partKey{idx, d.Get("summary_index").Int(), 's'}, d.Get("delta").Str)
 	case EventReasoningTextDelta:
-		out = s.reasoning(out, idx, fmt.Sprintf("%d/c%d", idx, d.Get("content_index").Int()), d.Get("delta").Str)
+		out = s.reasoning(out, idx, partKey{idx, d.Get("content_index").Int(), 'c'}, d.Get("delta").Str)
 	case EventFunctionCallArgumentsDelta:
 		it := s.item(idx, OutputFunctionCall)
 		out = s.announce(out, it, "", "")
@@ -255,7 +259,7 @@ func (s *ResponsesToChatStream) itemDone(out []sse.Event, idx int64, raw gjson.R
 		}
 	case OutputReasoning:
 		if rest := remainder(it.reasoning.String(), item.reasoningText()); rest != "" {
-			key := fmt.Sprintf("%d/done", idx) // a piece of its own, unless it continues the last
+			key := partKey{idx, 0, 'd'} // a piece of its own, unless it continues the last
 			if it.reasoning.Len() > 0 {
 				key = s.reasoningKey
 			}
@@ -322,7 +326,7 @@ func (s *ResponsesToChatStream) refusal(out []sse.Event, text string) []sse.Even
 // reasoning sends a piece of reasoning of the item at idx; key names the summary part or
 // content part it belongs to, and a piece of another part than the last is set apart by a
 // blank line.
-func (s *ResponsesToChatStream) reasoning(out []sse.Event, idx int64, key, text string) []sse.Event {
+func (s *ResponsesToChatStream) reasoning(out []sse.Event, idx int64, key partKey, text string) []sse.Event {
 	if text == "" {
 		return out
 	}
@@ -349,15 +353,8 @@ func (s *ResponsesToChatStream) args(tool int, frag string) sse.Event {
 
 // reasoningDetail sends a chunk whose delta is one piece of reasoning_details.
 func (s *ResponsesToChatStream) reasoningDetail(d openai.ReasoningDetail) sse.Event {
-	ev := s.chunk(openai.ChunkDelta{}, nil)
-	raw, err := llm.Marshal([]openai.ReasoningDetail{d})
-	if err != nil {
-		return ev
-	}
-	if b, err := sjson.SetRawBytes(ev.Data, "choices.0.delta.reasoning_details", raw); err == nil {
-		ev.Data = b
-	}
-	return ev
+	raw, _ := llm.Marshal([]openai.ReasoningDetail{d}) // strings and ints only
+	return s.chunk(openai.ChunkDelta{ReasoningDetails: raw}, nil)
 }
 
 func (s *ResponsesToChatStream) chunk(delta openai.ChunkDelta, finish *string) sse.Event {

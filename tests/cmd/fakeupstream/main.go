@@ -1,8 +1,14 @@
 // Command fakeupstream runs lynkr's fake LLM provider as its own process, for benchmarks and
-// manual tests: point OPENAI_ENDPOINT at <url>/v1/chat/completions and the Anthropic
-// endpoints at <url>/v1/messages.
+// manual tests: point OPENAI_ENDPOINT at <url>/v1/chat/completions (or <url>/v1/responses)
+// and the Anthropic endpoints at <url>/v1/messages.
 //
 //	fakeupstream -addr 127.0.0.1:8089 -mode text -chunks 20 -delay 5ms
+//
+// With -script it answers from each request instead (see fakeupstream.WithScript), so that a
+// real coding CLI can run a tool loop against it: "run bash: CMD" in the prompt makes it call
+// the CLI's own shell tool, and the tool's result comes back as "Tool output: …".
+//
+//	fakeupstream -addr 127.0.0.1:8089 -script -record
 package main
 
 import (
@@ -42,6 +48,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	headerDelay := fs.Duration("header-delay", 0, "delay before the response headers")
 	apiKey := fs.String("api-key", "", "require this API key")
 	record := fs.Bool("record", false, "record requests (memory grows with every call)")
+	script := fs.Bool("script", false, "answer from the request (tool-loop script mode) instead of -mode: "+
+		`"run bash: CMD" calls the client's shell tool, a tool result answers "Tool output: …", "say: WORDS" answers WORDS`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,7 +58,9 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	reply.ChunkDelay, reply.HeaderDelay = *delay, *headerDelay
-	opts := []fakeupstream.Option{fakeupstream.WithReply(reply), fakeupstream.WithRecording(*record)}
+	opts := []fakeupstream.Option{
+		fakeupstream.WithReply(reply), fakeupstream.WithRecording(*record), fakeupstream.WithScript(*script),
+	}
 	if *apiKey != "" {
 		opts = append(opts, fakeupstream.WithAPIKey(*apiKey))
 	}

@@ -65,3 +65,40 @@ func TestReplyFor(t *testing.T) {
 		}
 	}
 }
+
+func TestRunScriptMode(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- Main(ctx, []string{"-addr", "127.0.0.1:0", "-script"}, pw)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no listening line: %v", err)
+	}
+	url := strings.TrimPrefix(strings.TrimSpace(line), "fakeupstream listening on ")
+	go io.Copy(io.Discard, pr)
+
+	tests := []struct{ path, body, want string }{
+		{"/v1/messages", `{"model":"m","max_tokens":9,"messages":[{"role":"user","content":"run bash: uname -a"}],"tools":[{"name":"Bash","input_schema":{"type":"object","properties":{"command":{"type":"string"}}}}]}`,
+			`"name":"Bash","input":{"command":"uname -a"}`},
+		{"/v1/responses", `{"model":"m","input":"say: from the script"}`, `"text": "from the script"`},
+	}
+	for _, tt := range tests {
+		res, err := http.Post(url+tt.path, "application/json", strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(body), tt.want) {
+			t.Errorf("%s: %s, want %s in it", tt.path, body, tt.want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Main: %v", err)
+	}
+}
