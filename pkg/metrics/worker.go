@@ -23,6 +23,10 @@ type Worker struct {
 	Fallbacks *prometheus.CounterVec
 	// Active is the requests this worker runs now (lynkr_worker_active_requests).
 	Active *prometheus.GaugeVec
+	// Dropped counts the constructs format conversions left out of requests, by client
+	// format, upstream format and the policy's name for the construct
+	// (lynkr_conversion_dropped_total).
+	Dropped *prometheus.CounterVec
 }
 
 // NewWorker creates the worker's metrics and registers them on reg.
@@ -59,8 +63,12 @@ func NewWorker(reg prometheus.Registerer) (*Worker, error) {
 			Name: "lynkr_worker_active_requests",
 			Help: "Requests this worker is running.",
 		}, provider),
+		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lynkr_conversion_dropped_total",
+			Help: "Constructs of requests a format conversion left out (and named in X-Lynkr-Dropped), by client format, upstream format and construct.",
+		}, []string{"from", "to", "construct"}),
 	}
-	if err := register(reg, m.QueueWait, m.Upstream, m.UpstreamRequests, m.Retries, m.Redeliveries, m.Fallbacks, m.Active); err != nil {
+	if err := register(reg, m.QueueWait, m.Upstream, m.UpstreamRequests, m.Retries, m.Redeliveries, m.Fallbacks, m.Active, m.Dropped); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -37,7 +37,7 @@ func (a *azureDeployments) url(deployment string) string {
 	return u.String()
 }
 
-func (p *chatProvider) NewRequest(ctx context.Context, body []byte, stream bool, _ http.Header) (*http.Request, error) {
+func (p *chatProvider) NewRequest(ctx context.Context, body []byte, stream bool, clientHeader http.Header) (*http.Request, error) {
 	target := p.url.String()
 	if p.azure != nil {
 		deployment := gjson.GetBytes(body, "model").String()
@@ -46,11 +46,14 @@ func (p *chatProvider) NewRequest(ctx context.Context, body []byte, stream bool,
 		}
 		target = p.azure.url(deployment)
 	}
-	return newCall(ctx, p.name, target, body, p.header(acceptFor(stream)))
+	return newCall(ctx, p.name, target, body, p.header(acceptFor(stream), clientHeader))
 }
 
-func (p *chatProvider) header(accept string) http.Header {
+// header forwards the client's headers that OpenAI's format defines (forwardHeaders); the
+// provider's fixed headers and credential are set over them.
+func (p *chatProvider) header(accept string, clientHeader http.Header) http.Header {
 	h := newHeader(accept)
+	forwardHeaders(h, clientHeader, p.format)
 	for k, v := range p.extra {
 		h[k] = v
 	}
@@ -73,7 +76,7 @@ func (p *chatEmbedder) NewEmbeddingsRequest(ctx context.Context, body []byte) (*
 		}
 		body = b
 	}
-	return newCall(ctx, p.name, p.embeddings.String(), body, p.header(contentJSON))
+	return newCall(ctx, p.name, p.embeddings.String(), body, p.header(contentJSON, nil))
 }
 
 func newChat(name string, u *url.URL, m *models, a auth) *chatProvider {
@@ -83,17 +86,28 @@ func newChat(name string, u *url.URL, m *models, a auth) *chatProvider {
 func notClaude(m string) bool { return !isClaude(m) }
 func notCloud(m string) bool  { return !isCloudName(m) }
 
-// buildOpenAI: OPENAI_API_KEY (required), OPENAI_ENDPOINT (default
-// https://api.openai.com/v1/chat/completions), OPENAI_MODEL (default gpt-4o),
-// OPENAI_ORGANIZATION (sent as OpenAI-Organization). Embeddings beside the endpoint
-// (…/v1/embeddings), text-embedding-3-small by default.
+// buildOpenAI: OPENAI_API_KEY (required), OPENAI_API (chat, the default, or responses),
+// OPENAI_ENDPOINT (default https://api.openai.com/v1/chat/completions, or
+// https://api.openai.com/v1/responses with OPENAI_API=responses), OPENAI_MODEL (default
+// gpt-4o), OPENAI_ORGANIZATION (sent as OpenAI-Organization). An endpoint ending in
+// /responses, or OPENAI_API=responses (the endpoint then a base, …/v1 or chat completions URL
+// turned into …/v1/responses), speaks the Responses API, with compaction at
+// …/responses/compact. Embeddings beside the endpoint (…/v1/embeddings),
+// text-embedding-3-small by default.
 func buildOpenAI(e env, c choice) (Provider, error) {
-	const example = "https://api.openai.com/v1/chat/completions"
 	key, err := e.secret("OPENAI_API_KEY", c)
 	if err != nil {
 		return nil, err
 	}
-	u, err := chatURL("OPENAI_ENDPOINT", e.or("OPENAI_ENDPOINT", example), example)
+	api, err := chooseAPI(e, "OPENAI_API", "OPENAI_ENDPOINT")
+	if err != nil {
+		return nil, err
+	}
+	example, readURL, newP := "https://api.openai.com/v1/chat/completions", chatURL, newChat
+	if api == apiResponses {
+		example, readURL, newP = "https://api.openai.com/v1/responses", responsesURL, newResponses
+	}
+	u, err := readURL("OPENAI_ENDPOINT", e.or("OPENAI_ENDPOINT", example), example)
 	if err != nil {
 		return nil, err
 	}
@@ -101,21 +115,28 @@ func buildOpenAI(e env, c choice) (Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := newChat("openai", u, m, bearer(key))
+	p := newP("openai", u, m, bearer(key))
 	if org := e.get("OPENAI_ORGANIZATION"); org != "" {
 		p.extra = http.Header{"Openai-Organization": {org}}
 	}
-	return &chatEmbedder{chatProvider: p, embeddings: embeddingsURL(u), embedModel: "text-embedding-3-small"}, nil
+	emb := &chatEmbedder{chatProvider: p, embeddings: embeddingsURL(u), embedModel: "text-embedding-3-small"}
+	if api == apiResponses {
+		return &compactingEmbedder{chatEmbedder: emb, compact: compactURL(u)}, nil
+	}
+	return emb, nil
 }
 
 // buildAzureOpenAI: AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY (required),
-// AZURE_OPENAI_DEPLOYMENT (default gpt-4o), AZURE_OPENAI_API_VERSION (default
-// 2024-08-01-preview). The endpoint is either the resource
-// (https://<resource>.openai.azure.com), the deployment then being the model the map chose
-// (AZURE_OPENAI_DEPLOYMENT unless mapped), or a full chat completions URL, used as given
-// (api-version added when missing, except for the /openai/v1/ API). The key goes in the
+// AZURE_OPENAI_API (chat, the default, or responses), AZURE_OPENAI_DEPLOYMENT (default
+// gpt-4o), AZURE_OPENAI_API_VERSION (default 2024-08-01-preview). The endpoint is either the
+// resource (https://<resource>.openai.azure.com), the deployment then being the model the map
+// chose (AZURE_OPENAI_DEPLOYMENT unless mapped), or a full chat completions URL, used as
+// given (api-version added when missing, except for the /openai/v1/ API). The key goes in the
 // api-key header, or as a bearer token for Azure AI Foundry (*.services.ai.azure.com) as in
-// Lynkr. Azure's Responses API endpoint is refused: this provider speaks Chat Completions.
+// Lynkr.
+//
+// An endpoint ending in /openai/v1/responses or /openai/responses, or AZURE_OPENAI_API=responses,
+// speaks the Responses API (see azureResponsesURL), the deployment going in the body's model.
 func buildAzureOpenAI(e env, c choice) (Provider, error) {
 	const example = "https://<resource>.openai.azure.com"
 	key, err := e.secret("AZURE_OPENAI_API_KEY", c)
@@ -141,14 +162,22 @@ func buildAzureOpenAI(e env, c choice) (Provider, error) {
 	if strings.HasSuffix(strings.ToLower(u.Hostname()), ".services.ai.azure.com") {
 		a = bearer(key)
 	}
+	api, err := chooseAPI(e, "AZURE_OPENAI_API", "AZURE_OPENAI_ENDPOINT")
+	if err != nil {
+		return nil, err
+	}
+	if api == apiResponses {
+		if u, err = azureResponsesURL(u, e.or("AZURE_OPENAI_API_VERSION", azureResponsesPreviewVersion)); err != nil {
+			return nil, err
+		}
+		return &compactingProvider{chatProvider: newResponses("azure-openai", u, m, a), compact: compactURL(u)}, nil
+	}
 	path := strings.TrimSuffix(u.Path, "/")
 	switch {
 	case path == "":
 		p := newChat("azure-openai", u, m, a)
 		p.azure = &azureDeployments{resource: u, apiVersion: version}
 		return p, nil
-	case strings.Contains(path, "/responses"):
-		return nil, invalid("AZURE_OPENAI_ENDPOINT", "the Responses API endpoint is not supported; use the resource URL or a …/chat/completions deployment URL")
 	case strings.HasSuffix(path, "/chat/completions"):
 		if q := u.Query(); q.Get("api-version") == "" && !strings.Contains(path, "/openai/v1/") {
 			q.Set("api-version", version)
@@ -159,17 +188,26 @@ func buildAzureOpenAI(e env, c choice) (Provider, error) {
 	return nil, invalid("AZURE_OPENAI_ENDPOINT", fmt.Sprintf("expected the resource URL such as %s or a …/chat/completions deployment URL, got %s", example, quoteURL(raw)))
 }
 
-// buildOpenRouter: OPENROUTER_API_KEY (required), OPENROUTER_ENDPOINT (default
-// https://openrouter.ai/api/v1/chat/completions), OPENROUTER_MODEL (default
+// buildOpenRouter: OPENROUTER_API_KEY (required), OPENROUTER_API (chat, the default, or
+// responses), OPENROUTER_ENDPOINT (default https://openrouter.ai/api/v1/chat/completions, or
+// …/api/v1/responses with OPENROUTER_API=responses), OPENROUTER_MODEL (default
 // openai/gpt-4o-mini), OPENROUTER_EMBEDDINGS_MODEL (default openai/text-embedding-ada-002).
-// OpenRouter's names are vendor/model: those pass through.
+// OpenRouter's names are vendor/model: those pass through. Its Responses API has no
+// compaction endpoint.
 func buildOpenRouter(e env, c choice) (Provider, error) {
-	const example = "https://openrouter.ai/api/v1/chat/completions"
 	key, err := e.secret("OPENROUTER_API_KEY", c)
 	if err != nil {
 		return nil, err
 	}
-	u, err := chatURL("OPENROUTER_ENDPOINT", e.or("OPENROUTER_ENDPOINT", example), example)
+	api, err := chooseAPI(e, "OPENROUTER_API", "OPENROUTER_ENDPOINT")
+	if err != nil {
+		return nil, err
+	}
+	example, readURL, newP := "https://openrouter.ai/api/v1/chat/completions", chatURL, newChat
+	if api == apiResponses {
+		example, readURL, newP = "https://openrouter.ai/api/v1/responses", responsesURL, newResponses
+	}
+	u, err := readURL("OPENROUTER_ENDPOINT", e.or("OPENROUTER_ENDPOINT", example), example)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +215,7 @@ func buildOpenRouter(e env, c choice) (Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := newChat("openrouter", u, m, bearer(key))
+	p := newP("openrouter", u, m, bearer(key))
 	p.extra = http.Header{"X-Title": {"lynkr"}}
 	return &chatEmbedder{chatProvider: p, embeddings: embeddingsURL(u), embedModel: e.or("OPENROUTER_EMBEDDINGS_MODEL", "openai/text-embedding-ada-002")}, nil
 }

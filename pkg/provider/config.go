@@ -18,6 +18,9 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return e.msg }
 
+// Is makes a ConfigError a config.ErrBadSetting: the command stops with status 2.
+func (e *ConfigError) Is(target error) bool { return target == config.ErrBadSetting }
+
 // required is the error of a variable a chosen provider needs.
 func required(name, when string) error {
 	return &ConfigError{Var: name, msg: name + " is required when " + when}

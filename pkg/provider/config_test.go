@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/llm"
 )
 
@@ -81,7 +82,21 @@ func TestLoadErrors(t *testing.T) {
 		{"password in a bad URL", map[string]string{"OLLAMA_ENDPOINT": "http://user:hunter2@localhost:11434/api/chat"}, `OLLAMA_ENDPOINT: expected the chat completions URL (…/v1/chat/completions) or a base URL such as http://localhost:11434, got "http://user:xxxxx@localhost:11434/api/chat"`},
 		{"bad model map", map[string]string{"MODEL_MAP": "claude-*"}, `MODEL_MAP: expected comma-separated pattern=model entries such as claude-sonnet-*=gpt-4o, got "claude-*"`},
 		{"bad provider model map", map[string]string{"OLLAMA_MODEL_MAP": "=x"}, `OLLAMA_MODEL_MAP: expected comma-separated pattern=model entries such as claude-sonnet-*=gpt-4o, got "=x"`},
-		{"azure responses", map[string]string{"MODEL_PROVIDER": "azure-openai", "AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/openai/responses?api-version=2025-04-01-preview"}, "AZURE_OPENAI_ENDPOINT: the Responses API endpoint is not supported; use the resource URL or a …/chat/completions deployment URL"},
+		{"missing key azure", map[string]string{"MODEL_PROVIDER": "azure-openai"}, "AZURE_OPENAI_API_KEY is required when MODEL_PROVIDER=azure-openai"},
+		{"missing key openrouter", map[string]string{"MODEL_PROVIDER": "openrouter"}, "OPENROUTER_API_KEY is required when MODEL_PROVIDER=openrouter"},
+		{"missing key anthropic", map[string]string{"MODEL_PROVIDER": "anthropic"}, "ANTHROPIC_API_KEY is required when MODEL_PROVIDER=anthropic"},
+		{"missing key moonshot", map[string]string{"MODEL_PROVIDER": "moonshot"}, "MOONSHOT_API_KEY is required when MODEL_PROVIDER=moonshot"},
+		{"missing key zai", map[string]string{"MODEL_PROVIDER": "zai"}, "ZAI_API_KEY is required when MODEL_PROVIDER=zai"},
+		{"endpoint scheme", map[string]string{"MODEL_PROVIDER": "openai", "OPENAI_API_KEY": "k", "OPENAI_ENDPOINT": "ftp://x"}, `OPENAI_ENDPOINT: expected an http(s) URL such as https://api.openai.com/v1/chat/completions, got "ftp://x"`},
+		{"endpoint not a URL", map[string]string{"MODEL_PROVIDER": "openai", "OPENAI_API_KEY": "k", "OPENAI_ENDPOINT": "not a url"}, `OPENAI_ENDPOINT: expected an http(s) URL such as https://api.openai.com/v1/chat/completions, got "not a url"`},
+		{"endpoint without host", map[string]string{"MODEL_PROVIDER": "openai", "OPENAI_API_KEY": "k", "OPENAI_ENDPOINT": "https:///v1/chat/completions"}, `OPENAI_ENDPOINT: expected an http(s) URL such as https://api.openai.com/v1/chat/completions, got "https:///v1/chat/completions"`},
+		{"endpoint unparsable", map[string]string{"MODEL_PROVIDER": "openai", "OPENAI_API_KEY": "k", "OPENAI_ENDPOINT": "http://[::1"}, `OPENAI_ENDPOINT: expected an http(s) URL such as https://api.openai.com/v1/chat/completions, got "http://[::1"`},
+		{"bad OPENAI_API", map[string]string{"MODEL_PROVIDER": "openai", "OPENAI_API_KEY": "k", "OPENAI_API": "assistants"}, `OPENAI_API: expected chat (the Chat Completions API, the default) or responses (the Responses API), got "assistants"`},
+		{"chat API with a Responses URL", map[string]string{"MODEL_PROVIDER": "openai", "OPENAI_API_KEY": "k", "OPENAI_API": "chat", "OPENAI_ENDPOINT": "https://api.openai.com/v1/responses"}, "OPENAI_API: chat asks for the Chat Completions API, but OPENAI_ENDPOINT is a Responses API URL (…/responses); set OPENAI_API=responses or give a chat completions URL"},
+		{"responses path", map[string]string{"MODEL_PROVIDER": "openai", "OPENAI_API_KEY": "k", "OPENAI_API": "responses", "OPENAI_ENDPOINT": "https://api.openai.com/v1/completions"}, `OPENAI_ENDPOINT: expected the Responses URL (…/v1/responses) or a base URL such as https://api.openai.com/v1/responses, got "https://api.openai.com/v1/completions"`},
+		{"bad AZURE_OPENAI_API", map[string]string{"MODEL_PROVIDER": "azure-openai", "AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com", "AZURE_OPENAI_API": "v1"}, `AZURE_OPENAI_API: expected chat (the Chat Completions API, the default) or responses (the Responses API), got "v1"`},
+		{"azure responses elsewhere", map[string]string{"MODEL_PROVIDER": "azure-openai", "AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/other/path", "AZURE_OPENAI_API": "responses"}, `AZURE_OPENAI_ENDPOINT: expected the resource URL such as https://<resource>.openai.azure.com or the Responses URL …/openai/v1/responses, got "https://r.openai.azure.com/other/path"`},
+		{"bad OPENROUTER_API", map[string]string{"MODEL_PROVIDER": "openrouter", "OPENROUTER_API_KEY": "k", "OPENROUTER_API": "messages"}, `OPENROUTER_API: expected chat (the Chat Completions API, the default) or responses (the Responses API), got "messages"`},
 		{"anthropic path", map[string]string{"MODEL_PROVIDER": "anthropic", "ANTHROPIC_API_KEY": "k", "ANTHROPIC_ENDPOINT": "https://api.anthropic.com/v2/complete"}, `ANTHROPIC_ENDPOINT: expected the messages URL (…/v1/messages) or a base URL such as https://api.anthropic.com/v1/messages, got "https://api.anthropic.com/v2/complete"`},
 		{"bad region", map[string]string{"MODEL_PROVIDER": "bedrock", "AWS_BEDROCK_API_KEY": "k", "AWS_BEDROCK_REGION": "us east"}, `AWS_BEDROCK_REGION: expected an AWS region such as us-east-1, got "us east"`},
 		{"half an AWS key", map[string]string{"MODEL_PROVIDER": "bedrock", "AWS_ACCESS_KEY_ID": "AKID"}, "AWS_SECRET_ACCESS_KEY is required when AWS_ACCESS_KEY_ID is set"},
@@ -98,6 +113,9 @@ func TestLoadErrors(t *testing.T) {
 			var ce *ConfigError
 			if !errors.As(err, &ce) || !strings.HasPrefix(tt.want, ce.Var) {
 				t.Errorf("error %v is not a *ConfigError naming the variable", err)
+			}
+			if !errors.Is(err, config.ErrBadSetting) {
+				t.Errorf("error %v is not a config.ErrBadSetting: it would not stop start-up with status 2", err)
 			}
 			if strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("error is not one safe line: %q", err)
@@ -127,6 +145,18 @@ func TestEndpoints(t *testing.T) {
 		{"openai v1", map[string]string{"MODEL_PROVIDER": "openai", "OPENAI_API_KEY": "k", "OPENAI_ENDPOINT": "https://proxy.example/openai/v1"}, "openai", llm.FormatChat, "https://proxy.example/openai/v1/chat/completions"},
 		{"openai default", map[string]string{"MODEL_PROVIDER": "openai", "OPENAI_API_KEY": "k"}, "openai", llm.FormatChat, "https://api.openai.com/v1/chat/completions"},
 		{"anthropic default", map[string]string{"ANTHROPIC_API_KEY": "k"}, "anthropic", llm.FormatAnthropic, "https://api.anthropic.com/v1/messages"},
+		{"openai responses URL", map[string]string{"OPENAI_API_KEY": "k", "OPENAI_ENDPOINT": "https://api.openai.com/v1/responses/"}, "openai", llm.FormatResponses, "https://api.openai.com/v1/responses"},
+		{"openai responses default", map[string]string{"OPENAI_API_KEY": "k", "OPENAI_API": "Responses"}, "openai", llm.FormatResponses, "https://api.openai.com/v1/responses"},
+		{"openai responses base", map[string]string{"OPENAI_API_KEY": "k", "OPENAI_API": "responses", "OPENAI_ENDPOINT": "https://proxy.example"}, "openai", llm.FormatResponses, "https://proxy.example/v1/responses"},
+		{"openai responses from chat URL", map[string]string{"OPENAI_API_KEY": "k", "OPENAI_API": "responses", "OPENAI_ENDPOINT": "https://api.openai.com/v1/chat/completions"}, "openai", llm.FormatResponses, "https://api.openai.com/v1/responses"},
+		{"openai chat explicit", map[string]string{"OPENAI_API_KEY": "k", "OPENAI_API": "chat"}, "openai", llm.FormatChat, "https://api.openai.com/v1/chat/completions"},
+		{"azure responses v1", map[string]string{"AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/openai/v1/responses"}, "azure-openai", llm.FormatResponses, "https://r.openai.azure.com/openai/v1/responses"},
+		{"azure responses preview", map[string]string{"AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/openai/responses?api-version=2025-03-01-preview"}, "azure-openai", llm.FormatResponses, "https://r.openai.azure.com/openai/responses?api-version=2025-03-01-preview"},
+		{"azure responses preview version", map[string]string{"AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/openai/responses", "AZURE_OPENAI_API_VERSION": "2025-04-01-preview"}, "azure-openai", llm.FormatResponses, "https://r.openai.azure.com/openai/responses?api-version=2025-04-01-preview"},
+		{"azure responses from resource", map[string]string{"AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/", "AZURE_OPENAI_API": "responses"}, "azure-openai", llm.FormatResponses, "https://r.openai.azure.com/openai/v1/responses"},
+		{"azure responses from deployment URL", map[string]string{"AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/openai/deployments/gpt-5/chat/completions?api-version=2024-10-21", "AZURE_OPENAI_API": "responses"}, "azure-openai", llm.FormatResponses, "https://r.openai.azure.com/openai/v1/responses"},
+		{"azure foundry responses", map[string]string{"AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_ENDPOINT": "https://r.services.ai.azure.com/openai/v1", "AZURE_OPENAI_API": "responses"}, "azure-openai", llm.FormatResponses, "https://r.services.ai.azure.com/openai/v1/responses"},
+		{"openrouter responses", map[string]string{"OPENROUTER_API_KEY": "k", "OPENROUTER_ENDPOINT": "https://openrouter.ai/api/v1/responses"}, "openrouter", llm.FormatResponses, "https://openrouter.ai/api/v1/responses"},
 		{"azure anthropic base", map[string]string{"AZURE_ANTHROPIC_API_KEY": "k", "AZURE_ANTHROPIC_ENDPOINT": "https://r.services.ai.azure.com/anthropic/"}, "azure-anthropic", llm.FormatAnthropic, "https://r.services.ai.azure.com/anthropic/v1/messages"},
 		{"databricks default path", map[string]string{"DATABRICKS_API_KEY": "k", "DATABRICKS_API_BASE": "https://w.cloud.databricks.com/"}, "databricks", llm.FormatChat, "https://w.cloud.databricks.com/serving-endpoints/databricks-claude-sonnet-4-5/invocations"},
 		{"databricks ai gateway", map[string]string{"DATABRICKS_API_KEY": "k", "DATABRICKS_API_BASE": "https://w.cloud.databricks.com", "DATABRICKS_ENDPOINT_PATH": "/ai-gateway/anthropic/v1/messages"}, "databricks", llm.FormatAnthropic, "https://w.cloud.databricks.com/ai-gateway/anthropic/v1/messages"},

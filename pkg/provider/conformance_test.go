@@ -51,6 +51,7 @@ type adapter struct {
 
 	embeddings  string // embeddings path; "" when the provider is not an Embedder
 	countTokens string // count_tokens path; "" when it is not a TokenCounter
+	compact     string // Responses compact path; "" when it is not a Compactor
 	decoder     bool   // a StreamDecoder
 }
 
@@ -119,6 +120,48 @@ func adapters() []adapter {
 			path: "/v1/chat/completions", auth: bearerAuth(openAIKey), secrets: []string{openAIKey},
 			models:     map[string]string{"claude-sonnet-4-5": "gpt-4o", "claude-haiku-4-5": "gpt-4o-mini", "gpt-4.1": "gpt-4.1", "o3-mini": "o3-mini", "": "gpt-4o"},
 			embeddings: "/v1/embeddings",
+		},
+		{
+			name: "openai responses URL", provider: "openai", format: llm.FormatResponses,
+			env:  map[string]string{"MODEL_PROVIDER": "openai", "OPENAI_API_KEY": openAIKey, "OPENAI_ENDPOINT": "{{URL}}/v1/responses", "OPENAI_ORGANIZATION": "org-1"},
+			path: "/v1/responses", auth: bearerAuth(openAIKey), secrets: []string{openAIKey},
+			models:     map[string]string{"claude-sonnet-4-5": "gpt-4o", "gpt-5.3-codex": "gpt-5.3-codex", "gpt-5.1-codex-max": "gpt-5.1-codex-max", "": "gpt-4o"},
+			embeddings: "/v1/embeddings", compact: "/v1/responses/compact",
+		},
+		{
+			name: "openai OPENAI_API=responses", provider: "openai", format: llm.FormatResponses,
+			env:  map[string]string{"MODEL_PROVIDER": "openai", "OPENAI_API_KEY": openAIKey, "OPENAI_API": "responses", "OPENAI_ENDPOINT": "{{URL}}/v1/chat/completions", "OPENAI_MODEL": "gpt-5.3-codex"},
+			path: "/v1/responses", auth: bearerAuth(openAIKey), secrets: []string{openAIKey},
+			models:     claudeToDefault("gpt-5.3-codex"),
+			embeddings: "/v1/embeddings", compact: "/v1/responses/compact",
+		},
+		{
+			name: "azure-openai responses v1", provider: "azure-openai", format: llm.FormatResponses,
+			env:  map[string]string{"MODEL_PROVIDER": "azure-openai", "AZURE_OPENAI_API_KEY": azureKey, "AZURE_OPENAI_ENDPOINT": "{{URL}}/openai/v1/responses", "AZURE_OPENAI_DEPLOYMENT": "codex-deploy"},
+			path: "/openai/v1/responses", auth: headerAuth("Api-Key", azureKey), secrets: []string{azureKey},
+			models:  map[string]string{"claude-sonnet-4-5": "codex-deploy", "gpt-5.3-codex": "codex-deploy"},
+			compact: "/openai/v1/responses/compact",
+		},
+		{
+			name: "azure-openai AZURE_OPENAI_API=responses", provider: "azure-openai", format: llm.FormatResponses,
+			env:  map[string]string{"MODEL_PROVIDER": "azure-openai", "AZURE_OPENAI_API_KEY": azureKey, "AZURE_OPENAI_ENDPOINT": "{{URL}}", "AZURE_OPENAI_API": "responses"},
+			path: "/openai/v1/responses", auth: headerAuth("Api-Key", azureKey), secrets: []string{azureKey},
+			models:  claudeToDefault("gpt-4o"),
+			compact: "/openai/v1/responses/compact",
+		},
+		{
+			name: "azure-openai responses preview", provider: "azure-openai", format: llm.FormatResponses,
+			env:  map[string]string{"MODEL_PROVIDER": "azure-openai", "AZURE_OPENAI_API_KEY": azureKey, "AZURE_OPENAI_ENDPOINT": "{{URL}}/openai/responses"},
+			path: "/openai/responses", query: "api-version=2025-04-01-preview", auth: headerAuth("Api-Key", azureKey), secrets: []string{azureKey},
+			models:  claudeToDefault("gpt-4o"),
+			compact: "/openai/responses/compact",
+		},
+		{
+			name: "openrouter responses", provider: "openrouter", format: llm.FormatResponses,
+			env:  map[string]string{"MODEL_PROVIDER": "openrouter", "OPENROUTER_API_KEY": routerKey, "OPENROUTER_API": "responses", "OPENROUTER_ENDPOINT": "{{URL}}/api/v1"},
+			path: "/api/v1/responses", auth: bearerAuth(routerKey), secrets: []string{routerKey},
+			models:     map[string]string{"claude-sonnet-4-5": "openai/gpt-4o-mini", "openai/gpt-5.1-codex": "openai/gpt-5.1-codex"},
+			embeddings: "/api/v1/embeddings",
 		},
 		{
 			name: "azure-openai resource", provider: "azure-openai", format: llm.FormatChat,
@@ -321,8 +364,10 @@ func requestBody(t *testing.T, f llm.Format, model string) []byte {
 	switch f {
 	case llm.FormatChat:
 		return fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":"hi"}]}`, model)
+	case llm.FormatResponses:
+		return fmt.Appendf(nil, `{"model":%q,"input":[{"role":"user","content":"hi"}]}`, model)
 	case llm.FormatConverse:
-		b, err := converse.MessagesToConverseRequest([]byte(anthropic), model)
+		b, err := converse.MessagesToConverseRequest([]byte(anthropic), llm.Options{Model: model})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -417,6 +462,33 @@ func runConformance(t *testing.T, a adapter) {
 			a.auth(t, got)
 			checkNoClientSecrets(t, got)
 			checkAnthropicHeaders(t, a, got)
+		}
+		cp, isCompactor := p.(Compactor)
+		if isCompactor != (a.compact != "") {
+			t.Fatalf("Compactor = %v, declared %q", isCompactor, a.compact)
+		}
+		if isCompactor && a.format != llm.FormatResponses {
+			t.Fatalf("a Compactor of format %s: only Responses upstreams compact", a.format)
+		}
+		if isCompactor {
+			body := requestBody(t, a.format, p.Model("claude-sonnet-4-5"))
+			req, err := cp.NewCompactRequest(ctx, body, clientHeader())
+			if err != nil {
+				t.Fatal(err)
+			}
+			doCall(t, client, req)
+			got := up.last(t)
+			if got.method != http.MethodPost || got.path != a.compact || got.query != a.query {
+				t.Errorf("compact call %s %s?%s, want POST %s?%s", got.method, got.path, got.query, a.compact, a.query)
+			}
+			if got.header.Get("Accept") != contentJSON || got.header.Get("Content-Type") != contentJSON {
+				t.Errorf("compact Accept %q, Content-Type %q: want %s", got.header.Get("Accept"), got.header.Get("Content-Type"), contentJSON)
+			}
+			if !bytes.Equal(got.body, body) {
+				t.Errorf("compact body %s, want %s", got.body, body)
+			}
+			a.auth(t, got)
+			checkNoClientSecrets(t, got)
 		}
 		if _, isDecoder := p.(StreamDecoder); isDecoder != a.decoder {
 			t.Fatalf("StreamDecoder = %v, declared %v", isDecoder, a.decoder)

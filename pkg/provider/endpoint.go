@@ -23,6 +23,9 @@ func parseHTTPURL(name, raw, example string) (*url.URL, error) {
 // an unparsable value that might hold one is not repeated.
 func quoteURL(raw string) string {
 	if u, err := url.Parse(raw); err == nil {
+		if u.User == nil {
+			return fmt.Sprintf("%q", raw) // as the operator wrote it, not re-escaped
+		}
 		return fmt.Sprintf("%q", u.Redacted())
 	}
 	if strings.Contains(raw, "@") {
@@ -55,10 +58,56 @@ func chatURL(name, raw, example string) (*url.URL, error) {
 	return u, nil
 }
 
-// embeddingsURL is the OpenAI embeddings endpoint beside a chat completions URL.
+// responsesURL reads an OpenAI-compatible endpoint variable for the Responses API. It accepts
+// the full Responses URL (https://api.openai.com/v1/responses), a base URL, to which
+// /v1/responses is added, a URL ending in /v1, to which /responses is added, or a chat
+// completions URL (…/v1/chat/completions, the endpoint of OPENAI_API=chat), whose
+// /chat/completions becomes /responses.
+func responsesURL(name, raw, example string) (*url.URL, error) {
+	u, err := parseHTTPURL(name, raw, example)
+	if err != nil {
+		return nil, err
+	}
+	p := strings.TrimSuffix(u.Path, "/")
+	switch {
+	case strings.HasSuffix(p, "/responses"):
+	case p == "":
+		p = "/v1/responses"
+	case strings.HasSuffix(p, "/v1"):
+		p += "/responses"
+	case strings.HasSuffix(p, "/chat/completions"):
+		p = strings.TrimSuffix(p, "/chat/completions") + "/responses"
+	default:
+		return nil, invalid(name, fmt.Sprintf("expected the Responses URL (…/v1/responses) or a base URL such as %s, got %s", example, quoteURL(raw)))
+	}
+	u.Path, u.RawPath = p, ""
+	return u, nil
+}
+
+// isResponsesPath reports an endpoint of the OpenAI Responses API.
+func isResponsesPath(u *url.URL) bool {
+	return strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), "/responses")
+}
+
+// compactURL is the Responses API's compaction endpoint beside a Responses URL, its query
+// (Azure's api-version) kept.
+func compactURL(responses *url.URL) *url.URL {
+	u := *responses
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/compact"
+	u.RawPath = ""
+	return &u
+}
+
+// embeddingsURL is the OpenAI embeddings endpoint beside a chat completions or Responses URL.
 func embeddingsURL(chat *url.URL) *url.URL {
 	u := *chat
-	u.Path = strings.TrimSuffix(u.Path, "/chat/completions") + "/embeddings"
+	p := strings.TrimSuffix(u.Path, "/")
+	if before, ok := strings.CutSuffix(p, "/chat/completions"); ok {
+		p = before
+	} else {
+		p = strings.TrimSuffix(p, "/responses")
+	}
+	u.Path = p + "/embeddings"
 	u.RawPath = ""
 	return &u
 }

@@ -3,6 +3,9 @@ package provider
 import (
 	"net/http"
 	"strings"
+
+	"github.com/lynkr/lynkr/pkg/llm"
+	allow "github.com/lynkr/lynkr/pkg/llm/header"
 )
 
 // userAgent is the User-Agent of every upstream call.
@@ -27,6 +30,15 @@ func newHeader(accept string) http.Header {
 	h.Set("Accept", accept)
 	h.Set("User-Agent", userAgent)
 	return h
+}
+
+// forwardHeaders sets on dst the client's headers that an upstream speaking format f takes,
+// by the allow-list of package header: anthropic-* and X-Claude-Code-Session-Id to Anthropic's
+// format; OpenAI-*, session-id, thread-id, originator and x-client-request-id to OpenAI's (chat
+// and Responses); never a credential. Call it right after newHeader, before the provider's
+// fixed headers (OPENAI_ORGANIZATION's OpenAI-Organization) and its credential, which win.
+func forwardHeaders(dst, clientHeader http.Header, f llm.Format) {
+	allow.Forward(dst, clientHeader, f)
 }
 
 func acceptFor(stream bool) string {

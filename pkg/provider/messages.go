@@ -22,10 +22,11 @@ func (p *messagesProvider) NewRequest(ctx context.Context, body []byte, stream b
 	return newCall(ctx, p.name, p.url.String(), body, p.header(acceptFor(stream), clientHeader))
 }
 
-// header forwards the client's anthropic-version and the anthropic-beta flags the upstream
-// takes; nothing else of the client's headers.
+// header forwards the client's headers that Anthropic's format defines (forwardHeaders), with
+// the operator's anthropic-version if set and only the anthropic-beta flags the upstream takes.
 func (p *messagesProvider) header(accept string, clientHeader http.Header) http.Header {
 	h := newHeader(accept)
+	forwardHeaders(h, clientHeader, llm.FormatAnthropic)
 	v := p.version
 	if v == "" {
 		v = strings.TrimSpace(clientHeader.Get("anthropic-version"))
@@ -36,6 +37,8 @@ func (p *messagesProvider) header(accept string, clientHeader http.Header) http.
 	h.Set("anthropic-version", v)
 	if b := p.betas.betas(clientHeader); len(b) > 0 {
 		h.Set("anthropic-beta", strings.Join(b, ","))
+	} else {
+		h.Del("anthropic-beta")
 	}
 	p.auth.apply(h)
 	return h

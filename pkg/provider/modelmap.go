@@ -118,7 +118,9 @@ func isOpenAI(m string) bool {
 	if len(m) >= 2 && m[0] == 'o' && m[1] >= '1' && m[1] <= '9' { // o1, o3-mini, o4-mini, …
 		return true
 	}
-	return hasPrefixFold(m, "gpt-", "chatgpt-", "codex-", "text-embedding-", "ft:gpt", "davinci", "babbage", "omni-")
+	// The gpt-5.x-codex models (and any *-codex name) are served only by OpenAI's Responses API.
+	return hasPrefixFold(m, "gpt-", "chatgpt-", "codex-", "text-embedding-", "ft:gpt", "davinci", "babbage", "omni-") ||
+		strings.Contains(m, "-codex")
 }
 
 // isBedrockID reports a Bedrock model id or inference profile (anthropic.claude-…,

@@ -1,10 +1,12 @@
 // Package provider builds the HTTP requests a worker sends to the upstream LLM providers:
 // the URL, the credential, the headers and the model, for every provider lynkr speaks to.
 //
-// Providers come in three wire families (Format): the OpenAI Chat Completions format (openai,
+// Providers come in four wire families (Format): the OpenAI Chat Completions format (openai,
 // azure-openai, openrouter, ollama, llamacpp, lmstudio, moonshot, and databricks and zai when
-// their endpoint is a chat completions URL), the Anthropic Messages format (anthropic,
-// azure-anthropic, databricks, zai) and the Bedrock Converse format (bedrock). The worker
+// their endpoint is a chat completions URL), the OpenAI Responses API (openai, azure-openai
+// and openrouter with OPENAI_API=responses, AZURE_OPENAI_API=responses, OPENROUTER_API=responses
+// or a …/responses endpoint), the Anthropic Messages format (anthropic, azure-anthropic,
+// databricks, zai) and the Bedrock Converse format (bedrock). The worker
 // converts the client's request into the provider's format (package translate), then asks the
 // provider for the request to send:
 //
@@ -14,7 +16,7 @@
 //
 // Load reads the operator's environment, with the variable names of the Node.js Lynkr, into a
 // Set of providers. Abilities beyond chat are small separate interfaces (Embedder,
-// TokenCounter, StreamDecoder), found by type assertion.
+// TokenCounter, Compactor, StreamDecoder), found by type assertion.
 //
 // A provider never forwards the client's own credentials (Authorization, x-api-key): its own
 // replace them. Credentials are held as config.Secret values, which print, encode and log as
@@ -35,8 +37,8 @@ import (
 type Provider interface {
 	// Name is the provider's name as MODEL_PROVIDER spells it ("openai", "bedrock", …).
 	Name() string
-	// Format is the wire format the upstream speaks: llm.FormatChat, llm.FormatAnthropic or
-	// llm.FormatConverse.
+	// Format is the wire format the upstream speaks: llm.FormatChat, llm.FormatResponses,
+	// llm.FormatAnthropic or llm.FormatConverse.
 	Format() llm.Format
 	// Model is the upstream model that serves a client's requested model name (see the
 	// package's model map rules on Load).
@@ -62,6 +64,15 @@ type Embedder interface {
 type TokenCounter interface {
 	// NewCountTokensRequest returns the call for a Messages count_tokens request body.
 	NewCountTokensRequest(ctx context.Context, body []byte, clientHeader http.Header) (*http.Request, error)
+}
+
+// Compactor is a provider speaking the OpenAI Responses API (Format llm.FormatResponses) whose
+// upstream compacts a conversation: POST …/responses/compact.
+type Compactor interface {
+	// NewCompactRequest returns the call for a Responses compact request body, already naming
+	// the provider's model; the credential is set as for NewRequest, and clientHeader is
+	// taken from as there.
+	NewCompactRequest(ctx context.Context, body []byte, clientHeader http.Header) (*http.Request, error)
 }
 
 // StreamDecoder is a provider whose streamed answers are not Server-Sent Events.

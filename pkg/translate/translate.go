@@ -10,6 +10,7 @@ package translate
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/llm/anthropic"
@@ -125,6 +126,25 @@ func For(client, upstream llm.Format) (Plan, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: %s to %s", ErrUnsupported, client, upstream)
+}
+
+// From is the client's format.
+func (p Plan) From() llm.Format { return p[0].From }
+
+// To is the upstream's format.
+func (p Plan) To() llm.Format { return p[len(p)-1].To }
+
+// Lists reports whether the policy names name explicitly for a conversion of the plan (not
+// only as one of the "other" constructs, named by themselves).
+func (p Plan) Lists(name string) bool {
+	for _, c := range p {
+		for _, r := range RulesFor(c.From, c.To) {
+			if slices.Contains(r.Names, name) && name != AnyName {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Call is one request on its way through a plan: the request as each stage saw it, so the

@@ -29,12 +29,13 @@ const (
 type Operation int32
 
 const (
-	Operation_OPERATION_UNSPECIFIED      Operation = 0
-	Operation_OPERATION_MESSAGES         Operation = 1 // POST /v1/messages (Anthropic)
-	Operation_OPERATION_COUNT_TOKENS     Operation = 2 // POST /v1/messages/count_tokens (Anthropic)
-	Operation_OPERATION_CHAT_COMPLETIONS Operation = 3 // POST /v1/chat/completions (OpenAI)
-	Operation_OPERATION_RESPONSES        Operation = 4 // POST /v1/responses (OpenAI)
-	Operation_OPERATION_EMBEDDINGS       Operation = 5 // POST /v1/embeddings (OpenAI)
+	Operation_OPERATION_UNSPECIFIED       Operation = 0
+	Operation_OPERATION_MESSAGES          Operation = 1 // POST /v1/messages (Anthropic)
+	Operation_OPERATION_COUNT_TOKENS      Operation = 2 // POST /v1/messages/count_tokens (Anthropic)
+	Operation_OPERATION_CHAT_COMPLETIONS  Operation = 3 // POST /v1/chat/completions (OpenAI)
+	Operation_OPERATION_RESPONSES         Operation = 4 // POST /v1/responses (OpenAI)
+	Operation_OPERATION_EMBEDDINGS        Operation = 5 // POST /v1/embeddings (OpenAI)
+	Operation_OPERATION_RESPONSES_COMPACT Operation = 6 // POST /v1/responses/compact (OpenAI)
 )
 
 // Enum value maps for Operation.
@@ -46,14 +47,16 @@ var (
 		3: "OPERATION_CHAT_COMPLETIONS",
 		4: "OPERATION_RESPONSES",
 		5: "OPERATION_EMBEDDINGS",
+		6: "OPERATION_RESPONSES_COMPACT",
 	}
 	Operation_value = map[string]int32{
-		"OPERATION_UNSPECIFIED":      0,
-		"OPERATION_MESSAGES":         1,
-		"OPERATION_COUNT_TOKENS":     2,
-		"OPERATION_CHAT_COMPLETIONS": 3,
-		"OPERATION_RESPONSES":        4,
-		"OPERATION_EMBEDDINGS":       5,
+		"OPERATION_UNSPECIFIED":       0,
+		"OPERATION_MESSAGES":          1,
+		"OPERATION_COUNT_TOKENS":      2,
+		"OPERATION_CHAT_COMPLETIONS":  3,
+		"OPERATION_RESPONSES":         4,
+		"OPERATION_EMBEDDINGS":        5,
+		"OPERATION_RESPONSES_COMPACT": 6,
 	}
 )
 
@@ -100,7 +103,10 @@ type Request struct {
 	DeadlineUnixNano int64 `protobuf:"varint,7,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
 	// The client's request body, byte for byte.
 	Body []byte `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
-	// Client headers the upstream may need (anthropic-version, anthropic-beta).
+	// The client headers an upstream may take (anthropic-version, anthropic-beta,
+	// X-Claude-Code-Session-Id, OpenAI-Organization, session-id, …: the allow-list of package
+	// github.com/lynkr/lynkr/pkg/llm/header), by name, several values joined with commas. Never
+	// a credential: workers hold the provider's own.
 	Headers          map[string]string `protobuf:"bytes,9,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	AcceptedUnixNano int64             `protobuf:"varint,10,opt,name=accepted_unix_nano,json=acceptedUnixNano,proto3" json:"accepted_unix_nano,omitempty"`
 	// Who the request belongs to, when the gateway authenticates keys: the worker copies it
@@ -376,11 +382,15 @@ func (x *Chunk) GetEnd() *End {
 	return nil
 }
 
-// Head opens an answer: the status and content type the client gets.
+// Head opens an answer: the status, content type and headers the client gets.
 type Head struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        int32                  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
-	ContentType   string                 `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Status      int32                  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	ContentType string                 `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Response headers for the client, by the name the client gets them under: the upstream's
+	// request id and rate-limit headers (the allow-list of package
+	// github.com/lynkr/lynkr/pkg/llm/header) and lynkr's own X-Lynkr-* headers.
+	Headers       map[string]string `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -427,6 +437,13 @@ func (x *Head) GetContentType() string {
 		return x.ContentType
 	}
 	return ""
+}
+
+func (x *Head) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
 }
 
 // End closes an answer. An error set after a Head ends a stream with an error event; an error
@@ -951,10 +968,14 @@ const file_lynkr_bus_v1_bus_proto_rawDesc = "" +
 	"\aattempt\x18\x03 \x01(\x04R\aattempt\x12&\n" +
 	"\x04head\x18\x04 \x01(\v2\x12.lynkr.bus.v1.HeadR\x04head\x12\x12\n" +
 	"\x04data\x18\x05 \x01(\fR\x04data\x12#\n" +
-	"\x03end\x18\x06 \x01(\v2\x11.lynkr.bus.v1.EndR\x03end\"A\n" +
+	"\x03end\x18\x06 \x01(\v2\x11.lynkr.bus.v1.EndR\x03end\"\xb8\x01\n" +
 	"\x04Head\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x12!\n" +
-	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\"[\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x129\n" +
+	"\aheaders\x18\x03 \x03(\v2\x1f.lynkr.bus.v1.Head.HeadersEntryR\aheaders\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"[\n" +
 	"\x03End\x12)\n" +
 	"\x05error\x18\x01 \x01(\v2\x13.lynkr.bus.v1.ErrorR\x05error\x12)\n" +
 	"\x05usage\x18\x02 \x01(\v2\x13.lynkr.bus.v1.UsageR\x05usage\"\x8d\x01\n" +
@@ -1005,14 +1026,15 @@ const file_lynkr_bus_v1_bus_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +
 	"\fBacklogEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01*\xad\x01\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01*\xce\x01\n" +
 	"\tOperation\x12\x19\n" +
 	"\x15OPERATION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12OPERATION_MESSAGES\x10\x01\x12\x1a\n" +
 	"\x16OPERATION_COUNT_TOKENS\x10\x02\x12\x1e\n" +
 	"\x1aOPERATION_CHAT_COMPLETIONS\x10\x03\x12\x17\n" +
 	"\x13OPERATION_RESPONSES\x10\x04\x12\x18\n" +
-	"\x14OPERATION_EMBEDDINGS\x10\x05B*Z(github.com/lynkr/lynkr/proto/busv1;busv1b\x06proto3"
+	"\x14OPERATION_EMBEDDINGS\x10\x05\x12\x1f\n" +
+	"\x1bOPERATION_RESPONSES_COMPACT\x10\x06B*Z(github.com/lynkr/lynkr/proto/busv1;busv1b\x06proto3"
 
 var (
 	file_lynkr_bus_v1_bus_proto_rawDescOnce sync.Once
@@ -1027,7 +1049,7 @@ func file_lynkr_bus_v1_bus_proto_rawDescGZIP() []byte {
 }
 
 var file_lynkr_bus_v1_bus_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lynkr_bus_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_lynkr_bus_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_lynkr_bus_v1_bus_proto_goTypes = []any{
 	(Operation)(0),     // 0: lynkr.bus.v1.Operation
 	(*Request)(nil),    // 1: lynkr.bus.v1.Request
@@ -1040,8 +1062,9 @@ var file_lynkr_bus_v1_bus_proto_goTypes = []any{
 	(*UsageBatch)(nil), // 8: lynkr.bus.v1.UsageBatch
 	(*Heartbeat)(nil),  // 9: lynkr.bus.v1.Heartbeat
 	nil,                // 10: lynkr.bus.v1.Request.HeadersEntry
-	nil,                // 11: lynkr.bus.v1.Heartbeat.BreakersEntry
-	nil,                // 12: lynkr.bus.v1.Heartbeat.BacklogEntry
+	nil,                // 11: lynkr.bus.v1.Head.HeadersEntry
+	nil,                // 12: lynkr.bus.v1.Heartbeat.BreakersEntry
+	nil,                // 13: lynkr.bus.v1.Heartbeat.BacklogEntry
 }
 var file_lynkr_bus_v1_bus_proto_depIdxs = []int32{
 	0,  // 0: lynkr.bus.v1.Request.operation:type_name -> lynkr.bus.v1.Operation
@@ -1049,17 +1072,18 @@ var file_lynkr_bus_v1_bus_proto_depIdxs = []int32{
 	2,  // 2: lynkr.bus.v1.Request.tenant:type_name -> lynkr.bus.v1.Tenant
 	4,  // 3: lynkr.bus.v1.Chunk.head:type_name -> lynkr.bus.v1.Head
 	5,  // 4: lynkr.bus.v1.Chunk.end:type_name -> lynkr.bus.v1.End
-	6,  // 5: lynkr.bus.v1.End.error:type_name -> lynkr.bus.v1.Error
-	7,  // 6: lynkr.bus.v1.End.usage:type_name -> lynkr.bus.v1.Usage
-	2,  // 7: lynkr.bus.v1.Usage.tenant:type_name -> lynkr.bus.v1.Tenant
-	7,  // 8: lynkr.bus.v1.UsageBatch.usages:type_name -> lynkr.bus.v1.Usage
-	11, // 9: lynkr.bus.v1.Heartbeat.breakers:type_name -> lynkr.bus.v1.Heartbeat.BreakersEntry
-	12, // 10: lynkr.bus.v1.Heartbeat.backlog:type_name -> lynkr.bus.v1.Heartbeat.BacklogEntry
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	11, // 5: lynkr.bus.v1.Head.headers:type_name -> lynkr.bus.v1.Head.HeadersEntry
+	6,  // 6: lynkr.bus.v1.End.error:type_name -> lynkr.bus.v1.Error
+	7,  // 7: lynkr.bus.v1.End.usage:type_name -> lynkr.bus.v1.Usage
+	2,  // 8: lynkr.bus.v1.Usage.tenant:type_name -> lynkr.bus.v1.Tenant
+	7,  // 9: lynkr.bus.v1.UsageBatch.usages:type_name -> lynkr.bus.v1.Usage
+	12, // 10: lynkr.bus.v1.Heartbeat.breakers:type_name -> lynkr.bus.v1.Heartbeat.BreakersEntry
+	13, // 11: lynkr.bus.v1.Heartbeat.backlog:type_name -> lynkr.bus.v1.Heartbeat.BacklogEntry
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_lynkr_bus_v1_bus_proto_init() }
@@ -1073,7 +1097,7 @@ func file_lynkr_bus_v1_bus_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lynkr_bus_v1_bus_proto_rawDesc), len(file_lynkr_bus_v1_bus_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

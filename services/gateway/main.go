@@ -3,19 +3,17 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/services/gateway/gateway"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := gateway.Main(ctx, os.LookupEnv, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(1)
-	}
+	err := gateway.Main(ctx, os.LookupEnv, os.Stderr)
+	stop()
+	os.Exit(config.Report(os.Stderr, "gateway", err))
 }

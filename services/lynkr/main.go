@@ -7,19 +7,17 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/services/lynkr/app"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := app.Main(ctx, os.Args[1:], os.LookupEnv, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "lynkr:", err)
-		os.Exit(1)
-	}
+	err := app.Main(ctx, os.Args[1:], os.LookupEnv, os.Stderr)
+	stop()
+	os.Exit(config.Report(os.Stderr, "lynkr", err))
 }

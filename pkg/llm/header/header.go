@@ -110,6 +110,10 @@ var Rules = []Rule{
 // may set them on an answer, and the gateway writes them.
 const LynkrPrefix = "X-Lynkr-"
 
+// Dropped names, on an answer, what a format conversion left out of the request
+// (translate's policy names, comma-separated).
+const Dropped = "X-Lynkr-Dropped"
+
 // denied are names no rule may let through, whatever a prefix says.
 var denied = map[string]bool{
 	"Authorization":       true,

@@ -3,6 +3,7 @@ package aggregator
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nuid"
@@ -43,8 +44,8 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 	e := config.NewEnv(lookup)
 	host, _ := os.Hostname()
 	c := Config{
-		Addr:            fmt.Sprintf("%s:%d", e.String("HOST", ""), e.Int("PORT", DefaultPort, 0)),
-		NATSURL:         e.String("NATS_URL", ""),
+		Addr:            fmt.Sprintf("%s:%d", e.String("HOST", ""), port(e, "PORT", DefaultPort)),
+		NATSURL:         e.URLs("NATS_URL", "nats", "tls", "ws", "wss"),
 		Instance:        e.String("AGGREGATOR_ID", bus.Token(host, "aggregator")+"-"+nuid.Next()[16:]),
 		HeartbeatTTL:    e.Millis("HEARTBEAT_TTL", heartbeat.DefaultTTL),
 		PollInterval:    2 * time.Second,
@@ -56,6 +57,13 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		return Config{}, err
 	}
 	return c, c.Validate()
+}
+
+// port reads a listening port variable: 0 to 65535.
+func port(e *config.Env, name string, def int) int {
+	p := e.Int(name, def, 0)
+	e.Check(p <= 65535, name, strconv.Itoa(p), "want a port number between 0 and 65535")
+	return p
 }
 
 // Validate checks the settings that must agree with each other.

@@ -23,6 +23,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/limiter"
 	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/llm/anthropic"
+	"github.com/lynkr/lynkr/pkg/llm/header"
 	"github.com/lynkr/lynkr/pkg/loopguard"
 	"github.com/lynkr/lynkr/pkg/ratelimit"
 	"github.com/lynkr/lynkr/pkg/shed"
@@ -35,14 +36,6 @@ import (
 // acceptTimeout bounds the wait for JetStream to confirm it holds a request: past it the
 // client gets a 503 to retry rather than a hang.
 const acceptTimeout = 5 * time.Second
-
-// forwardedHeaders are the client headers an upstream may need, in canonical form (read
-// straight from the map) and as the bus carries them. Credentials are not among them: workers
-// hold the provider's own.
-var forwardedHeaders = [...]struct{ canonical, name string }{
-	{"Anthropic-Version", "anthropic-version"},
-	{"Anthropic-Beta", "anthropic-beta"},
-}
 
 // accept is the handler of every endpoint that goes to a provider: admit, publish, relay the
 // answer. It traces the request, continuing a client's traceparent, and measures it.
@@ -289,12 +282,15 @@ func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, deadline 
 		AcceptedUnixNano: time.Now().UnixNano(),
 		Tenant:           a.identity.Proto(),
 	}
-	for _, f := range forwardedHeaders {
-		if v := h[f.canonical]; len(v) > 0 {
+	// The client headers an upstream may take travel by their canonical names (the worker's
+	// provider picks those its API family defines); credentials never: workers hold the
+	// provider's own.
+	for k, v := range h {
+		if len(v) > 0 && header.Forwarded(k) {
 			if msg.Headers == nil {
-				msg.Headers = make(map[string]string, len(forwardedHeaders))
+				msg.Headers = make(map[string]string, 4)
 			}
-			msg.Headers[f.name] = strings.Join(v, ",")
+			msg.Headers[k] = strings.Join(v, ",")
 		}
 	}
 	data, err := proto.Marshal(msg)
@@ -303,14 +299,14 @@ func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, deadline 
 	}
 	answer := g.relay.Expect(id, deadline)
 	subject := bus.RequestSubject(a.provider)
-	header := nats.Header{nats.MsgIdHdr: []string{id}}
+	natsHeader := nats.Header{nats.MsgIdHdr: []string{id}}
 	span := noSpan
 	if g.tracing {
 		ctx, span = g.tracer.Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindProducer))
 		defer span.End()
-		telemetry.InjectNATS(ctx, header)
+		telemetry.InjectNATS(ctx, natsHeader)
 	}
-	if err := g.relay.Publish(answer, subject, header, data); err != nil {
+	if err := g.relay.Publish(answer, subject, natsHeader, data); err != nil {
 		g.relay.Done(answer)
 		span.SetStatus(codes.Error, err.Error())
 		g.log.Error("could not queue request", "request_id", id, "provider", a.provider, "error", err)

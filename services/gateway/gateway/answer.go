@@ -11,6 +11,7 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/llm/header"
 	"github.com/lynkr/lynkr/pkg/respcache"
 	"github.com/lynkr/lynkr/pkg/sse"
 	"github.com/lynkr/lynkr/proto/busv1"
@@ -163,7 +164,9 @@ func (a *answerWriter) apply(c *busv1.Chunk) (bool, error) {
 	return true, nil
 }
 
-// entry is the complete answer as the client received it, for the response cache.
+// entry is the complete answer as the client received it, for the response cache: its
+// status, content type and body. The answer's headers are not kept: the upstream's request id
+// and rate limits describe the call that filled the cache, not the request a hit answers.
 func (a *answerWriter) entry() respcache.Entry {
 	if a.stream {
 		return respcache.Entry{Status: a.status, ContentType: sseContentType, Body: a.captured}
@@ -179,6 +182,7 @@ func (a *answerWriter) commit() {
 	if a.committed {
 		return
 	}
+	a.writeHeaders()
 	h := a.w.Header()
 	h.Set("Content-Type", sseContentType)
 	h.Set("Cache-Control", "no-cache")
@@ -187,6 +191,22 @@ func (a *answerWriter) commit() {
 	a.w.WriteHeader(http.StatusOK)
 	a.w.Flush()
 	a.committed, a.status = true, http.StatusOK
+}
+
+// writeHeaders puts the answer's headers on the client's response, as far as the allow-list
+// lets them (package header): the upstream's request id and rate limits, and lynkr's own
+// X-Lynkr-* headers. A header the gateway has set already (X-Request-Id, RateLimit-*) stays.
+// A stream the gateway had to start with a keep-alive before its head came has none.
+func (a *answerWriter) writeHeaders() {
+	if a.head == nil || len(a.head.Headers) == 0 {
+		return
+	}
+	h := a.w.Header()
+	for k, v := range a.head.Headers {
+		if name, ok := header.ForClient(k); ok && len(h[name]) == 0 {
+			h[name] = []string{v}
+		}
+	}
 }
 
 // keepAlive starts a stream that is still waiting for its first byte and sends a ping, so
@@ -210,6 +230,7 @@ func (a *answerWriter) finish() {
 	if a.head != nil {
 		status, ctype = int(a.head.Status), a.head.ContentType
 	}
+	a.writeHeaders()
 	a.w.Header().Set("Content-Type", ctype)
 	a.w.WriteHeader(status)
 	_, _ = a.w.Write(a.buffered)

@@ -3,9 +3,11 @@ package gateway
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
@@ -86,8 +88,8 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 	e := config.NewEnv(lookup)
 	host, _ := os.Hostname()
 	c := Config{
-		Addr:               fmt.Sprintf("%s:%d", e.String("HOST", ""), e.Int("PORT", 8081, 0)),
-		NATSURL:            e.String("NATS_URL", ""),
+		Addr:               fmt.Sprintf("%s:%d", e.String("HOST", ""), port(e, "PORT", 8081)),
+		NATSURL:            e.URLs("NATS_URL", "nats", "tls", "ws", "wss"),
 		Instance:           e.String("GATEWAY_ID", bus.Token(host, "gateway")+"-"+nuid.Next()[16:]),
 		DefaultProvider:    e.String("MODEL_PROVIDER", "ollama"),
 		EmbeddingsProvider: e.String("EMBEDDINGS_PROVIDER", ""),
@@ -140,7 +142,19 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 	if c.Limiter, err = limiter.ConfigFromEnv(lookup); err != nil {
 		return Config{}, err
 	}
+	if u := c.Limiter.RedisURL; u != "" {
+		if _, err := redis.ParseURL(u); err != nil {
+			return Config{}, fmt.Errorf("REDIS_URL=%q: want a redis:// or rediss:// URL such as redis://localhost:6379/0", config.RedactURL(u))
+		}
+	}
 	return c, c.Validate()
+}
+
+// port reads a listening port variable: 0 to 65535.
+func port(e *config.Env, name string, def int) int {
+	p := e.Int(name, def, 0)
+	e.Check(p <= 65535, name, strconv.Itoa(p), "want a port number between 0 and 65535")
+	return p
 }
 
 // Validate checks the settings that must agree with each other.

@@ -109,7 +109,7 @@ func TestBadInputGetsTheClientsErrorFormatAndNeverReachesTheBus(t *testing.T) {
 	}{
 		{"malformed json anthropic", "/v1/messages", `{"model": "claude`, 400, true, []string{"JSON"}},
 		{"wrong types anthropic", "/v1/messages", `{"model": 123, "max_tokens": -1, "messages": []}`, 400, true, []string{"model", "max_tokens"}},
-		{"missing fields anthropic", "/v1/messages", `{}`, 400, true, []string{"model", "max_tokens", "messages"}},
+		{"missing fields anthropic", "/v1/messages", `{}`, 400, true, []string{"model", "messages"}},
 		{"malformed json openai", "/v1/chat/completions", `[1,2`, 400, false, []string{"JSON"}},
 		{"wrong types openai", "/v1/chat/completions", `{"model": 5, "messages": "hi"}`, 400, false, []string{"model", "messages"}},
 		{"responses without input", "/v1/responses", `{"model": "gpt-4o"}`, 400, false, []string{"input"}},

@@ -15,33 +15,38 @@ import (
 )
 
 // Main runs a gateway of the distributed mode until ctx ends: settings from lookup, logs to
-// stderr, the bus at NATS_URL.
+// stderr, the bus at NATS_URL. Every setting is read and checked before anything starts or
+// logs: a bad one is returned as a config.ErrBadSetting error, one line naming the variable.
 func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
-	log, logFile, err := logging.FromEnv(lookup, stderr)
+	logCfg, err := logging.ConfigFromEnv(lookup)
 	if err != nil {
-		return err
+		return config.Bad(err)
+	}
+	cfg, err := ConfigFromEnv(lookup)
+	if err != nil {
+		return config.Bad(err)
+	}
+	if cfg.NATSURL == "" {
+		return config.Bad(errors.New("NATS_URL is required: the gateway service joins a NATS cluster (go run ./services/lynkr runs everything in one process with an embedded server)"))
+	}
+	tcfg, err := telemetry.ConfigFromEnv(lookup)
+	if err != nil {
+		return config.Bad(err)
+	}
+	if tcfg.InstanceID == "" {
+		tcfg.InstanceID = cfg.Instance
+	}
+	log, logFile, err := logging.Open(logCfg, stderr)
+	if err != nil {
+		return config.Bad(err) // a LOG_FILE_PATH lynkr cannot write
 	}
 	defer logFile.Close()
 	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
-	cfg, err := ConfigFromEnv(lookup)
-	if err != nil {
-		return err
-	}
-	if cfg.NATSURL == "" {
-		return errors.New("NATS_URL is required: the gateway service joins a NATS cluster (go run ./services/lynkr runs everything in one process with an embedded server)")
-	}
 	nc, err := bus.Connect(cfg.NATSURL, nil, "lynkr-gateway-"+cfg.Instance)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	tcfg, err := telemetry.ConfigFromEnv(lookup)
-	if err != nil {
-		return err
-	}
-	if tcfg.InstanceID == "" {
-		tcfg.InstanceID = cfg.Instance
-	}
 	tp, shutdown, err := telemetry.NewTracerProvider(ctx, tcfg, "lynkr-gateway")
 	if err != nil {
 		return err

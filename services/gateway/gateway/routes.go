@@ -7,9 +7,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tidwall/gjson"
 
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/llm"
@@ -37,7 +39,51 @@ var (
 	chatEndpoint        = endpoint{busv1.Operation_OPERATION_CHAT_COMPLETIONS, llm.FormatChat, openai.ValidateChat, true}
 	responsesEndpoint   = endpoint{busv1.Operation_OPERATION_RESPONSES, llm.FormatResponses, responses.Validate, true}
 	embeddingsEndpoint  = endpoint{busv1.Operation_OPERATION_EMBEDDINGS, llm.FormatChat, openai.ValidateEmbeddings, false}
+	compactEndpoint     = endpoint{busv1.Operation_OPERATION_RESPONSES_COMPACT, llm.FormatResponses, validateCompact, false}
 )
+
+// validateCompact checks a /v1/responses/compact request: a JSON object naming its model.
+// The rest goes to the upstream as the client wrote it, for the upstream to judge: only
+// providers that serve OpenAI's compaction take it, and no conversion reads it.
+func validateCompact(body []byte) (llm.Summary, []string) {
+	var sum llm.Summary
+	switch {
+	case !gjson.ValidBytes(body):
+		return sum, []string{"the body is not valid JSON"}
+	case !utf8.Valid(body):
+		return sum, []string{"the body is not valid UTF-8"}
+	}
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return sum, []string{"the body must be a JSON object"}
+	}
+	switch model := root.Get("model"); {
+	case !model.Exists() || model.Type == gjson.Null:
+		return sum, []string{"model: is required"}
+	case model.Type != gjson.String:
+		return sum, []string{"model: must be a string, not " + jsonKind(model)}
+	case model.Str == "":
+		return sum, []string{"model: must not be empty"}
+	default:
+		sum.Model = model.Str
+	}
+	return sum, nil // compaction answers whole: never a stream
+}
+
+// jsonKind names the JSON type of v, for a problem's words.
+func jsonKind(v gjson.Result) string {
+	switch {
+	case v.Type == gjson.True || v.Type == gjson.False:
+		return "a boolean"
+	case v.Type == gjson.Number:
+		return "a number"
+	case v.IsArray():
+		return "an array"
+	case v.IsObject():
+		return "an object"
+	}
+	return "null"
+}
 
 func (g *Gateway) routes(extra map[string]http.Handler) *echo.Echo {
 	e := echo.New()
@@ -49,6 +95,7 @@ func (g *Gateway) routes(extra map[string]http.Handler) *echo.Echo {
 	e.POST("/v1/messages/count_tokens", g.accept(countTokensEndpoint))
 	e.POST("/v1/chat/completions", g.accept(chatEndpoint))
 	e.POST("/v1/responses", g.accept(responsesEndpoint))
+	e.POST("/v1/responses/compact", g.accept(compactEndpoint))
 	e.POST("/v1/embeddings", g.accept(embeddingsEndpoint))
 	e.GET("/v1/models", g.listModels, g.authenticated)
 	e.GET("/v1/models/:id", g.getModel, g.authenticated)

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,41 +43,70 @@ var Targets = []string{"gateway", "worker", "aggregator"}
 
 // Main runs the targets named by -target (default "all") until ctx ends. Without NATS_URL it
 // starts an embedded NATS server with JetStream in LYNKR_DATA_DIR.
+//
+// Every flag and setting is read and checked before anything starts or logs: a bad one is
+// returned as a config.ErrBadSetting error, one line naming the flag or variable and what it
+// expects (config.Report prints it and gives the exit status). -h prints the usage and
+// returns nil.
 func Main(ctx context.Context, args []string, lookup config.Lookup, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lynkr", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	target := fs.String("target", "all", "parts to run: all, or a comma-separated list of "+strings.Join(Targets, ", "))
-	if err := fs.Parse(args); err != nil {
+	targets, err := parseFlags(args, stderr)
+	if err != nil || targets == nil {
 		return err
 	}
-	targets, err := parseTargets(*target)
+	cfg := Config{Targets: targets, Lookup: lookup}
+	logCfg, err := logging.ConfigFromEnv(lookup)
+	if err != nil {
+		return config.Bad(err)
+	}
+	s, err := load(cfg)
 	if err != nil {
 		return err
 	}
-	log, logFile, err := logging.FromEnv(lookup, stderr)
+	log, logFile, err := logging.Open(logCfg, stderr)
 	if err != nil {
-		return err
+		return config.Bad(err) // a LOG_FILE_PATH lynkr cannot write
 	}
 	defer logFile.Close()
 	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
-	a, err := New(ctx, Config{Targets: targets, Lookup: lookup}, log)
+	a, err := build(ctx, cfg, s, log)
 	if err != nil {
 		return err
 	}
 	return a.Run(ctx)
 }
 
+// parseFlags reads the command line: the targets to run, or none after -h. Its errors are
+// bad settings of one line; the usage is printed only when asked for.
+func parseFlags(args []string, stderr io.Writer) ([]string, error) {
+	fs := flag.NewFlagSet("lynkr", flag.ContinueOnError)
+	var usage strings.Builder
+	fs.SetOutput(&usage)
+	target := fs.String("target", "all", "parts to run: all, or a comma-separated list of "+strings.Join(Targets, ", "))
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		_, _ = io.WriteString(stderr, usage.String())
+		return nil, nil
+	case err != nil:
+		return nil, config.Bad(err) // "flag provided but not defined: -x"
+	case fs.NArg() > 0:
+		return nil, config.Bad(fmt.Errorf("unexpected argument %q: lynkr takes only -target (settings are environment variables)", fs.Arg(0)))
+	}
+	return parseTargets(*target)
+}
+
 func parseTargets(s string) ([]string, error) {
-	if s == "all" || s == "" {
+	if s == "all" {
 		return Targets, nil
 	}
 	var out []string
 	for t := range strings.SplitSeq(s, ",") {
 		t = strings.TrimSpace(t)
 		if !slices.Contains(Targets, t) {
-			return nil, fmt.Errorf("-target %q: want all or a list of %s", s, strings.Join(Targets, ", "))
+			return nil, config.Bad(fmt.Errorf("-target %q: want all or a comma-separated list of %s", s, strings.Join(Targets, ", ")))
 		}
-		out = append(out, t)
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
 	}
 	return out, nil
 }
@@ -103,37 +134,118 @@ type App struct {
 	gwDone  chan struct{} // closed when the gateway has stopped
 }
 
-// New starts the embedded server if there is no NATS_URL and builds the targets.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) {
-	a = &App{log: log, gwDone: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			a.close()
-		}
-	}()
+// settings is everything the process reads from its environment, read and checked before
+// anything starts.
+type settings struct {
+	natsURL, dataDir, listen, pprofAddr string
+	telemetry                           telemetry.Config // unused when Config.Tracer is set
+	worker                              *worker.Config   // nil unless the worker runs
+	providers                           *provider.Set
+	aggregator                          *aggregator.Config // nil unless the aggregator runs
+	gateway                             *gateway.Config    // nil unless the gateway runs
+}
+
+// load reads the settings of cfg's targets. Its errors are config.ErrBadSetting errors.
+func load(cfg Config) (settings, error) {
+	s, err := loadTargets(cfg)
+	return s, config.Bad(err)
+}
+
+func loadTargets(cfg Config) (s settings, err error) {
+	if len(cfg.Targets) == 0 {
+		return s, fmt.Errorf("no target: want all or a comma-separated list of %s", strings.Join(Targets, ", "))
+	}
 	e := config.NewEnv(cfg.Lookup)
-	natsURL := e.String("NATS_URL", "")
-	dataDir := e.String("LYNKR_DATA_DIR", defaultDataDir())
-	listen := e.String("NATS_LISTEN", "")
-	pprofAddr := e.String("PPROF_ADDR", "")
+	s.natsURL = e.URLs("NATS_URL", "nats", "tls", "ws", "wss")
+	s.dataDir = e.String("LYNKR_DATA_DIR", defaultDataDir())
+	s.listen = e.String("NATS_LISTEN", "")
+	s.pprofAddr = e.String("PPROF_ADDR", "")
+	for _, v := range [][2]string{{"NATS_LISTEN", s.listen}, {"PPROF_ADDR", s.pprofAddr}} {
+		e.Check(v[1] == "" || validAddr(v[1]), v[0], v[1], "want a listen address host:port, such as 127.0.0.1:4222")
+	}
 	if err := e.Err(); err != nil {
+		return s, err
+	}
+	if s.listen != "" && s.natsURL != "" {
+		return s, errors.New("NATS_LISTEN is set with NATS_URL: NATS_LISTEN opens the embedded server, which does not run with an external NATS_URL")
+	}
+	if cfg.Tracer == nil {
+		if s.telemetry, err = telemetry.ConfigFromEnv(cfg.Lookup); err != nil {
+			return s, err
+		}
+	}
+	if slices.Contains(cfg.Targets, "worker") {
+		wcfg, err := worker.ConfigFromEnv(cfg.Lookup)
+		if err != nil {
+			return s, err
+		}
+		if s.providers, err = provider.Load(cfg.Lookup); err != nil {
+			return s, err
+		}
+		s.worker = &wcfg
+	}
+	if slices.Contains(cfg.Targets, "aggregator") {
+		acfg, err := aggregator.ConfigFromEnv(cfg.Lookup)
+		if err != nil {
+			return s, err
+		}
+		s.aggregator = &acfg
+	}
+	if slices.Contains(cfg.Targets, "gateway") {
+		gcfg, err := gateway.ConfigFromEnv(cfg.Lookup)
+		if err != nil {
+			return s, err
+		}
+		s.gateway = &gcfg
+	}
+	return s, nil
+}
+
+// validAddr reports a listen address host:port with a port number.
+func validAddr(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
+}
+
+// New reads the settings of cfg's targets, starts the embedded server if there is no
+// NATS_URL and builds the targets. A bad setting is a config.ErrBadSetting error, returned
+// before anything starts.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	s, err := load(cfg)
+	if err != nil {
 		return nil, err
 	}
-	if pprofAddr != "" {
+	return build(ctx, cfg, s, log)
+}
+
+// build starts what s describes. On an error it stops what it had started.
+func build(ctx context.Context, cfg Config, s settings, log *slog.Logger) (*App, error) {
+	a := &App{log: log, gwDone: make(chan struct{})}
+	if err := a.start(ctx, cfg, s); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// start starts the parts one after the other, each adding its stop to a.closers.
+func (a *App) start(ctx context.Context, cfg Config, s settings) error {
+	if s.pprofAddr != "" {
 		// Go's profiler, for an operator chasing CPU or memory; off unless asked for.
-		srv := &http.Server{Addr: pprofAddr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Addr: s.pprofAddr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.ListenAndServe() }()
 		a.closers = append(a.closers, func() { _ = srv.Close() })
 	}
 	tp := cfg.Tracer
 	if tp == nil {
-		tcfg, err := telemetry.ConfigFromEnv(cfg.Lookup)
-		if err != nil {
-			return nil, err
-		}
 		var shutdown func(context.Context) error
-		if tp, shutdown, err = telemetry.NewTracerProvider(ctx, tcfg, "lynkr"); err != nil {
-			return nil, err
+		var err error
+		if tp, shutdown, err = telemetry.NewTracerProvider(ctx, s.telemetry, "lynkr"); err != nil {
+			return err
 		}
 		a.closers = append(a.closers, func() { telemetry.Flush(shutdown) })
 	}
@@ -142,77 +254,65 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 	if reg == nil {
 		reg = metrics.NewRegistry()
 	}
-	if natsURL == "" {
-		s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: filepath.Join(dataDir, "jetstream"), Listen: listen})
+	if s.natsURL == "" {
+		store := filepath.Join(s.dataDir, "jetstream")
+		srv, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: store, Listen: s.listen})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		a.nats = s
-		a.closers = append(a.closers, func() { s.Shutdown(); s.WaitForShutdown() })
-		log.Info("embedded NATS server with JetStream started", "store", filepath.Join(dataDir, "jetstream"), "listen", listen)
+		a.nats = srv
+		a.closers = append(a.closers, func() { srv.Shutdown(); srv.WaitForShutdown() })
+		a.log.Info("embedded NATS server with JetStream started", "store", store, "listen", s.listen)
 	}
-	if slices.Contains(cfg.Targets, "worker") {
-		wcfg, err := worker.ConfigFromEnv(cfg.Lookup)
-		if err != nil {
-			return nil, err
-		}
-		if slices.Contains(cfg.Targets, "gateway") {
+	if s.worker != nil {
+		wcfg, ps := *s.worker, s.providers
+		if s.gateway != nil {
 			wcfg.Addr = "" // the gateway serves this process's /metrics and health
 		}
 		wcfg.Streams.MemoryRequests = a.nats != nil
-		ps, err := provider.Load(cfg.Lookup)
-		if err != nil {
-			return nil, err
-		}
 		p, _ := ps.Get(ps.Default())
-		log.Info(fmt.Sprintf("requests go to the %v", p), "provider", ps.Default(), "providers", ps.Names())
-		nc, err := a.connect(natsURL, cfg.Targets)
+		a.log.Info(fmt.Sprintf("requests go to the %v", p), "provider", ps.Default(), "providers", ps.Names())
+		nc, err := a.connect(s.natsURL, cfg.Targets)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		hc := &http.Client{Transport: telemetry.Transport(provider.NewTransport(cfg.Lookup), tp)}
-		if a.worker, err = worker.New(ctx, wcfg, worker.Deps{NATS: nc, Logger: log, Providers: ps, HTTP: hc, Metrics: reg, Tracer: tp}); err != nil {
-			return nil, err
+		if a.worker, err = worker.New(ctx, wcfg, worker.Deps{NATS: nc, Logger: a.log, Providers: ps, HTTP: hc, Metrics: reg, Tracer: tp}); err != nil {
+			return err
 		}
 	}
 	var handlers map[string]http.Handler
-	if slices.Contains(cfg.Targets, "aggregator") {
-		acfg, err := aggregator.ConfigFromEnv(cfg.Lookup)
-		if err != nil {
-			return nil, err
-		}
-		if slices.Contains(cfg.Targets, "gateway") {
+	if s.aggregator != nil {
+		acfg := *s.aggregator
+		if s.gateway != nil {
 			// The gateway serves the cluster view on its own port, beside its metrics.
 			acfg.Addr = ""
 		}
-		nc, err := a.connect(natsURL, cfg.Targets)
+		nc, err := a.connect(s.natsURL, cfg.Targets)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if a.agg, err = aggregator.New(ctx, acfg, aggregator.Deps{NATS: nc, Logger: log, Metrics: reg}); err != nil {
-			return nil, err
+		if a.agg, err = aggregator.New(ctx, acfg, aggregator.Deps{NATS: nc, Logger: a.log, Metrics: reg}); err != nil {
+			return err
 		}
 		h := a.agg.Handler()
 		handlers = map[string]http.Handler{"/cluster": h, "/cluster/*": h}
 	}
-	if slices.Contains(cfg.Targets, "gateway") {
-		gcfg, err := gateway.ConfigFromEnv(cfg.Lookup)
-		if err != nil {
-			return nil, err
-		}
+	if s.gateway != nil {
+		gcfg := *s.gateway
 		gcfg.Streams.MemoryRequests = a.nats != nil
 		if gcfg.Tenancy.StorePath == "" {
-			gcfg.Tenancy.StorePath = filepath.Join(dataDir, "tenants.db")
+			gcfg.Tenancy.StorePath = filepath.Join(s.dataDir, "tenants.db")
 		}
-		nc, err := a.connect(natsURL, cfg.Targets)
+		nc, err := a.connect(s.natsURL, cfg.Targets)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if a.gateway, err = gateway.New(ctx, gcfg, gateway.Deps{NATS: nc, Logger: log, Metrics: reg, Tracer: tp, Handlers: handlers}); err != nil {
-			return nil, err
+		if a.gateway, err = gateway.New(ctx, gcfg, gateway.Deps{NATS: nc, Logger: a.log, Metrics: reg, Tracer: tp, Handlers: handlers}); err != nil {
+			return err
 		}
 	}
-	return a, nil
+	return nil
 }
 
 // Gateway is the gateway part, when it runs.
@@ -278,7 +378,11 @@ func (a *App) connect(natsURL string, targets []string) (*nats.Conn, error) {
 	return nc, nil
 }
 
+// close stops what the App started, in reverse order; nil-safe, for an App half built.
 func (a *App) close() {
+	if a == nil {
+		return
+	}
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -15,6 +16,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/llm/anthropic"
+	"github.com/lynkr/lynkr/pkg/llm/header"
 	"github.com/lynkr/lynkr/pkg/provider"
 	"github.com/lynkr/lynkr/pkg/sse"
 	"github.com/lynkr/lynkr/pkg/translate"
@@ -29,7 +31,7 @@ func clientFormat(op busv1.Operation) llm.Format {
 	switch op {
 	case busv1.Operation_OPERATION_MESSAGES, busv1.Operation_OPERATION_COUNT_TOKENS:
 		return llm.FormatAnthropic
-	case busv1.Operation_OPERATION_RESPONSES:
+	case busv1.Operation_OPERATION_RESPONSES, busv1.Operation_OPERATION_RESPONSES_COMPACT:
 		return llm.FormatResponses
 	default:
 		return llm.FormatChat
@@ -62,6 +64,7 @@ func (w *Worker) answer(ctx context.Context, req *busv1.Request, p provider.Prov
 	if fb, ok := w.fallbackFor(p); ok {
 		log.Info("provider down: answering from the fallback provider", "fallback", fb.Name(), "reason", err)
 		w.metrics.Fallbacks.WithLabelValues(p.Name(), fb.Name()).Inc()
+		rep.reset()
 		usage, err = w.answerWith(ctx, req, fb, rep, log.With("fallback", fb.Name()))
 	}
 	return usage, providerDown(err)
@@ -78,19 +81,21 @@ func (w *Worker) fallbackFor(p provider.Provider) (provider.Provider, bool) {
 
 func (w *Worker) answerWith(ctx context.Context, req *busv1.Request, p provider.Provider, rep *reply, log *slog.Logger) (llm.Usage, error) {
 	rep.provider = p.Name()
-	header := make(http.Header, len(req.Headers))
+	clientHeader := make(http.Header, len(req.Headers))
 	for k, v := range req.Headers {
-		header.Set(k, v)
+		clientHeader.Set(k, v)
 	}
 	model := p.Model(req.Model)
 	rep.model = model
 	switch req.Operation {
 	case busv1.Operation_OPERATION_COUNT_TOKENS:
-		return llm.Usage{}, w.countTokens(ctx, req, p, model, header, rep, log)
+		return llm.Usage{}, w.countTokens(ctx, req, p, model, clientHeader, rep, log)
 	case busv1.Operation_OPERATION_EMBEDDINGS:
 		// Embedding models are not chat models: the client's name goes through as it is.
 		rep.model = req.Model
 		return w.embeddings(ctx, req, p, req.Model, rep, log)
+	case busv1.Operation_OPERATION_RESPONSES_COMPACT:
+		return w.compact(ctx, req, p, model, clientHeader, rep, log)
 	}
 
 	plan, err := w.plan(clientFormat(req.Operation), p.Format())
@@ -101,14 +106,18 @@ func (w *Worker) answerWith(ctx context.Context, req *busv1.Request, p provider.
 	if err != nil {
 		return llm.Usage{}, &apierror.Error{Status: http.StatusBadRequest, Type: apierror.TypeInvalidRequest, Message: err.Error()}
 	}
+	if dropped := call.Dropped(); len(dropped) > 0 {
+		w.noteDropped(rep, plan, dropped, log)
+	}
 	log.Debug("calling upstream", "upstream_model", model, "format", p.Format(), "bytes", len(call.Body()))
 	ex, err := w.call(ctx, p, log, func(ctx context.Context) (*http.Request, error) {
-		return p.NewRequest(ctx, call.Body(), req.Stream, header)
+		return p.NewRequest(ctx, call.Body(), req.Stream, clientHeader)
 	})
 	if err != nil {
 		return llm.Usage{}, err
 	}
 	defer ex.resp.Body.Close()
+	rep.upstream(ex.resp.Header)
 
 	if !req.Stream {
 		body, err := readBody(ex.resp)
@@ -180,19 +189,20 @@ func (w *Worker) relayStream(ctx context.Context, p provider.Provider, call *tra
 
 // countTokens answers /v1/messages/count_tokens: the upstream counts when it can; otherwise a
 // high estimate, because Claude Code compacts on this number and a low one overflows.
-func (w *Worker) countTokens(ctx context.Context, req *busv1.Request, p provider.Provider, model string, header http.Header, rep *reply, log *slog.Logger) error {
+func (w *Worker) countTokens(ctx context.Context, req *busv1.Request, p provider.Provider, model string, clientHeader http.Header, rep *reply, log *slog.Logger) error {
 	if tc, ok := p.(provider.TokenCounter); ok {
 		body, err := sjson.SetBytes(req.Body, "model", model)
 		if err != nil {
 			return fmt.Errorf("%w: %w", llm.ErrInvalid, err)
 		}
 		ex, err := w.call(ctx, p, log, func(ctx context.Context) (*http.Request, error) {
-			return tc.NewCountTokensRequest(ctx, body, header)
+			return tc.NewCountTokensRequest(ctx, body, clientHeader)
 		})
 		if err != nil {
 			return err
 		}
 		defer ex.resp.Body.Close()
+		rep.upstream(ex.resp.Header)
 		out, err := io.ReadAll(ex.resp.Body)
 		if err != nil {
 			err = upstreamError(ctx, p, err)
@@ -228,6 +238,7 @@ func (w *Worker) embeddings(ctx context.Context, req *busv1.Request, p provider.
 		return llm.Usage{}, err
 	}
 	defer ex.resp.Body.Close()
+	rep.upstream(ex.resp.Header)
 	out, err := io.ReadAll(ex.resp.Body)
 	if err != nil {
 		err = upstreamError(ctx, p, err)
@@ -239,6 +250,44 @@ func (w *Worker) embeddings(ctx context.Context, req *busv1.Request, p provider.
 	rep.begin(http.StatusOK, "application/json")
 	rep.hold(out)
 	return llm.Usage{InputTokens: gjson.GetBytes(out, "usage.prompt_tokens").Int()}, nil
+}
+
+// compact answers /v1/responses/compact through a provider that serves OpenAI's compaction:
+// the client's body goes upstream byte for byte but for the model, mapped, and the upstream's
+// answer comes back as it is.
+func (w *Worker) compact(ctx context.Context, req *busv1.Request, p provider.Provider, model string, clientHeader http.Header, rep *reply, log *slog.Logger) (llm.Usage, error) {
+	c, ok := p.(provider.Compactor)
+	if !ok {
+		return llm.Usage{}, apierror.New(http.StatusNotFound, "provider %s does not serve /v1/responses/compact", p.Name())
+	}
+	body := req.Body
+	if model != "" && gjson.GetBytes(body, "model").String() != model {
+		b, err := sjson.SetBytes(body, "model", model)
+		if err != nil {
+			return llm.Usage{}, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
+		}
+		body = b
+	}
+	ex, err := w.call(ctx, p, log, func(ctx context.Context) (*http.Request, error) {
+		return c.NewCompactRequest(ctx, body, clientHeader)
+	})
+	if err != nil {
+		return llm.Usage{}, err
+	}
+	defer ex.resp.Body.Close()
+	rep.upstream(ex.resp.Header)
+	out, err := readBody(ex.resp)
+	if err != nil {
+		err = upstreamError(ctx, p, err)
+	}
+	ex.finish(err)
+	if err != nil {
+		return llm.Usage{}, err
+	}
+	rep.begin(http.StatusOK, "application/json")
+	rep.hold(out)
+	u := gjson.GetManyBytes(out, "usage.input_tokens", "usage.output_tokens", "usage.input_tokens_details.cached_tokens")
+	return llm.Usage{InputTokens: u[0].Int(), OutputTokens: u[1].Int(), CacheReadTokens: u[2].Int()}, nil
 }
 
 // readBody reads a whole answer into one buffer of the size the upstream announced, rather
@@ -256,3 +305,39 @@ func readBody(resp *http.Response) ([]byte, error) {
 
 // maxAnnouncedBody bounds the buffer a Content-Length makes the worker allocate up front.
 const maxAnnouncedBody = 64 << 20
+
+// maxDroppedHeader bounds the names X-Lynkr-Dropped lists: the names come from the client's
+// request, which may hold any number of members lynkr does not know.
+const maxDroppedHeader = 32
+
+// noteDropped tells the client what the conversion left out of its request, in the answer's
+// X-Lynkr-Dropped header, and counts it. Names the policy lists are counted by name, others
+// (a client's own member names) as "other", so the metric's series stay bounded.
+func (w *Worker) noteDropped(rep *reply, plan translate.Plan, dropped []string, log *slog.Logger) {
+	from, to := plan.From(), plan.To()
+	names := make([]string, 0, min(len(dropped), maxDroppedHeader))
+	for _, d := range dropped {
+		label := "other"
+		if plan.Lists(d) {
+			label = d
+		}
+		w.metrics.Dropped.WithLabelValues(string(from), string(to), label).Inc()
+		if n := headerToken(d); n != "" && len(names) < maxDroppedHeader {
+			names = append(names, n)
+		}
+	}
+	rep.header(header.Dropped, strings.Join(names, ","))
+	log.Debug("conversion dropped", "from", from, "to", to, "dropped", names)
+}
+
+// headerToken is name as a header value may carry it: printable ASCII without commas, at most
+// 64 bytes; "" when nothing is left.
+func headerToken(name string) string {
+	b := make([]byte, 0, min(len(name), 64))
+	for i := 0; i < len(name) && len(b) < 64; i++ {
+		if c := name[i]; c > ' ' && c < 0x7f && c != ',' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}

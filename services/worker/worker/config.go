@@ -3,6 +3,7 @@ package worker
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nuid"
@@ -63,9 +64,9 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 	e := config.NewEnv(lookup)
 	host, _ := os.Hostname()
 	c := Config{
-		NATSURL:         e.String("NATS_URL", ""),
+		NATSURL:         e.URLs("NATS_URL", "nats", "tls", "ws", "wss"),
 		Instance:        e.String("WORKER_ID", bus.Token(host, "worker")+"-"+nuid.Next()[16:]),
-		Addr:            fmt.Sprintf("%s:%d", e.String("HOST", ""), e.Int("WORKER_PORT", 8082, 0)),
+		Addr:            fmt.Sprintf("%s:%d", e.String("HOST", ""), port(e, "WORKER_PORT", 8082)),
 		HeartbeatEvery:  e.Millis("HEARTBEAT_INTERVAL", 5*time.Second),
 		RequestLogging:  e.Bool("REQUEST_LOGGING_ENABLED", true),
 		UsageFlushEvery: e.Millis("USAGE_FLUSH_INTERVAL", 200*time.Millisecond),
@@ -90,6 +91,13 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		return Config{}, err
 	}
 	return c, c.Validate()
+}
+
+// port reads a listening port variable: 0 to 65535.
+func port(e *config.Env, name string, def int) int {
+	p := e.Int(name, def, 0)
+	e.Check(p <= 65535, name, strconv.Itoa(p), "want a port number between 0 and 65535")
+	return p
 }
 
 // Validate checks the settings that must agree with each other.

@@ -17,37 +17,43 @@ import (
 )
 
 // Main runs a worker of the distributed mode until ctx ends: settings from lookup, logs to
-// stderr, the bus at NATS_URL.
+// stderr, the bus at NATS_URL. Every setting, the providers' included, is read and checked
+// before anything starts or logs: a bad one is returned as a config.ErrBadSetting error, one
+// line naming the variable.
 func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
-	log, logFile, err := logging.FromEnv(lookup, stderr)
+	logCfg, err := logging.ConfigFromEnv(lookup)
 	if err != nil {
-		return err
+		return config.Bad(err)
 	}
-	defer logFile.Close()
-	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
 	cfg, err := ConfigFromEnv(lookup)
 	if err != nil {
-		return err
+		return config.Bad(err)
 	}
 	if cfg.NATSURL == "" {
-		return errors.New("NATS_URL is required: the worker service joins a NATS cluster (go run ./services/lynkr runs everything in one process with an embedded server)")
+		return config.Bad(errors.New("NATS_URL is required: the worker service joins a NATS cluster (go run ./services/lynkr runs everything in one process with an embedded server)"))
 	}
 	ps, err := provider.Load(lookup)
 	if err != nil {
-		return err
+		return config.Bad(err)
 	}
+	tcfg, err := telemetry.ConfigFromEnv(lookup)
+	if err != nil {
+		return config.Bad(err)
+	}
+	if tcfg.InstanceID == "" {
+		tcfg.InstanceID = cfg.Instance
+	}
+	log, logFile, err := logging.Open(logCfg, stderr)
+	if err != nil {
+		return config.Bad(err) // a LOG_FILE_PATH lynkr cannot write
+	}
+	defer logFile.Close()
+	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
 	nc, err := bus.Connect(cfg.NATSURL, nil, "lynkr-worker-"+cfg.Instance)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	tcfg, err := telemetry.ConfigFromEnv(lookup)
-	if err != nil {
-		return err
-	}
-	if tcfg.InstanceID == "" {
-		tcfg.InstanceID = cfg.Instance
-	}
 	tp, shutdown, err := telemetry.NewTracerProvider(ctx, tcfg, "lynkr-worker")
 	if err != nil {
 		return err

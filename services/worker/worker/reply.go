@@ -2,12 +2,14 @@ package worker
 
 import (
 	"fmt"
+	"net/http"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/llm/header"
 	"github.com/lynkr/lynkr/proto/busv1"
 )
 
@@ -21,10 +23,12 @@ type reply struct {
 	attempt  uint64
 	seq      uint64
 	maxChunk int
-	head     *busv1.Head // not sent yet
-	held     []byte      // a non-streamed body, sent with the end
-	provider string      // the provider answering, named in the usage of the end
-	model    string      // the upstream model it was asked for, which prices the usage
+	head     *busv1.Head       // not sent yet
+	headSent bool              // a head went out: headers can no longer be added
+	headers  map[string]string // response headers for the client, sent with the head
+	held     []byte            // a non-streamed body, sent with the end
+	provider string            // the provider answering, named in the usage of the end
+	model    string            // the upstream model it was asked for, which prices the usage
 }
 
 func newReply(nc *nats.Conn, req *busv1.Request, attempt uint64) *reply {
@@ -40,6 +44,9 @@ func (r *reply) send(c *busv1.Chunk) error {
 	r.seq++
 	c.RequestId, c.Seq, c.Attempt = r.id, r.seq, r.attempt
 	c.Head, r.head = r.head, nil
+	if c.Head != nil {
+		c.Head.Headers, r.headSent = r.headers, true
+	}
 	b, err := proto.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("encode answer chunk: %w", err)
@@ -53,6 +60,42 @@ func (r *reply) send(c *busv1.Chunk) error {
 // begin sets the status and content type the client gets.
 func (r *reply) begin(status int, contentType string) {
 	r.head = &busv1.Head{Status: int32(status), ContentType: contentType}
+}
+
+// header sets a response header for the client, by the name the client gets it under, such as
+// lynkr's own X-Lynkr-Dropped; "" removes it. It must be called before the answer's first
+// data or its end goes out (it then travels with the head), and returns false after, when it
+// is too late. The gateway writes lynkr's X-Lynkr-* headers and those the allow-list of
+// package header returns; it ignores others, and keeps its own where it set one.
+func (r *reply) header(name, value string) bool {
+	if r.headSent {
+		return false
+	}
+	if value == "" {
+		delete(r.headers, name)
+		return true
+	}
+	if r.headers == nil {
+		r.headers = make(map[string]string, 4)
+	}
+	r.headers[name] = value
+	return true
+}
+
+// upstream takes the response headers of the upstream call that answers, for the client: its
+// request id and rate limits (header.Returned's allow-list).
+func (r *reply) upstream(h http.Header) {
+	if !r.headSent {
+		r.headers = header.Returned(r.headers, h)
+	}
+}
+
+// reset forgets the headers set for a provider that did not answer, before its fallback
+// answers in its place.
+func (r *reply) reset() {
+	if !r.headSent {
+		r.headers = nil
+	}
 }
 
 // data sends answer bytes now (a stream's events), split to fit the bus's message size.
