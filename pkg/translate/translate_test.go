@@ -150,3 +150,124 @@ func TestChainedStreamResponsesOverAnthropic(t *testing.T) {
 		t.Errorf("usage %+v", u)
 	}
 }
+
+// A Codex tool loop on an Anthropic upstream keeps Claude's signed thinking: the thinking of
+// one answer reaches the client in a reasoning item's encrypted_content (streamed or not), and
+// the client's next request, which hands that item back, reaches Anthropic with the signed
+// thinking block first in the assistant turn, so thinking can stay on.
+func TestSignedThinkingRoundTripThroughResponses(t *testing.T) {
+	p, err := For(llm.FormatResponses, llm.FormatAnthropic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sig = "EqQBCgIYAhIM1gbcDa9GJwZA2b3h"
+	turn1 := []byte(`{"model":"gpt-5-codex","stream":true,"include":["reasoning.encrypted_content"],"reasoning":{"effort":"high"},
+		"tools":[{"type":"function","name":"exec_command","parameters":{"type":"object","properties":{"cmd":{"type":"string"}}}}],
+		"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"run ls"}]}]}`)
+	call, err := p.Request(turn1, "claude-sonnet-4-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gjson.GetBytes(call.Body(), "thinking.type").Str != "enabled" {
+		t.Fatalf("first turn asks for no thinking: %s", call.Body())
+	}
+	upstream := []sse.Event{
+		{Event: "message_start", Data: []byte(`{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":1}}}`)},
+		{Event: "content_block_start", Data: []byte(`{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}`)},
+		{Event: "content_block_delta", Data: []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"List the "}}`)},
+		{Event: "content_block_delta", Data: []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"directory."}}`)},
+		{Event: "content_block_delta", Data: []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"` + sig + `"}}`)},
+		{Event: "content_block_stop", Data: []byte(`{"type":"content_block_stop","index":0}`)},
+		{Event: "content_block_start", Data: []byte(`{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"exec_command","input":{}}}`)},
+		{Event: "content_block_delta", Data: []byte(`{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"cmd\":\"ls\"}"}}`)},
+		{Event: "content_block_stop", Data: []byte(`{"type":"content_block_stop","index":1}`)},
+		{Event: "message_delta", Data: []byte(`{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":20}}`)},
+		{Event: "message_stop", Data: []byte(`{"type":"message_stop"}`)},
+	}
+	s := call.Stream()
+	var completed gjson.Result
+	for _, ev := range upstream {
+		evs, err := s.Next(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Event == "response.completed" {
+				completed = gjson.GetBytes(e.Data, "response")
+			}
+		}
+	}
+	if _, err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var reasoning, fc gjson.Result
+	for _, it := range completed.Get("output").Array() {
+		switch it.Get("type").Str {
+		case "reasoning":
+			reasoning = it
+		case "function_call":
+			fc = it
+		}
+	}
+	enc := reasoning.Get("encrypted_content").Str
+	if enc == "" || fc.Get("call_id").Str != "toolu_1" {
+		t.Fatalf("answer has no encrypted reasoning or no call: %s", completed.Raw)
+	}
+
+	// The client hands the items back with the command's output.
+	turn2 := []byte(`{"model":"gpt-5-codex","stream":true,"include":["reasoning.encrypted_content"],"reasoning":{"effort":"high"},
+		"tools":[{"type":"function","name":"exec_command","parameters":{"type":"object","properties":{"cmd":{"type":"string"}}}}],
+		"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"run ls"}]},` +
+		reasoning.Raw + `,` + fc.Raw + `,{"type":"function_call_output","call_id":"toolu_1","output":"a.go"}]}`)
+	call2, err := p.Request(turn2, "claude-sonnet-4-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := gjson.ParseBytes(call2.Body())
+	first := body.Get("messages.1.content.0")
+	if body.Get("messages.1.role").Str != "assistant" || first.Get("type").Str != "thinking" ||
+		first.Get("signature").Str != sig || first.Get("thinking").Str != "List the directory." {
+		t.Fatalf("the assistant turn does not start with the signed thinking: %s", call2.Body())
+	}
+	if body.Get("thinking.type").Str != "enabled" {
+		t.Errorf("thinking is off in the tool loop: %s", call2.Body())
+	}
+	if d := call2.Dropped(); len(d) > 0 {
+		t.Errorf("dropped %v", d)
+	}
+}
+
+// The same, not streamed: the reasoning item of a whole answer carries the signed thinking.
+func TestSignedThinkingInAWholeResponse(t *testing.T) {
+	p, err := For(llm.FormatResponses, llm.FormatAnthropic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call, err := p.Request([]byte(`{"model":"m","include":["reasoning.encrypted_content"],"input":"hi"}`), "claude-sonnet-4-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := call.Response([]byte(`{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5",
+		"content":[{"type":"thinking","thinking":"Greet.","signature":"c2ln"},{"type":"redacted_thinking","data":"cmVk"},{"type":"text","text":"Hello"}],
+		"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":5}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enc string
+	for _, it := range gjson.GetBytes(out, "output").Array() {
+		if it.Get("type").Str == "reasoning" {
+			enc = it.Get("encrypted_content").Str
+		}
+	}
+	call2, err := p.Request([]byte(`{"model":"m","input":[{"type":"message","role":"user","content":"hi"},
+		{"type":"reasoning","summary":[],"encrypted_content":"`+enc+`"},
+		{"type":"message","role":"assistant","content":[{"type":"output_text","text":"Hello"}]},
+		{"type":"message","role":"user","content":"again"}]}`), "claude-sonnet-4-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := gjson.GetBytes(call2.Body(), "messages.1.content").Array()
+	if len(blocks) != 3 || blocks[0].Get("signature").Str != "c2ln" || blocks[1].Get("data").Str != "cmVk" || blocks[2].Get("text").Str != "Hello" {
+		t.Fatalf("assistant turn %s", gjson.GetBytes(call2.Body(), "messages.1").Raw)
+	}
+}
