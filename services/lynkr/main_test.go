@@ -1,61 +1,21 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/lynkr/lynkr/pkg/config/configtest"
 )
 
 // TestBadSettingExits builds the lynkr command and runs it with one bad setting of each kind:
 // it must exit with status 2 after printing one line that names the setting, and never panic.
 func TestBadSettingExits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the command")
-	}
-	bin := filepath.Join(t.TempDir(), "lynkr")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	tests := []struct {
-		name string
-		args []string
-		env  []string
-		want string // in the line printed
-	}{
-		{"missing key", nil, []string{"MODEL_PROVIDER=openai"}, "OPENAI_API_KEY is required when MODEL_PROVIDER=openai"},
-		{"endpoint scheme", nil, []string{"MODEL_PROVIDER=openai", "OPENAI_API_KEY=k", "OPENAI_ENDPOINT=ftp://x"}, "OPENAI_ENDPOINT: expected an http(s) URL"},
-		{"endpoint not a URL", nil, []string{"MODEL_PROVIDER=openai", "OPENAI_API_KEY=k", "OPENAI_ENDPOINT=not a url"}, "OPENAI_ENDPOINT: expected an http(s) URL"},
-		{"bad LOG_LEVEL", nil, []string{"LOG_LEVEL=loud"}, "LOG_LEVEL="},
-		{"bad duration", nil, []string{"REQUEST_TIMEOUT=soon"}, "REQUEST_TIMEOUT="},
-		{"bad -target", []string{"-target", "router"}, nil, `-target "router"`},
-		{"unknown flag", []string{"-verbose"}, nil, "flag provided but not defined: -verbose"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.Command(bin, tt.args...)
-			// Only what the case sets: nothing of the test runner's environment.
-			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "LYNKR_DATA_DIR=" + t.TempDir()}, tt.env...)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-				t.Errorf("exit: %v, want status 2", err)
-			}
-			out := stderr.String()
-			if strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "lynkr: ") || !strings.Contains(out, tt.want) {
-				t.Errorf("stderr %q: want one line \"lynkr: …%s…\"", out, tt.want)
-			}
-			if strings.Contains(out, "panic") || strings.Contains(out, "goroutine") {
-				t.Errorf("stderr shows a panic: %s", out)
-			}
-			if stdout.Len() != 0 {
-				t.Errorf("stdout %q, want nothing", stdout.String())
-			}
-		})
-	}
+	configtest.BadSettingExits(t, "lynkr", []configtest.Case{
+		{Name: "missing key", Env: []string{"MODEL_PROVIDER=openai"}, Want: "OPENAI_API_KEY is required when MODEL_PROVIDER=openai"},
+		{Name: "endpoint scheme", Env: []string{"MODEL_PROVIDER=openai", "OPENAI_API_KEY=k", "OPENAI_ENDPOINT=ftp://x"}, Want: "OPENAI_ENDPOINT: expected an http(s) URL"},
+		{Name: "endpoint not a URL", Env: []string{"MODEL_PROVIDER=openai", "OPENAI_API_KEY=k", "OPENAI_ENDPOINT=not a url"}, Want: "OPENAI_ENDPOINT: expected an http(s) URL"},
+		{Name: "bad LOG_LEVEL", Env: []string{"LOG_LEVEL=loud"}, Want: "LOG_LEVEL="},
+		{Name: "bad duration", Env: []string{"REQUEST_TIMEOUT=soon"}, Want: "REQUEST_TIMEOUT="},
+		{Name: "bad -target", Args: []string{"-target", "router"}, Want: `-target "router"`},
+		{Name: "unknown flag", Args: []string{"-verbose"}, Want: "flag provided but not defined: -verbose"},
+	})
 }

@@ -1,60 +1,20 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/lynkr/lynkr/pkg/config/configtest"
 )
 
 // TestBadSettingExits builds the worker command and runs it with one bad setting of each kind:
 // it must exit with status 2 after printing one line that names the setting, and never panic.
 func TestBadSettingExits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the command")
-	}
-	bin := filepath.Join(t.TempDir(), "worker")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	tests := []struct {
-		name string
-		args []string
-		env  []string
-		want string // in the line printed
-	}{
-		{"no NATS_URL", nil, []string{"MODEL_PROVIDER=openai", "OPENAI_API_KEY=k"}, "NATS_URL is required"},
-		{"missing key", nil, []string{"NATS_URL=nats://127.0.0.1:1", "MODEL_PROVIDER=openai"}, "OPENAI_API_KEY is required when MODEL_PROVIDER=openai"},
-		{"endpoint scheme", nil, []string{"NATS_URL=nats://127.0.0.1:1", "MODEL_PROVIDER=openai", "OPENAI_API_KEY=k", "OPENAI_ENDPOINT=ftp://x"}, "OPENAI_ENDPOINT: expected an http(s) URL"},
-		{"bad OPENAI_API", nil, []string{"NATS_URL=nats://127.0.0.1:1", "MODEL_PROVIDER=openai", "OPENAI_API_KEY=k", "OPENAI_API=completions"}, "OPENAI_API: expected chat"},
-		{"bad threshold", nil, []string{"NATS_URL=nats://127.0.0.1:1", "CIRCUIT_BREAKER_FAILURE_THRESHOLD=0"}, "CIRCUIT_BREAKER_FAILURE_THRESHOLD="},
-		{"bad NATS_URL", nil, []string{"NATS_URL=not a url"}, "NATS_URL: want"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.Command(bin, tt.args...)
-			// Only what the case sets: nothing of the test runner's environment.
-			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "LYNKR_DATA_DIR=" + t.TempDir()}, tt.env...)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-				t.Errorf("exit: %v, want status 2", err)
-			}
-			out := stderr.String()
-			if strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "worker: ") || !strings.Contains(out, tt.want) {
-				t.Errorf("stderr %q: want one line \"worker: …%s…\"", out, tt.want)
-			}
-			if strings.Contains(out, "panic") || strings.Contains(out, "goroutine") {
-				t.Errorf("stderr shows a panic: %s", out)
-			}
-			if stdout.Len() != 0 {
-				t.Errorf("stdout %q, want nothing", stdout.String())
-			}
-		})
-	}
+	configtest.BadSettingExits(t, "worker", []configtest.Case{
+		{Name: "no NATS_URL", Env: []string{"MODEL_PROVIDER=openai", "OPENAI_API_KEY=k"}, Want: "NATS_URL is required"},
+		{Name: "missing key", Env: []string{"NATS_URL=nats://127.0.0.1:1", "MODEL_PROVIDER=openai"}, Want: "OPENAI_API_KEY is required when MODEL_PROVIDER=openai"},
+		{Name: "endpoint scheme", Env: []string{"NATS_URL=nats://127.0.0.1:1", "MODEL_PROVIDER=openai", "OPENAI_API_KEY=k", "OPENAI_ENDPOINT=ftp://x"}, Want: "OPENAI_ENDPOINT: expected an http(s) URL"},
+		{Name: "bad OPENAI_API", Env: []string{"NATS_URL=nats://127.0.0.1:1", "MODEL_PROVIDER=openai", "OPENAI_API_KEY=k", "OPENAI_API=completions"}, Want: "OPENAI_API: expected chat"},
+		{Name: "bad threshold", Env: []string{"NATS_URL=nats://127.0.0.1:1", "CIRCUIT_BREAKER_FAILURE_THRESHOLD=0"}, Want: "CIRCUIT_BREAKER_FAILURE_THRESHOLD="},
+		{Name: "bad NATS_URL", Env: []string{"NATS_URL=not a url"}, Want: "NATS_URL: want"},
+	})
 }

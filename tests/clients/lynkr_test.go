@@ -19,6 +19,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/fakeupstream"
 	"github.com/lynkr/lynkr/pkg/logging"
 	"github.com/lynkr/lynkr/services/lynkr/app"
+	"github.com/lynkr/lynkr/tests/harness"
 )
 
 // format is the wire format of the provider lynkr forwards to.
@@ -77,7 +78,7 @@ type stack struct {
 	Fake   *fakeupstream.Server
 	Lynkr  string // lynkr's base URL
 	Proxy  *recorder
-	logs   *syncBuffer
+	logs   *harness.Buffer
 	http   *http.Client
 }
 
@@ -107,7 +108,7 @@ func (s *stack) startLynkr(upstream string) {
 	for k, v := range providerEnv(s.format, upstream) {
 		env[k] = v
 	}
-	s.logs = &syncBuffer{}
+	s.logs = &harness.Buffer{}
 	log, err := logging.New(config.Map(env), s.logs)
 	if err != nil {
 		t.Fatal(err)
@@ -277,22 +278,4 @@ func (r *recorder) exchanges() []exchange {
 		out[i] = *e
 	}
 	return out
-}
-
-// syncBuffer collects lynkr's log lines, shown when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

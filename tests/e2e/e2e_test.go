@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/fakeupstream"
 	"github.com/lynkr/lynkr/pkg/logging"
 	"github.com/lynkr/lynkr/services/lynkr/app"
+	"github.com/lynkr/lynkr/tests/harness"
 )
 
 // upstream is the wire family of the provider lynkr forwards to.
@@ -41,28 +41,10 @@ type stack struct {
 	URL  string // the gateway, e.g. http://127.0.0.1:40123
 	Fake *fakeupstream.Server
 	kind upstream
-	logs *syncBuffer
+	logs *harness.Buffer
 	// HTTP is the stack's own client: its connections go when the stack stops, so a
 	// connection dialled and never used cannot hold up the gateway's graceful shutdown.
 	HTTP *http.Client
-}
-
-// syncBuffer collects the process's log lines, shown when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // providerEnv is the environment that points lynkr's provider at endpoint.
@@ -114,7 +96,7 @@ func startLynkrWith(t testing.TB, kind upstream, endpoint string, extra map[stri
 	for k, v := range extra {
 		env[k] = v
 	}
-	logs := &syncBuffer{}
+	logs := &harness.Buffer{}
 	log, err := logging.New(config.Map(env), logs)
 	if err != nil {
 		t.Fatal(err)
