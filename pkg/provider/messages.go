@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/llm/anthropic"
 )
 
 // messagesProvider is an upstream of the Anthropic Messages format.
@@ -19,7 +20,22 @@ type messagesProvider struct {
 }
 
 func (p *messagesProvider) NewRequest(ctx context.Context, body []byte, stream bool, clientHeader http.Header) (*http.Request, error) {
+	body, err := p.body(body)
+	if err != nil {
+		return nil, err
+	}
 	return newCall(ctx, p.name, p.url.String(), body, p.header(acceptFor(stream), clientHeader))
+}
+
+// body is the request body as the upstream takes it: the client's, except that a system
+// message inside the conversation, which only Anthropic's own API takes, becomes <system>
+// text in a user turn at the same place on the other hosts of the format (Microsoft Foundry,
+// Databricks, Z.AI).
+func (p *messagesProvider) body(body []byte) ([]byte, error) {
+	if p.name == "anthropic" {
+		return body, nil
+	}
+	return anthropic.InlineSystemMessages(body)
 }
 
 // header forwards the client's headers that Anthropic's format defines (forwardHeaders), with
@@ -51,6 +67,10 @@ type messagesCounter struct {
 }
 
 func (p *messagesCounter) NewCountTokensRequest(ctx context.Context, body []byte, clientHeader http.Header) (*http.Request, error) {
+	body, err := p.body(body)
+	if err != nil {
+		return nil, err
+	}
 	return newCall(ctx, p.name, p.count.String(), body, p.header(contentJSON, clientHeader))
 }
 
