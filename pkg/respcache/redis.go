@@ -53,32 +53,53 @@ func (r *Redis) Set(ctx context.Context, key string, e Entry, ttl time.Duration)
 }
 
 // entryVersion is the first byte of a stored entry: version, then status and the content
-// type's length as uvarints, the content type, and the body to the end.
-const entryVersion = 1
+// type's length as uvarints, the content type, then (from version 2) the length of Dropped
+// and Dropped, and the body to the end. Version 1 entries, without Dropped, are still read.
+const entryVersion = 2
 
 func encodeEntry(e Entry) []byte {
-	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(e.ContentType)+len(e.Body))
+	b := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(e.ContentType)+len(e.Dropped)+len(e.Body))
 	b = append(b, entryVersion)
 	b = binary.AppendUvarint(b, uint64(e.Status))
 	b = binary.AppendUvarint(b, uint64(len(e.ContentType)))
 	b = append(b, e.ContentType...)
+	b = binary.AppendUvarint(b, uint64(len(e.Dropped)))
+	b = append(b, e.Dropped...)
 	return append(b, e.Body...)
 }
 
 func decodeEntry(b []byte) (Entry, error) {
-	if len(b) == 0 || b[0] != entryVersion {
+	if len(b) == 0 || b[0] < 1 || b[0] > entryVersion {
 		return Entry{}, ErrCorrupt
 	}
+	version := b[0]
 	b = b[1:]
 	status, n := binary.Uvarint(b)
 	if n <= 0 || status > 999 {
 		return Entry{}, ErrCorrupt
 	}
 	b = b[n:]
-	ctLen, n := binary.Uvarint(b)
-	if n <= 0 || ctLen > uint64(len(b)-n) {
+	ct, b, ok := lengthPrefixed(b)
+	if !ok {
 		return Entry{}, ErrCorrupt
 	}
+	e := Entry{Status: int(status), ContentType: ct}
+	if version >= 2 {
+		if e.Dropped, b, ok = lengthPrefixed(b); !ok {
+			return Entry{}, ErrCorrupt
+		}
+	}
+	e.Body = b
+	return e, nil
+}
+
+// lengthPrefixed reads a uvarint length and that many bytes as a string, and returns what
+// follows.
+func lengthPrefixed(b []byte) (string, []byte, bool) {
+	l, n := binary.Uvarint(b)
+	if n <= 0 || l > uint64(len(b)-n) {
+		return "", nil, false
+	}
 	b = b[n:]
-	return Entry{Status: int(status), ContentType: string(b[:ctLen]), Body: b[ctLen:]}, nil
+	return string(b[:l]), b[l:], true
 }

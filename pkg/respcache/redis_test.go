@@ -31,6 +31,7 @@ func TestRedisRoundTrip(t *testing.T) {
 		{Status: 200, ContentType: "application/json", Body: []byte(`{"id":"chatcmpl-1","choices":[]}`)},
 		{Status: 200, ContentType: "text/event-stream", Body: []byte("event: message_start\ndata: {}\n\ndata: [DONE]\n\n")},
 		{Status: 204},
+		{Status: 200, ContentType: "application/json", Body: []byte(`{}`), Dropped: "web_search,context_management"},
 	} {
 		key := Key("", "openai", "chat", "p", "m", want.ContentType == "text/event-stream", want.Body)
 		set(t, c, key, want, time.Minute)
@@ -38,7 +39,7 @@ func TestRedisRoundTrip(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("Get = %v, %v", ok, err)
 		}
-		if got.Status != want.Status || got.ContentType != want.ContentType || string(got.Body) != string(want.Body) {
+		if got.Status != want.Status || got.ContentType != want.ContentType || string(got.Body) != string(want.Body) || got.Dropped != want.Dropped {
 			t.Fatalf("got %+v, want %+v", got, want)
 		}
 		// Stored under the prefix, with an expiry.
@@ -83,5 +84,13 @@ func TestRedisDown(t *testing.T) {
 	}
 	if err := c.Set(t.Context(), "k", body(5), time.Minute); err == nil {
 		t.Fatal("Set with Redis down succeeded")
+	}
+}
+
+// An entry stored by the version before Dropped is still read.
+func TestDecodeVersion1(t *testing.T) {
+	e, err := decodeEntry([]byte("\x01\xc8\x01\x10application/json{}"))
+	if err != nil || e.Status != 200 || e.ContentType != "application/json" || string(e.Body) != "{}" || e.Dropped != "" {
+		t.Fatalf("decode = %+v, %v", e, err)
 	}
 }

@@ -24,6 +24,9 @@ type Entry struct {
 	Status      int
 	ContentType string
 	Body        []byte // the JSON body, or for a stream the whole SSE byte stream
+	// Dropped is the answer's X-Lynkr-Dropped: what the conversion of the request left out,
+	// which is the same for every request the entry answers.
+	Dropped string
 }
 
 // Cache stores entries by key for a time.

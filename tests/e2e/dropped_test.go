@@ -58,4 +58,20 @@ func TestDroppedIsNamedAndCounted(t *testing.T) {
 	if !gjson.GetBytes(s.lastCall().Body, "future_member").Exists() {
 		t.Errorf("passthrough lost an unknown member: %s", s.lastCall().Body)
 	}
+
+	// A cached answer names what the conversion that made it dropped.
+	body := `{"model":"gpt-4o","input":"cache me","tools":[{"type":"web_search"}]}`
+	s.Fake.Enqueue(fakeupstream.Reply{Text: "cached"})
+	for i, want := range []string{"miss", "hit"} {
+		var resp *http.Response
+		for range 50 { // the answer is stored as it is sent: a request right after may miss
+			resp, _ = s.post(t, "/v1/responses", body, map[string]string{"X-Lynkr-Cache": "true"})
+			if i == 0 || resp.Header.Get("X-Lynkr-Cache") == "hit" {
+				break
+			}
+		}
+		if resp.Header.Get("X-Lynkr-Cache") != want || resp.Header.Get("X-Lynkr-Dropped") != "web_search" {
+			t.Errorf("%s: X-Lynkr-Cache %q, X-Lynkr-Dropped %q", want, resp.Header.Get("X-Lynkr-Cache"), resp.Header.Get("X-Lynkr-Dropped"))
+		}
+	}
 }

@@ -165,13 +165,15 @@ func (a *answerWriter) apply(c *busv1.Chunk) (bool, error) {
 }
 
 // entry is the complete answer as the client received it, for the response cache: its
-// status, content type and body. The answer's headers are not kept: the upstream's request id
-// and rate limits describe the call that filled the cache, not the request a hit answers.
+// status, content type, body and X-Lynkr-Dropped. The upstream's headers are not kept: its
+// request id and rate limits describe the call that filled the cache, not the request a hit
+// answers.
 func (a *answerWriter) entry() respcache.Entry {
+	dropped := a.w.Header().Get(header.Dropped)
 	if a.stream {
-		return respcache.Entry{Status: a.status, ContentType: sseContentType, Body: a.captured}
+		return respcache.Entry{Status: a.status, ContentType: sseContentType, Body: a.captured, Dropped: dropped}
 	}
-	return respcache.Entry{Status: a.status, ContentType: a.w.Header().Get("Content-Type"), Body: a.buffered}
+	return respcache.Entry{Status: a.status, ContentType: a.w.Header().Get("Content-Type"), Body: a.buffered, Dropped: dropped}
 }
 
 // sseContentType is the Content-Type of every stream the gateway sends.

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/lynkr/lynkr/pkg/limiter"
+	"github.com/lynkr/lynkr/pkg/llm/header"
 	"github.com/lynkr/lynkr/pkg/respcache"
 )
 
@@ -71,6 +72,9 @@ func (g *Gateway) lookup(ctx context.Context, c echo.Context, ep endpoint, body 
 	h := w.Header()
 	h.Set(HeaderCache, "hit")
 	h.Set("Content-Type", e.ContentType)
+	if e.Dropped != "" {
+		h.Set(header.Dropped, e.Dropped)
+	}
 	if a.stream {
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Accel-Buffering", "no")
