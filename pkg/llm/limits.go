@@ -31,6 +31,22 @@ var outputLimits = []struct {
 	{"claude-haiku-4", 64000},
 }
 
+// IsReasoningModel tells OpenAI's reasoning models (o1, o3, o4, gpt-5 and the codex models),
+// which take max_completion_tokens and a reasoning effort, and refuse max_tokens and a
+// temperature other than 1. The model may carry a provider's prefix ("openai/gpt-5").
+func IsReasoningModel(model string) bool {
+	m := strings.ToLower(model)
+	if i := strings.LastIndexByte(m, '/'); i >= 0 {
+		m = m[i+1:]
+	}
+	for _, p := range []string{"o1", "o3", "o4", "gpt-5", "codex"} {
+		if m == p || strings.HasPrefix(m, p+"-") || strings.HasPrefix(m, p+".") {
+			return true
+		}
+	}
+	return false
+}
+
 // ClampOutputTokens returns n, or the output limit of model when lynkr knows it and n is
 // larger. The model may carry a provider's prefix ("openai/gpt-4o").
 func ClampOutputTokens(model string, n int64) int64 {

@@ -79,7 +79,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown fallback", map[string]string{"FALLBACK_PROVIDER": "gemini"}, `FALLBACK_PROVIDER: expected one of anthropic, azure-anthropic, azure-openai, bedrock, databricks, llamacpp, lmstudio, moonshot, ollama, openai, openrouter, zai, got "gemini"`},
 		{"bad boolean", map[string]string{"FALLBACK_ENABLED": "maybe"}, `FALLBACK_ENABLED: expected true or false, got "maybe"`},
 		{"bad URL", map[string]string{"OLLAMA_ENDPOINT": "localhost:11434"}, `OLLAMA_ENDPOINT: expected an http(s) URL such as http://localhost:11434, got "localhost:11434"`},
-		{"password in a bad URL", map[string]string{"OLLAMA_ENDPOINT": "http://user:hunter2@localhost:11434/api/chat"}, `OLLAMA_ENDPOINT: expected the chat completions URL (…/v1/chat/completions) or a base URL such as http://localhost:11434, got "http://user:xxxxx@localhost:11434/api/chat"`},
+		{"password in a bad URL", map[string]string{"OLLAMA_ENDPOINT": "http://user:hunter2@localhost:11434/api/chat"}, `OLLAMA_ENDPOINT: expected the chat completions URL (…/v1/chat/completions) or a base URL such as http://localhost:11434, got "http://localhost:11434/api/chat"`},
 		{"bad model map", map[string]string{"MODEL_MAP": "claude-*"}, `MODEL_MAP: expected comma-separated pattern=model entries such as claude-sonnet-*=gpt-4o, got "claude-*"`},
 		{"bad provider model map", map[string]string{"OLLAMA_MODEL_MAP": "=x"}, `OLLAMA_MODEL_MAP: expected comma-separated pattern=model entries such as claude-sonnet-*=gpt-4o, got "=x"`},
 		{"missing key azure", map[string]string{"MODEL_PROVIDER": "azure-openai"}, "AZURE_OPENAI_API_KEY is required when MODEL_PROVIDER=azure-openai"},

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/lynkr/lynkr/pkg/config"
 )
 
 // parseHTTPURL parses the value of variable name as an absolute http(s) URL. example is what
@@ -19,14 +21,15 @@ func parseHTTPURL(name, raw, example string) (*url.URL, error) {
 	return u, nil
 }
 
-// quoteURL quotes a configured URL for an error message, with any password in it redacted;
-// an unparsable value that might hold one is not repeated.
+// quoteURL quotes a configured URL for an error message, without what may carry a credential
+// (user information, the query: config.RedactURL); an unparsable value that might hold one is
+// not repeated.
 func quoteURL(raw string) string {
 	if u, err := url.Parse(raw); err == nil {
-		if u.User == nil {
+		if u.User == nil && u.RawQuery == "" {
 			return fmt.Sprintf("%q", raw) // as the operator wrote it, not re-escaped
 		}
-		return fmt.Sprintf("%q", u.Redacted())
+		return fmt.Sprintf("%q", config.RedactURL(raw))
 	}
 	if strings.Contains(raw, "@") {
 		return "a value that is not a URL"

@@ -362,7 +362,7 @@ var policyCases = []policyCase{
 		body:    `{"model":"gpt-x","input":[{"role":"user","content":"hi"},{"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"gAAAAABoOpaque"},{"role":"assistant","content":"hello"},{"role":"user","content":"again"}]}`,
 		want:    map[string]string{"messages.1.content": "hello", "messages.1.reasoning_details": absent},
 		dropped: []string{"reasoning.encrypted_content"}},
-	{from: resp, to: chat, construct: "other item types", model: "gpt-4o",
+	{from: resp, to: chat, construct: "other item and part types", model: "gpt-4o",
 		body:    `{"model":"gpt-x","input":[{"role":"user","content":"find"},{"type":"web_search_call","id":"ws_1","status":"completed","action":{"type":"search","query":"q"}},{"role":"assistant","content":"found"},{"type":"image_generation_call","id":"ig_1","status":"completed","result":"iVBOR"},{"role":"user","content":"thanks"}]}`,
 		want:    map[string]string{"messages.#": "3", "messages.1.content": "found"},
 		dropped: []string{"web_search_call", "image_generation_call"}},

@@ -46,7 +46,7 @@ func MessagesToChatRequest(body []byte, opt llm.Options) ([]byte, error) {
 	if opt.Model != "" {
 		out.Model = opt.Model
 	}
-	reasoning := isReasoningModel(out.Model)
+	reasoning := llm.IsReasoningModel(out.Model)
 	c := toChat{opt: opt}
 	if req.System != nil {
 		if sys, ok := c.system(*req.System); ok {
@@ -196,20 +196,6 @@ func ChatEffort(effort string) string {
 	return "medium"
 }
 
-// isReasoningModel tells OpenAI's reasoning models, which take max_completion_tokens and
-// reasoning_effort and refuse max_tokens and a temperature other than 1.
-func isReasoningModel(model string) bool {
-	m := strings.ToLower(model)
-	if i := strings.LastIndexByte(m, '/'); i >= 0 { // "openai/gpt-5" on OpenRouter
-		m = m[i+1:]
-	}
-	for _, p := range []string{"o1", "o3", "o4", "gpt-5"} {
-		if m == p || strings.HasPrefix(m, p+"-") || strings.HasPrefix(m, p+".") {
-			return true
-		}
-	}
-	return false
-}
 
 // effortFor maps a thinking budget onto a reasoning effort.
 func effortFor(budget int64) string {

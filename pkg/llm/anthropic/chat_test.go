@@ -61,7 +61,7 @@ func TestIsReasoningModel(t *testing.T) {
 		"openai/o1-preview": true, "gpt-4o": false, "gpt-4.1": false, "o": false, "ollama/qwen3": false,
 		"claude-opus-4-5": false, "gpt-50x": false,
 	} {
-		if got := isReasoningModel(model); got != want {
+		if got := llm.IsReasoningModel(model); got != want {
 			t.Errorf("%s: %v, want %v", model, got, want)
 		}
 	}

@@ -199,21 +199,22 @@ func (b *ContentBlock) UnmarshalJSON(data []byte) error {
 		}
 		*b = ContentBlock{Type: t.Str, Title: sr.Title, Content: sr.Content, Citations: sr.Citations, CacheControl: sr.CacheControl}
 		return nil
-	case t.Type == gjson.String && !convertedBlock(t.Str):
+	case t.Type == gjson.String && blockMembers[t.Str] == nil:
 		*b = ContentBlock{Type: t.Str}
 		return nil
 	}
-	return json.Unmarshal(data, (*contentBlock)(b))
+	return llm.DecodeMembers(data, (*contentBlock)(b), blockMembers[t.Str]...)
 }
 
-// convertedBlock tells the block types whose members a conversion reads.
-func convertedBlock(t string) bool {
-	switch t {
-	case BlockText, BlockImage, BlockDocument, BlockSearchResult, BlockToolUse, BlockToolResult,
-		BlockThinking, BlockRedactedThinking:
-		return true
-	}
-	return false
+// blockMembers are the members a conversion reads of each block type it converts.
+var blockMembers = map[string][]string{
+	BlockText:             {"type", "text", "citations", "cache_control"},
+	BlockImage:            {"type", "source", "cache_control"},
+	BlockDocument:         {"type", "source", "title", "context", "citations", "cache_control"},
+	BlockToolUse:          {"type", "id", "name", "input", "cache_control"},
+	BlockToolResult:       {"type", "tool_use_id", "content", "is_error", "cache_control"},
+	BlockThinking:         {"type", "thinking", "signature"},
+	BlockRedactedThinking: {"type", "data"},
 }
 
 // MarshalJSON writes the block with the members its type requires present even when empty,
@@ -283,6 +284,19 @@ type Tool struct {
 
 // IsClientTool reports whether the tool is one the client runs, described by a schema.
 func (t Tool) IsClientTool() bool { return t.Type == "" || t.Type == "custom" }
+
+type tool Tool
+
+// UnmarshalJSON reads a tool. Of a server tool only the type and name are read: its other
+// members may be of any shape, and a conversion leaves it out and names it.
+func (t *Tool) UnmarshalJSON(data []byte) error {
+	typ := gjson.GetBytes(data, "type")
+	if typ.Type == gjson.String && typ.Str != "" && typ.Str != "custom" {
+		*t = Tool{Type: typ.Str, Name: gjson.GetBytes(data, "name").Str}
+		return nil
+	}
+	return llm.DecodeMembers(data, (*tool)(t), "type", "name", "description", "input_schema", "strict", "cache_control")
+}
 
 // Tool choice types.
 const (

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
 	"github.com/lynkr/lynkr/pkg/llm"
@@ -193,6 +194,27 @@ type ContentPart struct {
 
 type contentPart ContentPart
 
+// UnmarshalJSON reads a part. Of a part whose type lynkr does not convert only the type is
+// read: its other members may be of any shape, and a conversion leaves it out and names it.
+func (p *ContentPart) UnmarshalJSON(data []byte) error {
+	t := gjson.GetBytes(data, "type")
+	members := partMembers[t.Str]
+	if t.Type == gjson.String && members == nil {
+		*p = ContentPart{Type: t.Str}
+		return nil
+	}
+	return llm.DecodeMembers(data, (*contentPart)(p), members...)
+}
+
+// partMembers are the members a conversion reads of each part type it converts.
+var partMembers = map[string][]string{
+	PartText:       {"type", "text", "cache_control"},
+	PartImageURL:   {"type", "image_url", "cache_control"},
+	PartInputAudio: {"type", "input_audio"},
+	PartFile:       {"type", "file", "cache_control"},
+	PartRefusal:    {"type", "refusal"},
+}
+
 // MarshalJSON writes the part with its text (or refusal) present even when empty.
 func (p ContentPart) MarshalJSON() ([]byte, error) {
 	b, err := llm.Marshal(contentPart(p))
@@ -231,6 +253,18 @@ type Tool struct {
 	Type     string          `json:"type"`
 	Function *FunctionDef    `json:"function,omitempty"`
 	Custom   json.RawMessage `json:"custom,omitempty"`
+}
+
+type chatTool Tool
+
+// UnmarshalJSON reads a tool. Of a tool type lynkr does not convert only the type is read.
+func (t *Tool) UnmarshalJSON(data []byte) error {
+	switch typ := gjson.GetBytes(data, "type"); {
+	case typ.Type == gjson.String && typ.Str != "function" && typ.Str != "custom":
+		*t = Tool{Type: typ.Str}
+		return nil
+	}
+	return llm.DecodeMembers(data, (*chatTool)(t), "type", "function", "custom")
 }
 
 // FunctionDef describes a function tool. Parameters is its JSON Schema.

@@ -292,7 +292,7 @@ func (b *messages) item(it Item) {
 	case ItemMessage:
 		switch it.Role {
 		case RoleUser:
-			b.add(openai.ChatMessage{Role: openai.RoleUser, Content: userContent(it.Content)})
+			b.add(openai.ChatMessage{Role: openai.RoleUser, Content: userContent(it.Content, b.opt)})
 		case RoleSystem, RoleDeveloper:
 			b.system(joinText(it.Content, "\n"))
 		case RoleAssistant:
@@ -328,7 +328,7 @@ func (b *messages) item(it Item) {
 			ReasoningContent: b.takeReasoning(), ReasoningDetails: b.takeDetails()})
 		b.open = len(b.list) - 1
 	case ItemFunctionCallOutput, ItemCustomToolCallOutput:
-		text, attachments := toolOutput(it.Output)
+		text, attachments := toolOutput(it.Output, b.opt)
 		b.add(openai.ChatMessage{Role: openai.RoleTool, ToolCallID: it.CallID, Content: openai.TextContent(text)})
 		b.attachments = append(b.attachments, attachments...)
 	case ItemReasoning:
@@ -389,7 +389,8 @@ func assistantText(c Content) (text, refusal string) {
 }
 
 // userContent converts a user message's content: a string when it is one text, else parts.
-func userContent(c Content) openai.Content {
+// Parts chat has no counterpart for are left out and named.
+func userContent(c Content, opt llm.Options) openai.Content {
 	if c.Text != nil {
 		return openai.TextContent(*c.Text)
 	}
@@ -400,6 +401,8 @@ func userContent(c Content) openai.Content {
 	for _, p := range c.Parts {
 		if cp, ok := chatPart(p); ok {
 			parts = append(parts, cp)
+		} else {
+			opt.Drop(p.Type)
 		}
 	}
 	return openai.Content{Parts: parts}
@@ -424,8 +427,8 @@ func chatPart(p Part) (openai.ContentPart, bool) {
 }
 
 // toolOutput splits a function call's output into the text of the tool message and the
-// images and files that must follow in a user message.
-func toolOutput(c Content) (string, []openai.ContentPart) {
+// images and files that must follow in a user message. Parts of other types give their text.
+func toolOutput(c Content, opt llm.Options) (string, []openai.ContentPart) {
 	if c.Text != nil {
 		return *c.Text, nil
 	}
@@ -437,8 +440,10 @@ func toolOutput(c Content) (string, []openai.ContentPart) {
 			if cp, ok := chatPart(p); ok {
 				attachments = append(attachments, cp)
 			}
-		default:
+		case PartInputText, PartOutputText, "text":
 			texts = append(texts, p.Text)
+		default:
+			opt.Drop(p.Type)
 		}
 	}
 	text := strings.Join(texts, "\n")

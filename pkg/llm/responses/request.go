@@ -251,6 +251,43 @@ type Tool struct {
 	Tools       []Tool          `json:"tools,omitempty"` // of a namespace
 }
 
+type part Part
+
+// UnmarshalJSON reads a part. Of a part whose type lynkr does not convert only the type is
+// read: its other members may be of any shape.
+func (p *Part) UnmarshalJSON(data []byte) error {
+	t := gjson.GetBytes(data, "type")
+	switch t.Str {
+	case PartInputText, PartOutputText, PartRefusal, PartInputImage, PartInputFile, PartSummaryText,
+		PartReasoningText, "text":
+		return llm.DecodeMembers(data, (*part)(p), "type", "text", "annotations", "refusal",
+			"image_url", "detail", "file_id", "file_data", "file_url", "filename")
+	}
+	if t.Type == gjson.String {
+		*p = Part{Type: t.Str}
+		return nil
+	}
+	return json.Unmarshal(data, (*part)(p))
+}
+
+type responsesTool Tool
+
+// UnmarshalJSON reads a tool. Of a hosted tool only the type is read: its other members may
+// be of any shape, and a conversion leaves it out and names it.
+func (t *Tool) UnmarshalJSON(data []byte) error {
+	typ := gjson.GetBytes(data, "type")
+	switch typ.Str {
+	case ToolFunction, ToolCustom, ToolNamespace:
+		return llm.DecodeMembers(data, (*responsesTool)(t), "type", "name", "description",
+			"parameters", "strict", "format", "tools")
+	}
+	if typ.Type == gjson.String {
+		*t = Tool{Type: typ.Str}
+		return nil
+	}
+	return json.Unmarshal(data, (*responsesTool)(t))
+}
+
 // Tool types lynkr converts; the others are hosted tools.
 const (
 	ToolFunction  = "function"

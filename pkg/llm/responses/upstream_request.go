@@ -150,7 +150,7 @@ func ChatToResponsesRequest(body []byte, opt llm.Options) ([]byte, error) {
 		out.Model = opt.Model
 	}
 	dropUnsupported(r, opt)
-	reasoning := isReasoningModel(out.Model)
+	reasoning := llm.IsReasoningModel(out.Model)
 	if reasoning && out.Temperature != nil {
 		out.Temperature = nil
 		opt.Drop("temperature")
@@ -268,20 +268,6 @@ func dropUnsupported(r openai.ChatRequest, opt llm.Options) {
 	}
 }
 
-// isReasoningModel tells OpenAI's reasoning models, which refuse temperature and top_p, and
-// which can send their reasoning encrypted.
-func isReasoningModel(model string) bool {
-	m := strings.ToLower(model)
-	if i := strings.LastIndexByte(m, '/'); i >= 0 { // "openai/gpt-5" on a router
-		m = m[i+1:]
-	}
-	for _, p := range []string{"o1", "o3", "o4", "gpt-5", "codex"} {
-		if m == p || strings.HasPrefix(m, p+"-") || strings.HasPrefix(m, p+".") {
-			return true
-		}
-	}
-	return false
-}
 
 func atLeast(n, min int64) *int64 {
 	if n < min {

@@ -574,6 +574,10 @@ func (c *checker) parts(p *check.Path, key string, v gjson.Result, allowed []str
 			field{"file_id", &fileID}, field{"file_data", &fileData}, field{"file_url", &fileURL},
 			field{"filename", &filename})
 		c.str(&pp, "type", typ)
+		t := check.Unquote(typ)
+		if t != "" && !convertedPart(t) {
+			continue // a part type lynkr does not convert: not looked into
+		}
 		c.str(&pp, "text", txt)
 		c.str(&pp, "refusal", refusal)
 		c.str(&pp, "image_url", imageURL)
@@ -588,7 +592,6 @@ func (c *checker) parts(p *check.Path, key string, v gjson.Result, allowed []str
 		if allowed == nil {
 			continue
 		}
-		t := check.Unquote(typ)
 		if t == "" {
 			c.addAt(&pp, "%s.type: is required")
 			continue
@@ -630,6 +633,16 @@ func (c *checker) parts(p *check.Path, key string, v gjson.Result, allowed []str
 	}
 }
 
+// convertedPart tells the part types whose members a conversion reads.
+func convertedPart(t string) bool {
+	switch t {
+	case PartInputText, PartOutputText, PartRefusal, PartInputImage, PartInputFile, PartSummaryText,
+		PartReasoningText, "text":
+		return true
+	}
+	return false
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -668,11 +681,14 @@ func (c *checker) tool(t gjson.Result, p *check.Path, names []string, full bool)
 		field{"parameters", &parameters}, field{"strict", &strict}, field{"format", &format},
 		field{"tools", &inner})
 	c.str(p, "type", typ)
-	c.str(p, "name", name)
-	c.str(p, "description", description)
-	c.boolean(p, "strict", strict)
-	q := p.At("format")
-	c.customFormat(format, &q)
+	switch check.Unquote(typ) {
+	case ToolFunction, ToolCustom, ToolNamespace, "":
+		c.str(p, "name", name)
+		c.str(p, "description", description)
+		c.boolean(p, "strict", strict)
+		q := p.At("format")
+		c.customFormat(format, &q)
+	}
 	switch t := check.Unquote(typ); t {
 	case "function", "custom":
 		n := check.Unquote(name)
