@@ -196,7 +196,6 @@ func ChatEffort(effort string) string {
 	return "medium"
 }
 
-
 // effortFor maps a thinking budget onto a reasoning effort.
 func effortFor(budget int64) string {
 	switch {

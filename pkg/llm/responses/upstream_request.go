@@ -268,7 +268,6 @@ func dropUnsupported(r openai.ChatRequest, opt llm.Options) {
 	}
 }
 
-
 func atLeast(n, min int64) *int64 {
 	if n < min {
 		n = min
