@@ -78,7 +78,7 @@ var Policy = []Rule{
 
 	// OpenAI Chat Completions → Anthropic Messages.
 	{llm.FormatChat, llm.FormatAnthropic, "leading system and developer messages", Mapped, "system (a lone string stays a string)", nil},
-	{llm.FormatChat, llm.FormatAnthropic, "later system and developer messages", Mapped, `a "system" message in place on Claude 4.8 and later after a user turn; else <system> text at the same place in a user turn (never hoisted)`, nil},
+	{llm.FormatChat, llm.FormatAnthropic, "later system and developer messages", Mapped, `a "system" message in place on Claude 4.8 and later where Anthropic takes one (after a user turn, before an assistant turn or last); else <system> text at the same place in a user turn (never hoisted; after the results of tool calls it falls between)`, nil},
 	{llm.FormatChat, llm.FormatAnthropic, "messages of another role", Refused, "Anthropic has no such role, and dropping the turn would change the conversation", nil},
 	{llm.FormatChat, llm.FormatAnthropic, "text, image_url, file (base64) parts", Mapped, "text, image and document blocks; cache_control on parts kept", nil},
 	{llm.FormatChat, llm.FormatAnthropic, "file parts by id, input_audio", Refused, "Anthropic cannot read them, and the model would answer without them", nil},
@@ -100,7 +100,7 @@ var Policy = []Rule{
 	{llm.FormatChat, llm.FormatAnthropic, "other members", Dropped, "no Anthropic counterpart", []string{AnyName}},
 
 	// OpenAI Responses → OpenAI Chat Completions.
-	{llm.FormatResponses, llm.FormatChat, "instructions, system and developer items", Mapped, "system messages where they are", nil},
+	{llm.FormatResponses, llm.FormatChat, "instructions, system and developer items", Mapped, "system messages where they are (after the outputs of tool calls they fall between, where chat takes nothing else)", nil},
 	{llm.FormatResponses, llm.FormatChat, "user and assistant messages", Mapped, "user and assistant messages", nil},
 	{llm.FormatResponses, llm.FormatChat, "messages of another role", Refused, "chat has no such role", nil},
 	{llm.FormatResponses, llm.FormatChat, "function_call, function_call_output", Mapped, "tool calls and tool messages (a call without its output is refused: chat requires it)", nil},

@@ -561,7 +561,9 @@ func ChatToMessagesRequest(body []byte, opt llm.Options) ([]byte, error) {
 	dropChatOnly(req, opt)
 	var system []ContentBlock
 	var systemText *string
+	var held []ContentBlock // system text met between tool calls and their results
 	leading := true
+	native := midConversationSystem(out.Model)
 	for i, m := range req.Messages {
 		for _, k := range slices.Sorted(maps.Keys(m.Extra)) {
 			opt.Drop(k)
@@ -581,8 +583,18 @@ func ChatToMessagesRequest(body []byte, opt llm.Options) ([]byte, error) {
 		}
 		leading = false
 		if isSystem {
-			out.Messages = appendSystem(out.Messages, partsToSystem(m.Content, opt), midConversationSystem(out.Model))
+			// Between tool calls and their results Anthropic takes nothing else: the system
+			// text follows the results.
+			if callsTools(out.Messages) {
+				held = append(held, partsToSystem(m.Content, opt)...)
+				continue
+			}
+			out.Messages = appendSystem(out.Messages, partsToSystem(m.Content, opt), native)
 			continue
+		}
+		if m.Role != openai.RoleTool && held != nil {
+			out.Messages = appendSystem(out.Messages, held, native)
+			held = nil
 		}
 		turn, err := chatToTurn(m, opt)
 		if err != nil {
@@ -593,6 +605,10 @@ func ChatToMessagesRequest(body []byte, opt llm.Options) ([]byte, error) {
 		}
 		out.Messages = appendTurn(out.Messages, turn)
 	}
+	if held != nil {
+		out.Messages = appendSystem(out.Messages, held, native)
+	}
+	out.Messages = placeSystem(out.Messages)
 	switch {
 	case systemText != nil:
 		out.System = &Content{Text: systemText}
@@ -817,6 +833,24 @@ func appendSystem(msgs []Message, blocks []ContentBlock, native bool) []Message 
 	return appendTurn(msgs, Message{Role: RoleUser, Content: Content{Blocks: wrapped}})
 }
 
+// placeSystem keeps a system message where Anthropic takes one — right after a user turn, and
+// last or followed by an assistant turn — and turns any other into <system> text at the end
+// of the user turn before it.
+func placeSystem(msgs []Message) []Message {
+	if !slices.ContainsFunc(msgs, func(m Message) bool { return m.Role == RoleSystem }) {
+		return msgs
+	}
+	out := make([]Message, 0, len(msgs))
+	for i, m := range msgs {
+		if m.Role == RoleSystem && (i+1 < len(msgs) && msgs[i+1].Role != RoleAssistant || i == 0 || msgs[i-1].Role != RoleUser) {
+			out = appendSystem(out, m.Content.Blocks, false)
+			continue
+		}
+		out = appendTurn(out, m)
+	}
+	return out
+}
+
 // allowedTools applies an allowed_tools tool choice: only the named tools are offered, and
 // its mode becomes the tool choice. Another tool choice object is left out and named.
 func allowedTools(out *Request, raw json.RawMessage, opt llm.Options) *ToolChoice {
@@ -883,6 +917,13 @@ func signedToolLoop(msgs []Message) bool {
 		return len(b) > 0 && (b[0].Type == BlockThinking && b[0].Signature != "" || b[0].Type == BlockRedactedThinking)
 	}
 	return false
+}
+
+// callsTools reports whether the last turn of msgs is an assistant turn calling tools.
+func callsTools(msgs []Message) bool {
+	n := len(msgs)
+	return n > 0 && msgs[n-1].Role == RoleAssistant &&
+		slices.ContainsFunc(msgs[n-1].Content.Blocks, func(b ContentBlock) bool { return b.Type == BlockToolUse })
 }
 
 // inToolLoop reports whether the last assistant turn of msgs calls tools.

@@ -218,7 +218,10 @@ type messages struct {
 	// details are the encrypted reasoning waiting for the next assistant message, when the
 	// conversation feeds another conversion.
 	details []openai.ReasoningDetail
-	opt     llm.Options
+	// held are system texts met between tool calls and their outputs, where chat allows no
+	// other message: they follow the outputs.
+	held []string
+	opt  llm.Options
 }
 
 func chatMessages(r Request, opt llm.Options) []openai.ChatMessage {
@@ -258,13 +261,24 @@ func (b *messages) system(text string) {
 	b.add(openai.ChatMessage{Role: openai.RoleSystem, Content: openai.TextContent(text)})
 }
 
-// flush sends the waiting attachments in a user message.
+// flush sends the waiting attachments in a user message, then the system texts held back.
 func (b *messages) flush() {
-	if len(b.attachments) == 0 {
-		return
+	if len(b.attachments) > 0 {
+		b.add(openai.ChatMessage{Role: openai.RoleUser, Content: openai.Content{Parts: b.attachments}})
+		b.attachments = nil
 	}
-	b.add(openai.ChatMessage{Role: openai.RoleUser, Content: openai.Content{Parts: b.attachments}})
-	b.attachments = nil
+	held := b.held
+	b.held = nil
+	for _, text := range held {
+		b.system(text)
+	}
+}
+
+// inToolRun reports whether the conversation so far ends in tool calls or their outputs, where
+// chat takes only more outputs.
+func (b *messages) inToolRun() bool {
+	n := len(b.list)
+	return n > 0 && (b.list[n-1].Role == openai.RoleTool || len(b.list[n-1].ToolCalls) > 0)
 }
 
 func (b *messages) takeReasoning() string {
@@ -294,6 +308,10 @@ func (b *messages) item(it Item) {
 		case RoleUser:
 			b.add(openai.ChatMessage{Role: openai.RoleUser, Content: userContent(it.Content, b.opt)})
 		case RoleSystem, RoleDeveloper:
+			if b.inToolRun() {
+				b.held = append(b.held, joinText(it.Content, "\n"))
+				return
+			}
 			b.system(joinText(it.Content, "\n"))
 		case RoleAssistant:
 			// A refusal is what the assistant said: chat servers other than OpenAI know no

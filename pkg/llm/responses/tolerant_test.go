@@ -1,7 +1,10 @@
 package responses
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/lynkr/lynkr/pkg/llm"
 )
@@ -23,5 +26,26 @@ func TestUnknownPartsAndToolsAreNotLookedInto(t *testing.T) {
 	}
 	if got := d.String(); got != "input_video,future_tool" {
 		t.Errorf("dropped %q, want input_video,future_tool", got)
+	}
+}
+
+// A developer message between a call and its output follows the output: chat takes nothing
+// between an assistant's tool calls and their tool messages.
+func TestSystemBetweenCallAndOutput(t *testing.T) {
+	body := []byte(`{"model":"m","input":[{"role":"user","content":"ls"},
+		{"type":"function_call","call_id":"c1","name":"sh","arguments":"{}"},
+		{"role":"developer","content":"Be brief."},
+		{"type":"function_call_output","call_id":"c1","output":"a.go"},
+		{"role":"user","content":"and?"}]}`)
+	out, err := ResponsesToChatRequest(body, llm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var roles []string
+	for _, m := range gjson.GetBytes(out, "messages").Array() {
+		roles = append(roles, m.Get("role").Str)
+	}
+	if got := strings.Join(roles, ","); got != "user,assistant,tool,system,user" {
+		t.Errorf("roles %s: %s", got, out)
 	}
 }
