@@ -84,6 +84,7 @@ var Policy = []Rule{
 	{llm.FormatChat, llm.FormatAnthropic, "file parts by id, input_audio", Refused, "Anthropic cannot read them, and the model would answer without them", nil},
 	{llm.FormatChat, llm.FormatAnthropic, "other part types", Dropped, "no Anthropic block", []string{AnyName}},
 	{llm.FormatChat, llm.FormatAnthropic, "tool_calls, tool messages", Mapped, "tool_use blocks, tool_result blocks in a user turn (turns of one role merged)", nil},
+	{llm.FormatChat, llm.FormatAnthropic, "tool call arguments that are not a JSON object", Dropped, "a replayed call cut short: it goes with an empty input, since a tool_use input must be an object", []string{"tool_calls.arguments"}},
 	{llm.FormatChat, llm.FormatAnthropic, "reasoning_details (signed thinking)", Mapped, "thinking and redacted_thinking blocks, so thinking stays on across a tool loop", nil},
 	{llm.FormatChat, llm.FormatAnthropic, "reasoning_content, reasoning", Dropped, "Anthropic takes back only its own signed thinking", []string{"reasoning_content"}},
 	{llm.FormatChat, llm.FormatAnthropic, "max_tokens, max_completion_tokens", Mapped, "max_tokens (4096 when unset), clamped to the model's output limit where lynkr knows it", nil},
@@ -126,7 +127,7 @@ var Policy = []Rule{
 	{llm.FormatChat, llm.FormatResponses, "temperature, top_p, user, safety_identifier, prompt_cache_key, service_tier, metadata", Mapped, "the same members (store false); temperature and top_p left out (named) for reasoning models, which refuse them", []string{"temperature", "top_p"}},
 	{llm.FormatChat, llm.FormatResponses, "n, seed, logit_bias, penalties, stop, logprobs, modalities", Dropped, "no Responses counterpart", []string{"n", "seed", "logit_bias", "presence_penalty", "frequency_penalty", "stop", "logprobs", "top_logprobs", "modalities"}},
 	{llm.FormatChat, llm.FormatResponses, "reasoning_content, reasoning", Dropped, "a Responses upstream takes back only its own encrypted reasoning", []string{"reasoning_content", "reasoning"}},
-	{llm.FormatChat, llm.FormatResponses, "other members and parts", Dropped, "no Responses counterpart", []string{AnyName}},
+	{llm.FormatChat, llm.FormatResponses, "other members, parts and tools", Dropped, "no Responses counterpart (chat custom tools and their calls too, for now)", []string{AnyName, "custom", "tool_calls.custom", "tool_choice.custom"}},
 
 	// Anthropic Messages → Bedrock Converse.
 	{llm.FormatAnthropic, llm.FormatConverse, "system, messages, tools, tool_choice, inference settings", Mapped, "system, messages, toolConfig, inferenceConfig; cache_control as cachePoint; thinking and top_k as additional fields for Claude", nil},

@@ -1023,13 +1023,7 @@ func assistantToTurn(m openai.ChatMessage, opt llm.Options) (Message, error) {
 		if text != "" {
 			blocks = append(blocks, ContentBlock{Type: BlockText, Text: text})
 		}
-		for j, tc := range m.ToolCalls {
-			input, err := argumentsToInput(tc.Function.Arguments)
-			if err != nil {
-				return Message{}, fmt.Errorf("tool_calls[%d].function.arguments: %w", j, err)
-			}
-			blocks = append(blocks, ContentBlock{Type: BlockToolUse, ID: tc.ID, Name: tc.Function.Name, Input: input})
-		}
+		blocks = append(blocks, toolUses(m.ToolCalls, opt)...)
 		return Message{Role: RoleAssistant, Content: Content{Blocks: blocks}}, nil
 	}
 	if len(m.ToolCalls) == 0 {
@@ -1045,13 +1039,7 @@ func assistantToTurn(m openai.ChatMessage, opt llm.Options) (Message, error) {
 	if text != "" {
 		blocks = append(blocks, ContentBlock{Type: BlockText, Text: text})
 	}
-	for j, tc := range m.ToolCalls {
-		input, err := argumentsToInput(tc.Function.Arguments)
-		if err != nil {
-			return Message{}, fmt.Errorf("tool_calls[%d].function.arguments: %w", j, err)
-		}
-		blocks = append(blocks, ContentBlock{Type: BlockToolUse, ID: tc.ID, Name: tc.Function.Name, Input: input})
-	}
+	blocks = append(blocks, toolUses(m.ToolCalls, opt)...)
 	return Message{Role: RoleAssistant, Content: Content{Blocks: blocks}}, nil
 }
 
@@ -1077,20 +1065,33 @@ func thinkingBlocks(raw json.RawMessage) []ContentBlock {
 	return out
 }
 
-// argumentsToInput parses a tool call's arguments string into a tool_use input object.
-func argumentsToInput(args string) (json.RawMessage, error) {
+// toolUses converts an assistant message's tool calls into tool_use blocks. Arguments that
+// are not a JSON object (a call cut short by the token limit, replayed) cannot be a tool_use
+// input: the call goes with an empty input, and its arguments are named as dropped.
+func toolUses(calls []openai.ToolCall, opt llm.Options) []ContentBlock {
+	blocks := make([]ContentBlock, 0, len(calls))
+	for _, tc := range calls {
+		input, ok := argumentsToInput(tc.Function.Arguments)
+		if !ok {
+			opt.Drop("tool_calls.arguments")
+		}
+		blocks = append(blocks, ContentBlock{Type: BlockToolUse, ID: tc.ID, Name: tc.Function.Name, Input: input})
+	}
+	return blocks
+}
+
+// argumentsToInput parses a tool call's arguments string into a tool_use input object: "{}"
+// and false when they are not one.
+func argumentsToInput(args string) (json.RawMessage, bool) {
 	raw := bytes.TrimSpace([]byte(args))
 	if len(raw) == 0 {
-		return json.RawMessage("{}"), nil
-	}
-	if llm.FirstByte(raw) != '{' || !json.Valid(raw) {
-		return nil, fmt.Errorf("must be a JSON object")
+		return json.RawMessage("{}"), true
 	}
 	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return nil, err
+	if llm.FirstByte(raw) != '{' || json.Compact(&buf, raw) != nil {
+		return json.RawMessage("{}"), false
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), true
 }
 
 // partsToBlocks converts chat content parts into Anthropic blocks.
