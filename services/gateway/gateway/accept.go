@@ -37,6 +37,13 @@ import (
 // client gets a 503 to retry rather than a hang.
 const acceptTimeout = 5 * time.Second
 
+// maxForwardedHeaders and maxForwardedHeaderBytes bound the client headers a request carries
+// to its upstream; what passes them is not forwarded.
+const (
+	maxForwardedHeaders     = 32
+	maxForwardedHeaderBytes = 64 << 10
+)
+
 // accept is the handler of every endpoint that goes to a provider: admit, publish, relay the
 // answer. It traces the request, continuing a client's traceparent, and measures it.
 func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
@@ -284,14 +291,21 @@ func (g *Gateway) publish(ctx context.Context, ep endpoint, id string, deadline 
 	}
 	// The client headers an upstream may take travel by their canonical names (the worker's
 	// provider picks those its API family defines); credentials never: workers hold the
-	// provider's own.
+	// provider's own. They are bounded, so that headers cannot push a request past the
+	// bus's message size.
+	size := 0
 	for k, v := range h {
-		if len(v) > 0 && header.Forwarded(k) {
-			if msg.Headers == nil {
-				msg.Headers = make(map[string]string, 4)
-			}
-			msg.Headers[k] = strings.Join(v, ",")
+		if len(v) == 0 || !header.Forwarded(k) {
+			continue
 		}
+		joined := strings.Join(v, ",")
+		if size += len(k) + len(joined); size > maxForwardedHeaderBytes || len(msg.Headers) == maxForwardedHeaders {
+			break
+		}
+		if msg.Headers == nil {
+			msg.Headers = make(map[string]string, 4)
+		}
+		msg.Headers[k] = joined
 	}
 	data, err := proto.Marshal(msg)
 	if err != nil {
