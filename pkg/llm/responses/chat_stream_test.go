@@ -35,9 +35,15 @@ func newTestStream(req []byte) *ChatToResponsesStream {
 	return s
 }
 
+// streamConverter is what runStream drives: ChatToResponsesStream and ResponsesToChatStream.
+type streamConverter interface {
+	Next(sse.Event) ([]sse.Event, error)
+	Close() ([]sse.Event, error)
+}
+
 // runStream feeds the upstream SSE in to a stream converter and returns the client events and
 // the error of Next or Close.
-func runStream(s *ChatToResponsesStream, in []byte) ([]sse.Event, error) {
+func runStream(s streamConverter, in []byte) ([]sse.Event, error) {
 	r := sse.NewReader(bytes.NewReader(in), 0)
 	var out []sse.Event
 	for {

@@ -33,29 +33,6 @@ func newUpStream(req []byte) *ResponsesToChatStream {
 	return s
 }
 
-// upRun feeds the upstream SSE in to s and returns the client's events and the error of Next
-// or Close.
-func upRun(s *ResponsesToChatStream, in []byte) ([]sse.Event, error) {
-	r := sse.NewReader(bytes.NewReader(in), 0)
-	var out []sse.Event
-	for {
-		ev, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return out, err
-		}
-		evs, err := s.Next(ev)
-		out = append(out, evs...)
-		if err != nil {
-			return out, err
-		}
-	}
-	evs, err := s.Close()
-	return append(out, evs...), err
-}
-
 // TestResponsesToChatStreamGolden runs each recorded Responses stream of testdata/upstream
 // (<case>.in.sse, answering the chat request <case>.req.json) through the converter and
 // compares the client's stream, followed by comment lines with the error and the usage, with
@@ -81,7 +58,7 @@ func TestResponsesToChatStreamGolden(t *testing.T) {
 			base := filepath.Join("testdata", "upstream", tc.name)
 			req := upRead(t, base+".req.json")
 			s := newUpStream(req)
-			out, err := upRun(s, upRead(t, base+".in.sse"))
+			out, err := runStream(s, upRead(t, base+".in.sse"))
 			switch {
 			case tc.wantErr != nil:
 				if !errors.Is(err, tc.wantErr) {
@@ -195,7 +172,7 @@ func TestResponsesToChatStreamEdges(t *testing.T) {
 		s := newUpStream(req)
 		in := "data: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"delta\":\"Hi\"}\n\n" +
 			"data: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\",\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n"
-		out, err := upRun(s, []byte(in))
+		out, err := runStream(s, []byte(in))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +202,7 @@ func TestResponsesToChatStreamEdges(t *testing.T) {
 		}
 	})
 	t.Run("content_filter", func(t *testing.T) {
-		out, err := upRun(newUpStream(req), []byte("event: response.incomplete\ndata: {\"response\":{\"status\":\"incomplete\",\"incomplete_details\":{\"reason\":\"content_filter\"}}}\n\n"))
+		out, err := runStream(newUpStream(req), []byte("event: response.incomplete\ndata: {\"response\":{\"status\":\"incomplete\",\"incomplete_details\":{\"reason\":\"content_filter\"}}}\n\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +242,7 @@ func upSDKServer(t *testing.T) *httptest.Server {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
-			out, err := upRun(NewResponsesToChatStream(body), in)
+			out, err := runStream(NewResponsesToChatStream(body), in)
 			if err != nil { // as the gateway ends a stream that failed
 				out = append(out, apierror.Event(llm.FormatChat, apierror.As(err)))
 			}
