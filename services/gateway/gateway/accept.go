@@ -135,6 +135,11 @@ func statusLabel(code int) string {
 	return strconv.Itoa(code)
 }
 
+// bodyLimits are the bounds of reading a request body.
+func (g *Gateway) bodyLimits() bodyLimits {
+	return bodyLimits{max: g.cfg.MaxBodyBytes, timeout: g.cfg.BodyTimeout, minRate: g.cfg.BodyMinRate}
+}
+
 // admission is what the gateway decided about a request before queueing it.
 type admission struct {
 	stream   bool
@@ -155,12 +160,6 @@ type admission struct {
 func (g *Gateway) serve(c echo.Context, ep endpoint, id string, a *admission) (int, error) {
 	r := c.Request()
 	a.start = time.Now()
-	if err := g.shed.Begin(); err != nil {
-		return 0, g.refuse(err)
-	}
-	defer g.shed.End()
-	g.metrics.Active.Inc()
-	defer g.metrics.Active.Dec()
 	if g.tenancy != nil {
 		id, err := g.tenancy.Identify(r.Context(), r.Header)
 		if err != nil {
@@ -168,10 +167,19 @@ func (g *Gateway) serve(c echo.Context, ep endpoint, id string, a *admission) (i
 		}
 		a.identity = id
 	}
-	body, err := readBody(r, g.cfg.MaxBodyBytes)
+	// The body is read before the request counts as active: a client that sends its body
+	// slowly, or not at all, holds its connection until the body deadline, never one of the
+	// slots the active-requests threshold shares among everyone.
+	body, err := readBody(c.Response(), r, g.bodyLimits())
 	if err != nil {
 		return 0, err
 	}
+	if err := g.shed.Begin(); err != nil {
+		return 0, g.refuse(err)
+	}
+	defer g.shed.End()
+	g.metrics.Active.Inc()
+	defer g.metrics.Active.Dec()
 	err = g.admit(r.Context(), ep, r.Header, body, a)
 	a.rate.Headers(c.Response().Header())
 	if err != nil {

@@ -43,6 +43,11 @@ type Config struct {
 	MaxBodyBytes int64
 	// RequestTimeout bounds one request from arrival to its last byte (REQUEST_TIMEOUT, ms).
 	RequestTimeout time.Duration
+	// BodyTimeout and BodyMinRate bound the reading of a request body: it must start within
+	// BodyTimeout and then arrive at BodyMinRate bytes a second or faster, so a client that
+	// stalls cannot hold a connection (REQUEST_BODY_TIMEOUT, ms; REQUEST_BODY_MIN_RATE).
+	BodyTimeout time.Duration
+	BodyMinRate int64
 	// PingInterval is how long a streaming client waits in silence before the gateway starts
 	// the stream and sends keep-alive pings (SSE_PING_INTERVAL, ms).
 	PingInterval time.Duration
@@ -97,6 +102,8 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		StrictModels:       e.Bool("STRICT_MODELS", false),
 		MaxBodyBytes:       e.Bytes("MAX_REQUEST_BODY_BYTES", 8<<20),
 		RequestTimeout:     e.Millis("REQUEST_TIMEOUT", 10*time.Minute),
+		BodyTimeout:        e.Millis("REQUEST_BODY_TIMEOUT", 10*time.Second),
+		BodyMinRate:        e.Bytes("REQUEST_BODY_MIN_RATE", 64<<10),
 		PingInterval:       e.Millis("SSE_PING_INTERVAL", 10*time.Second),
 		ShutdownTimeout:    e.Millis("GRACEFUL_SHUTDOWN_TIMEOUT", 30*time.Second),
 		ReadinessDelay:     e.Millis("SHUTDOWN_READINESS_DELAY", 0),
@@ -168,6 +175,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("MAX_REQUEST_BODY_BYTES=%d: at most %d fit in one bus message", c.MaxBodyBytes, bus.MaxMessageBytes-64<<10)
 	case c.RequestTimeout <= 0:
 		return fmt.Errorf("REQUEST_TIMEOUT=%s: want a positive number of milliseconds", c.RequestTimeout)
+	case c.BodyTimeout <= 0:
+		return fmt.Errorf("REQUEST_BODY_TIMEOUT=%s: want a positive number of milliseconds", c.BodyTimeout)
+	case c.BodyMinRate <= 0:
+		return fmt.Errorf("REQUEST_BODY_MIN_RATE=%d: want a positive number of bytes a second", c.BodyMinRate)
 	case c.LoopGuard.Validate() != nil:
 		return c.LoopGuard.Validate()
 	case c.Tenancy.Enabled() && c.Tenancy.Timeout <= 0:

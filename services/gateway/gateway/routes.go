@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -190,27 +191,64 @@ func retryAfter(d time.Duration) string {
 	return strconv.Itoa(s)
 }
 
-// readBody reads a request body of at most limit bytes.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
+// bodyLimits bound the reading of a request body.
+type bodyLimits struct {
+	max     int64         // bytes (MAX_REQUEST_BODY_BYTES)
+	timeout time.Duration // to the first byte, and the slack of the rate (REQUEST_BODY_TIMEOUT)
+	minRate int64         // bytes a second (REQUEST_BODY_MIN_RATE)
+}
+
+// firstRead is the most a body's buffer holds before its bytes arrive: it grows as they do,
+// so a length a client announces and never sends costs no memory.
+const firstRead = 64 << 10
+
+// readBody reads a request body of at most l.max bytes. The connection's read deadline moves
+// with the bytes that arrive — l.timeout at first, plus a second for every l.minRate bytes —
+// so a client that stalls mid-body loses its connection at the deadline instead of holding it.
+func readBody(w http.ResponseWriter, r *http.Request, l bodyLimits) ([]byte, error) {
 	tooLarge := func() error {
 		return apierror.New(http.StatusRequestEntityTooLarge,
-			"request body is larger than the limit of %d bytes (MAX_REQUEST_BODY_BYTES)", limit)
+			"request body is larger than the limit of %d bytes (MAX_REQUEST_BODY_BYTES)", l.max)
 	}
-	if r.ContentLength > limit {
+	if r.ContentLength > l.max {
 		return nil, tooLarge()
 	}
-	var body []byte
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(l.timeout)
+	timed := rc.SetReadDeadline(deadline) == nil
+	size := firstRead
+	if r.ContentLength >= 0 && r.ContentLength < firstRead {
+		size = int(r.ContentLength) + 1 // room to see the end without growing
+	}
+	body := make([]byte, 0, size)
 	var err error
-	if r.ContentLength > 0 {
-		body = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(r.Body, body)
-	} else {
-		body, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
-		if int64(len(body)) > limit {
+	for {
+		if len(body) == cap(body) {
+			body = append(body, 0)[:len(body)] // grow as the bytes arrive
+		}
+		var n int
+		n, err = r.Body.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if int64(len(body)) > l.max {
 			return nil, tooLarge()
 		}
+		if err != nil {
+			break
+		}
+		if timed && n > 0 {
+			deadline = deadline.Add(time.Duration(int64(n) * int64(time.Second) / l.minRate))
+			_ = rc.SetReadDeadline(deadline)
+		}
 	}
-	if err != nil {
+	if timed {
+		_ = rc.SetReadDeadline(time.Time{}) // the rest of the exchange is REQUEST_TIMEOUT's
+	}
+	if !errors.Is(err, io.EOF) {
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			return nil, apierror.New(http.StatusRequestTimeout,
+				"the request body did not arrive in time: it must start within %s and come at %d bytes a second or faster (REQUEST_BODY_TIMEOUT, REQUEST_BODY_MIN_RATE)",
+				l.timeout, l.minRate)
+		}
 		return nil, apierror.New(http.StatusBadRequest, "could not read the request body: %v", err)
 	}
 	_ = r.Body.Close() // read whole: closed, it spares net/http a pass to discard the rest
