@@ -3,7 +3,10 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -77,7 +80,19 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 	}
 	rep := newReply(w.nc, req, attempt)
 	start := time.Now()
-	usage, err := w.answer(ctx, req, p, rep, log)
+	usage, panicked, err := w.answerGuarded(ctx, req, p, rep, log)
+	if panicked {
+		// A bug, or a request that trips one: the client gets a 500, and the request is not
+		// delivered again, where it would take down the next worker too.
+		e := apierror.As(err)
+		span.SetStatus(codes.Error, e.Message)
+		w.failed.Add(1)
+		if sendErr := rep.fail(e); sendErr != nil {
+			log.Warn("could not send the error to the gateway", "error", sendErr)
+		}
+		_ = msg.Term()
+		return
+	}
 	if errors.Is(context.Cause(ctx), errShutdown) {
 		// The worker stops before the answer is done: another worker takes the request.
 		log.Warn("request handed back at shutdown")
@@ -116,6 +131,20 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 	if err := msg.Ack(); err != nil {
 		log.Warn("ack failed", "error", err)
 	}
+}
+
+// answerGuarded is answer, with a panic turned into a 500 for the client and logged with its
+// stack: one request must not kill the worker and every request it holds.
+func (w *Worker) answerGuarded(ctx context.Context, req *busv1.Request, p provider.Provider, rep *reply, log *slog.Logger) (usage llm.Usage, panicked bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("request panicked: answered 500, not delivered again", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			usage, panicked = llm.Usage{}, true
+			err = apierror.New(http.StatusInternalServerError, "lynkr failed on this request (request id %s); it is not retried", req.Id)
+		}
+	}()
+	usage, err = w.answer(ctx, req, p, rep, log)
+	return usage, false, err
 }
 
 // recordUsage counts what a request consumed and puts it in the next usage batch for the bus.
