@@ -144,7 +144,7 @@ func buildBedrock(e env, c choice) (Provider, error) {
 		return nil, err
 	}
 	p := &bedrockProvider{
-		base:   base{name: "bedrock", format: llm.FormatConverse, models: m, endpoint: u.Redacted()},
+		base:   base{name: "bedrock", format: llm.FormatConverse, models: m, endpoint: config.RedactURL(u.String())},
 		url:    u,
 		region: region,
 		signer: v4.NewSigner(),

@@ -10,6 +10,7 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
+	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/llm"
 )
 
@@ -80,7 +81,7 @@ func (p *chatEmbedder) NewEmbeddingsRequest(ctx context.Context, body []byte) (*
 }
 
 func newChat(name string, u *url.URL, m *models, a auth) *chatProvider {
-	return &chatProvider{base: base{name: name, format: llm.FormatChat, models: m, endpoint: u.Redacted()}, url: u, auth: a}
+	return &chatProvider{base: base{name: name, format: llm.FormatChat, models: m, endpoint: config.RedactURL(u.String())}, url: u, auth: a}
 }
 
 func notClaude(m string) bool { return !isClaude(m) }

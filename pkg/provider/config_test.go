@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -176,9 +178,21 @@ func TestEndpoints(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s not built: %v", tt.provider, s.Names())
 			}
-			want := tt.provider + " provider (" + string(tt.format) + ", " + tt.endpoint + ")"
-			if got := p.(interface{ String() string }).String(); got != want || p.Format() != tt.format {
-				t.Errorf("got %s, want %s", got, want)
+			req, err := p.NewRequest(context.Background(), []byte(`{}`), false, http.Header{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := req.URL.String()
+			if p.Format() == llm.FormatConverse { // the model is in the path: /model/{id}/converse
+				got = strings.TrimSuffix(got[:strings.Index(got+"/model/", "/model/")], "/")
+			}
+			if got != tt.endpoint || p.Format() != tt.format {
+				t.Errorf("got %s %s, want %s %s", p.Format(), got, tt.format, tt.endpoint)
+			}
+			// The start-up line names the endpoint without its query, which may hold a key.
+			want := tt.provider + " provider (" + string(tt.format) + ", " + config.RedactURL(tt.endpoint) + ")"
+			if got := p.(interface{ String() string }).String(); got != want {
+				t.Errorf("described as %s, want %s", got, want)
 			}
 		})
 	}

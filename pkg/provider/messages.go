@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/llm/anthropic"
 )
@@ -76,7 +77,7 @@ func (p *messagesCounter) NewCountTokensRequest(ctx context.Context, body []byte
 
 func newMessages(name string, u *url.URL, m *models, a auth) *messagesProvider {
 	return &messagesProvider{
-		base: base{name: name, format: llm.FormatAnthropic, models: m, endpoint: u.Redacted()},
+		base: base{name: name, format: llm.FormatAnthropic, models: m, endpoint: config.RedactURL(u.String())},
 		url:  u, auth: a, betas: betaPolicy(name),
 	}
 }
