@@ -192,13 +192,27 @@ func loadTargets(cfg Config) (s settings, err error) {
 		s.aggregator = &acfg
 	}
 	if slices.Contains(cfg.Targets, "gateway") {
-		gcfg, err := gateway.ConfigFromEnv(cfg.Lookup)
+		gcfg, err := gateway.ConfigFromEnv(loopbackByDefault(cfg.Lookup))
 		if err != nil {
 			return s, err
 		}
 		s.gateway = &gcfg
 	}
 	return s, nil
+}
+
+// loopbackByDefault is lookup with HOST 127.0.0.1 when it is unset: the all-in-one is the
+// laptop's default, with authentication off, and must not offer the provider's key to the
+// network unless asked (a container sets HOST=0.0.0.0; the gateway service listens on every
+// interface, as a service behind its own network policy).
+func loopbackByDefault(lookup config.Lookup) config.Lookup {
+	return func(name string) (string, bool) {
+		v, ok := lookup(name)
+		if name == "HOST" && strings.TrimSpace(v) == "" {
+			return "127.0.0.1", true
+		}
+		return v, ok
+	}
 }
 
 // validAddr reports a listen address host:port with a port number.

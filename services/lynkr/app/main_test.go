@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,5 +126,39 @@ func TestNewHalfBuiltClosesCleanly(t *testing.T) {
 	}
 	if config.ExitCode(err) != 1 {
 		t.Errorf("ExitCode = %d, want 1", config.ExitCode(err))
+	}
+}
+
+// The all-in-one listens on loopback unless HOST says otherwise: out of the box, with
+// authentication off, it does not offer the provider's key to the network.
+func TestListensOnLoopbackByDefault(t *testing.T) {
+	for _, tc := range []struct {
+		host     string
+		loopback bool
+	}{{"", true}, {"0.0.0.0", false}} {
+		env := map[string]string{"LYNKR_DATA_DIR": t.TempDir(), "PORT": "0"}
+		if tc.host != "" {
+			env["HOST"] = tc.host
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		a, err := New(ctx, Config{Targets: []string{"gateway", "worker"}, Lookup: config.Map(env)}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		select {
+		case <-a.Gateway().Ready():
+		case err := <-done:
+			cancel()
+			t.Fatalf("HOST=%q: stopped: %v", tc.host, err)
+		}
+		ip := a.Gateway().Addr().(*net.TCPAddr).IP
+		if ip.IsLoopback() != tc.loopback {
+			t.Errorf("HOST=%q: listening on %s", tc.host, ip)
+		}
+		cancel()
+		<-done
 	}
 }
