@@ -211,19 +211,21 @@ func OutcomeOf(err error) Outcome {
 	}
 	var ae *apierror.Error
 	if errors.As(err, &ae) {
-		if retry.TransientStatus(ae.Status) {
-			return Fault
-		}
-		return Neutral
+		return OutcomeOfStatus(ae.Status)
 	}
 	return Fault
 }
 
-// OutcomeOfStatus classifies an HTTP status the provider answered with.
+// OutcomeOfStatus classifies an HTTP status the provider answered with. A 429 is neutral:
+// it says "slow down" to the traffic that caused it — often one tenant's — not that the
+// provider is down, and a breaker it opened would refuse every tenant. It is still retried
+// after its Retry-After.
 func OutcomeOfStatus(status int) Outcome {
 	switch {
 	case status < http.StatusBadRequest:
 		return Success
+	case status == http.StatusTooManyRequests:
+		return Neutral
 	case retry.TransientStatus(status):
 		return Fault
 	}

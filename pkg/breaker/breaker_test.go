@@ -262,7 +262,7 @@ func TestOutcomeOf(t *testing.T) {
 		{"500", apierror.New(500, "x"), breaker.Fault},
 		{"503 wrapped", fmt.Errorf("call: %w", apierror.New(503, "x")), breaker.Fault},
 		{"529", apierror.New(529, "x"), breaker.Fault},
-		{"429", apierror.New(429, "x"), breaker.Fault},
+		{"429", apierror.New(429, "x"), breaker.Neutral},
 		{"408", apierror.New(408, "x"), breaker.Fault},
 		{"timeout", context.DeadlineExceeded, breaker.Fault},
 		{"connection refused", refused, breaker.Fault},
@@ -279,7 +279,7 @@ func TestOutcomeOf(t *testing.T) {
 			t.Errorf("%s: OutcomeOf(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
 	}
-	for status, want := range map[int]breaker.Outcome{200: breaker.Success, 400: breaker.Neutral, 404: breaker.Neutral, 429: breaker.Fault, 500: breaker.Fault, 501: breaker.Neutral, 503: breaker.Fault} {
+	for status, want := range map[int]breaker.Outcome{200: breaker.Success, 400: breaker.Neutral, 404: breaker.Neutral, 429: breaker.Neutral, 500: breaker.Fault, 501: breaker.Neutral, 503: breaker.Fault} {
 		if got := breaker.OutcomeOfStatus(status); got != want {
 			t.Errorf("OutcomeOfStatus(%d) = %v, want %v", status, got, want)
 		}

@@ -242,7 +242,13 @@ func (g *Gateway) admit(ctx context.Context, ep endpoint, h http.Header, body []
 			return e
 		}
 	}
-	if g.tenancy != nil && ep.op != busv1.Operation_OPERATION_COUNT_TOKENS { // counting costs nothing
+	switch {
+	case g.tenancy == nil:
+	case ep.op == busv1.Operation_OPERATION_COUNT_TOKENS: // counting spends no tokens
+		if a.rate, err = g.tenancy.AdmitCount(ctx, a.identity); err != nil {
+			return err
+		}
+	default:
 		if a.rate, err = g.tenancy.Admit(ctx, a.identity, model, estimateTokens(ep, body)); err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -187,38 +188,55 @@ func (w *Worker) relayStream(ctx context.Context, p provider.Provider, call *tra
 	return stream.Usage(), nil
 }
 
-// countTokens answers /v1/messages/count_tokens: the upstream counts when it can; otherwise a
-// high estimate, because Claude Code compacts on this number and a low one overflows.
+// countTokens answers /v1/messages/count_tokens: the upstream counts when it can; otherwise,
+// or when its count fails, a high estimate, because Claude Code compacts on this number and a
+// low one overflows. The count is asked once, outside the retries and the breaker: a client
+// counting in a loop must not spend the provider's retry budget, nor open the breaker that
+// guards every tenant's generations.
 func (w *Worker) countTokens(ctx context.Context, req *busv1.Request, p provider.Provider, model string, clientHeader http.Header, rep *reply, log *slog.Logger) error {
 	if tc, ok := p.(provider.TokenCounter); ok {
-		body, err := sjson.SetBytes(req.Body, "model", model)
-		if err != nil {
-			return fmt.Errorf("%w: %w", llm.ErrInvalid, err)
+		out, upstream, err := w.count(ctx, tc, p, model, req.Body, clientHeader)
+		if err == nil {
+			rep.upstream(upstream)
+			rep.begin(http.StatusOK, "application/json")
+			rep.hold(out)
+			return nil
 		}
-		ex, err := w.call(ctx, p, log, func(ctx context.Context) (*http.Request, error) {
-			return tc.NewCountTokensRequest(ctx, body, clientHeader)
-		})
-		if err != nil {
+		if errors.Is(context.Cause(ctx), ErrCanceled) {
 			return err
 		}
-		defer ex.resp.Body.Close()
-		rep.upstream(ex.resp.Header)
-		out, err := io.ReadAll(ex.resp.Body)
-		if err != nil {
-			err = upstreamError(ctx, p, err)
-		}
-		ex.finish(err)
-		if err != nil {
-			return err
-		}
-		rep.begin(http.StatusOK, "application/json")
-		rep.hold(out)
-		return nil
+		log.Info("upstream count failed: answering an estimate", "error", err)
 	}
 	out := fmt.Appendf(nil, `{"input_tokens":%d}`, anthropic.EstimateInputTokens(req.Body))
 	rep.begin(http.StatusOK, "application/json")
 	rep.hold(out)
 	return nil
+}
+
+// count asks the upstream, once, to count the tokens of body; it returns the count's body and
+// the upstream's response header.
+func (w *Worker) count(ctx context.Context, tc provider.TokenCounter, p provider.Provider, model string, body []byte, clientHeader http.Header) ([]byte, http.Header, error) {
+	body, err := sjson.SetBytes(body, "model", model)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(w.cfg.UpstreamTimeout, func() { cancel(errUpstreamTimeout) })
+	defer timer.Stop()
+	resp, err := w.do(ctx, p, func(ctx context.Context) (*http.Request, error) {
+		return tc.NewCountTokensRequest(ctx, body, clientHeader)
+	})
+	w.metrics.UpstreamRequests.WithLabelValues(p.Name(), upstreamStatus(resp, err)).Inc()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if err != nil {
+		return nil, nil, upstreamError(ctx, p, err)
+	}
+	return out, resp.Header, nil
 }
 
 // embeddings answers /v1/embeddings through a provider that has an embeddings endpoint.

@@ -278,6 +278,17 @@ func (t *Tenancy) authenticate(ctx context.Context, secret string) (tenant.Key, 
 // input tokens of model. The decision of the tightest rate limit comes back for the
 // response's RateLimit headers. A refusal is a 429 naming the limit or budget.
 func (t *Tenancy) Admit(ctx context.Context, id Identity, model string, tokens int64) (ratelimit.Decision, error) {
+	return t.admit(ctx, id, model, tokens, true)
+}
+
+// AdmitCount admits a count_tokens request: under the request rate limits of the identity's
+// scopes, which a client counting in a loop must not pass, and under no budget or token limit,
+// since counting spends no tokens.
+func (t *Tenancy) AdmitCount(ctx context.Context, id Identity) (ratelimit.Decision, error) {
+	return t.admit(ctx, id, "", 0, false)
+}
+
+func (t *Tenancy) admit(ctx context.Context, id Identity, model string, tokens int64, budgeted bool) (ratelimit.Decision, error) {
 	scopes := id.Scopes()
 	if len(scopes) == 0 {
 		return ratelimit.Decision{Allowed: true}, nil
@@ -290,7 +301,7 @@ func (t *Tenancy) Admit(ctx context.Context, id Identity, model string, tokens i
 	}
 	// Budgets first: a request they refuse takes nothing from the rate limits, which a key
 	// shares with its team.
-	if slices.ContainsFunc(policies, tenant.Policy.Budgeted) {
+	if budgeted && slices.ContainsFunc(policies, tenant.Policy.Budgeted) {
 		now := t.now()
 		spent, err := t.ledger.Spent(ctx, scopes, now)
 		if err != nil {
