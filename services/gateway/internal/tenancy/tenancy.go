@@ -264,7 +264,7 @@ func (t *Tenancy) authenticate(ctx context.Context, secret string) (tenant.Key, 
 			return k, nil
 		}
 		t.storeFailed(err, false)
-		return tenant.Key{}, t.unavailable()
+		return tenant.Key{}, t.unavailable("this key has not been seen valid since the store failed, so it cannot be checked")
 	case k.Revoked():
 		t.known.forget(hash)
 		t.refused("auth")
@@ -352,12 +352,13 @@ func (t *Tenancy) decideWithout(err error) error {
 	if t.cfg.FailOpen {
 		return nil
 	}
-	return t.unavailable()
+	return t.unavailable("keys, limits and budgets cannot be checked (TENANT_FAIL_OPEN=false)")
 }
 
-func (t *Tenancy) unavailable() error {
+// unavailable is the 503 of a request the store's failure leaves undecided, why saying why.
+func (t *Tenancy) unavailable(why string) error {
 	t.refused("store_unavailable")
-	e := apierror.New(http.StatusServiceUnavailable, "the tenant store is unavailable, so keys, limits and budgets cannot be checked (TENANT_FAIL_OPEN=false); retry later")
+	e := apierror.New(http.StatusServiceUnavailable, "the tenant store is unavailable: %s; retry later", why)
 	e.Type = apierror.TypeOverloaded
 	e.RetryAfter = time.Second
 	return e

@@ -713,6 +713,10 @@ func TestStoreUnavailable(t *testing.T) {
 
 			_, err = tn.Identify(ctx, header("Authorization", "Bearer "+unknown))
 			unavailable("unseen key", err)
+			// The answer says why, and names TENANT_FAIL_OPEN=false only when it is false.
+			if msg := apiError(t, err).Message; strings.Contains(msg, "TENANT_FAIL_OPEN=false") || !strings.Contains(msg, "not been seen valid") {
+				t.Errorf("unseen key: %q", msg)
+			}
 
 			// A missing key needs no store: still a 401.
 			_, err = tn.Identify(ctx, header())
