@@ -72,7 +72,7 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		UsageFlushEvery: e.Millis("USAGE_FLUSH_INTERVAL", 200*time.Millisecond),
 		Concurrency:     e.Int("WORKER_CONCURRENCY", 256, 1),
 		MaxInFlight:     e.Int("PROVIDER_MAX_IN_FLIGHT", 1024, 1),
-		AckWait:         e.Millis("WORKER_ACK_WAIT", 30*time.Second),
+		AckWait:         e.Millis("WORKER_ACK_WAIT", 5*time.Second),
 		MaxDeliver:      e.Int("WORKER_MAX_DELIVER", 5, 1),
 		ShutdownTimeout: e.Millis("GRACEFUL_SHUTDOWN_TIMEOUT", 30*time.Second),
 		AnnounceEvery:   bus.ProviderTTL / 3,
