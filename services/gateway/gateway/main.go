@@ -12,6 +12,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/shed"
 	"github.com/lynkr/lynkr/pkg/telemetry"
+	"github.com/redis/go-redis/v9"
 )
 
 // Main runs a gateway of the distributed mode until ctx ends: settings from lookup, logs to
@@ -41,6 +42,7 @@ func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
 		return config.Bad(err) // a LOG_FILE_PATH lynkr cannot write
 	}
 	defer logFile.Close()
+	redis.SetLogger(logging.Redis{Log: log}) // the client's own lines, as JSON like the rest
 	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
 	nc, err := bus.Connect(cfg.NATSURL, nil, "lynkr-gateway-"+cfg.Instance)
 	if err != nil {

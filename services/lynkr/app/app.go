@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
@@ -67,6 +68,7 @@ func Main(ctx context.Context, args []string, lookup config.Lookup, stderr io.Wr
 		return config.Bad(err) // a LOG_FILE_PATH lynkr cannot write
 	}
 	defer logFile.Close()
+	redis.SetLogger(logging.Redis{Log: log}) // the client's own lines, as JSON like the rest
 	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
 	a, err := build(ctx, cfg, s, log)
 	if err != nil {
