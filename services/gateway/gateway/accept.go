@@ -169,7 +169,12 @@ func (g *Gateway) serve(c echo.Context, ep endpoint, id string, a *admission) (i
 	}
 	// The body is read before the request counts as active: a client that sends its body
 	// slowly, or not at all, holds its connection until the body deadline, never one of the
-	// slots the active-requests threshold shares among everyone.
+	// slots the active-requests threshold shares among everyone. A gateway already shedding
+	// refuses before reading it, so a request it would refuse costs no body.
+	if err := g.shed.Begin(); err != nil {
+		return 0, g.refuse(err)
+	}
+	g.shed.End()
 	body, err := readBody(c.Response(), r, g.bodyLimits())
 	if err != nil {
 		return 0, err
