@@ -3,6 +3,8 @@ package llm
 import (
 	"slices"
 	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
 // Options are what a request conversion is told besides the body.
@@ -20,6 +22,20 @@ type Options struct {
 
 // Drop notes that the conversion left out the construct name.
 func (o Options) Drop(name string) { o.Dropped.Add(name) }
+
+// DropOthers notes every top-level member of the JSON object body that known lacks: the
+// members a conversion does not carry.
+func (o Options) DropOthers(body []byte, known []string) {
+	if o.Dropped == nil {
+		return
+	}
+	gjson.ParseBytes(body).ForEach(func(k, _ gjson.Result) bool {
+		if !slices.Contains(known, k.Str) {
+			o.Drop(k.Str)
+		}
+		return true
+	})
+}
 
 // Dropped is the set of constructs a conversion left out, named as the conversion policy
 // names them. The zero value is empty and ready to use; a nil *Dropped ignores additions.

@@ -10,7 +10,6 @@ package translate
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/llm/anthropic"
@@ -138,14 +137,31 @@ func (p Plan) To() llm.Format { return p[len(p)-1].To }
 // only as one of the "other" constructs, named by themselves).
 func (p Plan) Lists(name string) bool {
 	for _, c := range p {
-		for _, r := range RulesFor(c.From, c.To) {
-			if slices.Contains(r.Names, name) && name != AnyName {
-				return true
-			}
+		if listed[[2]llm.Format{c.From, c.To}][name] {
+			return true
 		}
 	}
 	return false
 }
+
+// listed holds, by direction, the names the policy gives explicitly: Lists runs for every
+// name a request drops, so the table is read once, not per request.
+var listed = func() map[[2]llm.Format]map[string]bool {
+	m := map[[2]llm.Format]map[string]bool{}
+	for _, r := range Policy {
+		d := [2]llm.Format{r.From, r.To}
+		for _, n := range r.Names {
+			if n == AnyName {
+				continue
+			}
+			if m[d] == nil {
+				m[d] = map[string]bool{}
+			}
+			m[d][n] = true
+		}
+	}
+	return m
+}()
 
 // Call is one request on its way through a plan: the request as each stage saw it, so the
 // answer can be translated back through the same stages.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -41,7 +40,7 @@ func MessagesToChatRequest(body []byte, opt llm.Options) ([]byte, error) {
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, fmt.Errorf("%w: messages request: %w", llm.ErrInvalid, err)
 	}
-	dropUnknownMembers(body, opt, messagesRequestMembers)
+	opt.DropOthers(body, messagesRequestMembers)
 	out := openai.ChatRequest{Model: req.Model, Stream: req.Stream}
 	if opt.Model != "" {
 		out.Model = opt.Model
@@ -148,19 +147,6 @@ func MessagesToChatRequest(body []byte, opt llm.Options) ([]byte, error) {
 var messagesRequestMembers = []string{"model", "messages", "system", "max_tokens", "metadata",
 	"stop_sequences", "stream", "temperature", "top_p", "top_k", "tools", "tool_choice",
 	"thinking", "service_tier", "output_config"}
-
-// dropUnknownMembers names in opt every top-level member of body that known lacks.
-func dropUnknownMembers(body []byte, opt llm.Options, known []string) {
-	if opt.Dropped == nil {
-		return
-	}
-	gjson.ParseBytes(body).ForEach(func(k, _ gjson.Result) bool {
-		if !slices.Contains(known, k.Str) {
-			opt.Drop(k.Str)
-		}
-		return true
-	})
-}
 
 // reasoning sets the chat request's reasoning_effort from thinking and output_config.effort,
 // for the reasoning models that take it; other models cannot be asked to think.

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -131,7 +130,7 @@ func MessagesToConverseRequest(body []byte, opt llm.Options) ([]byte, error) {
 	}
 	claude := IsAnthropicModel(out.ModelID)
 
-	dropUnknownMembers(body, opt)
+	opt.DropOthers(body, members)
 	c := converter{opt: opt}
 	system, err := c.system(in.System)
 	if err != nil {
@@ -482,16 +481,3 @@ func objectOr(raw json.RawMessage) json.RawMessage {
 // member is left out and named.
 var members = []string{"model", "messages", "system", "max_tokens", "temperature", "top_p",
 	"top_k", "stop_sequences", "tools", "tool_choice", "thinking", "stream", "metadata"}
-
-// dropUnknownMembers names in opt every top-level member of body that Converse cannot carry.
-func dropUnknownMembers(body []byte, opt llm.Options) {
-	if opt.Dropped == nil {
-		return
-	}
-	gjson.ParseBytes(body).ForEach(func(k, _ gjson.Result) bool {
-		if !slices.Contains(members, k.Str) {
-			opt.Drop(k.Str)
-		}
-		return true
-	})
-}

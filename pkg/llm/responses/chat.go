@@ -3,7 +3,6 @@ package responses
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -43,7 +42,7 @@ func ResponsesToChatRequest(body []byte, opt llm.Options) ([]byte, error) {
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
 	}
-	dropUnknownMembers(body, opt)
+	opt.DropOthers(body, requestMembers)
 	out := openai.ChatRequest{
 		Model:               r.Model,
 		Messages:            chatMessages(r, opt),
@@ -125,19 +124,6 @@ var requestMembers = []string{"model", "input", "instructions", "tools", "tool_c
 	"top_logprobs", "stream", "store", "metadata", "previous_response_id", "reasoning", "text",
 	"include", "truncation", "user", "safety_identifier", "prompt_cache_key", "service_tier",
 	"stream_options"}
-
-// dropUnknownMembers names in opt every top-level member of body lynkr does not convert.
-func dropUnknownMembers(body []byte, opt llm.Options) {
-	if opt.Dropped == nil {
-		return
-	}
-	gjson.ParseBytes(body).ForEach(func(k, _ gjson.Result) bool {
-		if !slices.Contains(requestMembers, k.Str) {
-			opt.Drop(k.Str)
-		}
-		return true
-	})
-}
 
 // customInputSchema is the parameters of the function a custom tool becomes: chat servers
 // other than OpenAI know function tools only, so the free-text input travels as the one
