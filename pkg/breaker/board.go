@@ -95,6 +95,8 @@ type Board struct {
 	snap   atomic.Pointer[map[string]Entry]
 	synced chan struct{}
 	once   sync.Once
+
+	following atomic.Bool
 }
 
 // NewBoard returns a board of bucket kv; it is empty until Run has read the bucket. now is
@@ -153,31 +155,27 @@ func (b *Board) States() map[string]State {
 // Synced is closed once Run has read the bucket's entries as they were when it started.
 func (b *Board) Synced() <-chan struct{} { return b.synced }
 
-// Run watches the bucket until ctx ends. The watch rides out NATS reconnects; it returns an
-// error if the watch cannot start or ends for another reason.
-func (b *Board) Run(ctx context.Context) error {
-	w, err := b.kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch bucket %s: %w", Bucket, err)
-	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case kve, ok := <-w.Updates():
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("watch bucket %s: ended", Bucket)
-			}
-			if kve == nil {
-				b.once.Do(func() { close(b.synced) })
-				continue
-			}
-			b.apply(kve)
-		}
+// Following reports whether the board follows the bucket now: false while its watch is
+// being started again (the bus lost its state, say).
+func (b *Board) Following() bool { return b.following.Load() }
+
+// Run watches the bucket until ctx ends, starting the watch again whenever it ends or restart
+// receives (see bus.Watch); it returns nil when ctx ends. Entries known before a restart
+// stay: a breaker that opened is still open, and its worker publishes its state again.
+func (b *Board) Run(ctx context.Context, restart <-chan struct{}) error {
+	bus.Watch(ctx, b.kv, boardWatcher{b}, restart, b.log)
+	return nil
+}
+
+// boardWatcher is the board as bus.Watch drives it.
+type boardWatcher struct{ b *Board }
+
+func (w boardWatcher) Begin()                            {}
+func (w boardWatcher) Apply(kve jetstream.KeyValueEntry) { w.b.apply(kve) }
+func (w boardWatcher) Synced(on bool) {
+	w.b.following.Store(on)
+	if on {
+		w.b.once.Do(func() { close(w.b.synced) })
 	}
 }
 

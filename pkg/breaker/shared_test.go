@@ -50,7 +50,7 @@ func run(tb testing.TB, part func(context.Context) error) {
 func board(tb testing.TB, kv jetstream.KeyValue, now func() time.Time) *breaker.Board {
 	tb.Helper()
 	b := breaker.NewBoard(kv, quiet(), now)
-	run(tb, b.Run)
+	run(tb, func(ctx context.Context) error { return b.Run(ctx, nil) })
 	select {
 	case <-b.Synced():
 	case <-time.After(5 * time.Second):

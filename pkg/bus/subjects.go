@@ -21,6 +21,7 @@ const (
 	replyPrefix   = "lynkr.resp."
 	cancelPrefix  = "lynkr.cancel."
 	usagePrefix   = "lynkr.usage."
+	holdingPrefix = "lynkr.holding."
 )
 
 // RequestSubject is where requests for a provider are published.
@@ -30,6 +31,16 @@ func RequestSubject(provider string) string { return requestPrefix + provider }
 // instance that holds the client's connection.
 func ReplySubject(gateway, requestID string) string {
 	return replyPrefix + gateway + "." + requestID
+}
+
+// GatewayOfReply is the gateway instance a ReplySubject addresses.
+func GatewayOfReply(subject string) (gateway string, ok bool) {
+	rest, ok := strings.CutPrefix(subject, replyPrefix)
+	if !ok {
+		return "", false
+	}
+	gateway, _, ok = strings.Cut(rest, ".")
+	return gateway, ok && gateway != ""
 }
 
 // ReplyWildcard is the one subscription a gateway instance makes for all its answers and
@@ -65,6 +76,14 @@ const CancelWildcard = cancelPrefix + "*"
 
 // RequestIDOfCancel returns the request id a cancellation subject names.
 func RequestIDOfCancel(subject string) string { return strings.TrimPrefix(subject, cancelPrefix) }
+
+// HoldingSubject is where a worker asks a gateway instance which of the requests it runs for
+// it the gateway still holds a client for (a request with the ids, the reply the ids it no
+// longer holds). No responder means the gateway is gone: its requests are canceled.
+func HoldingSubject(gateway string) string { return holdingPrefix + gateway }
+
+// HoldingWildcard covers every gateway's HoldingSubject, for permissions.
+const HoldingWildcard = holdingPrefix + ">"
 
 // UsageSubject is where a worker publishes what a request of a provider consumed.
 func UsageSubject(provider string) string { return usagePrefix + provider }

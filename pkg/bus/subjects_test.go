@@ -21,3 +21,14 @@ func TestReplyTargetTellsAnAnswerFromAConfirmation(t *testing.T) {
 		}
 	}
 }
+
+func TestGatewayOfReplyNamesTheInstanceThatHoldsTheClient(t *testing.T) {
+	if gw, ok := GatewayOfReply(ReplySubject("gw-1", "req_abc")); !ok || gw != "gw-1" {
+		t.Errorf("GatewayOfReply(ReplySubject(gw-1, req_abc)) = %q, %v", gw, ok)
+	}
+	for _, s := range []string{"", "lynkr.resp.", "lynkr.req.openai", "other.gw-1.req"} {
+		if gw, ok := GatewayOfReply(s); ok {
+			t.Errorf("GatewayOfReply(%q) = %q, true; want no gateway", s, gw)
+		}
+	}
+}

@@ -62,6 +62,7 @@ type Gateway struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	kv       jetstream.KeyValue
+	keeper   *bus.Keeper // keeps the streams and buckets in place
 	relay    *relay.Relay
 	registry *registry.Registry
 	board    *breaker.Board
@@ -101,13 +102,20 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	var kv, breakerKV jetstream.KeyValue
+	ensure := func(ctx context.Context) error {
+		if err := bus.Setup(ctx, js, cfg.Streams); err != nil {
+			return err
+		}
+		_, err := breaker.EnsureBucket(ctx, js, cfg.Streams)
+		return err
+	}
 	backoff := retry.WithCappedDuration(2*time.Second, retry.NewExponential(100*time.Millisecond))
 	err = retry.Do(ctx, backoff, func(ctx context.Context) error {
-		if err := bus.Setup(ctx, js, cfg.Streams); err != nil {
+		if err := ensure(ctx); err != nil {
 			log.Warn("waiting for NATS JetStream", "error", err)
 			return retry.RetryableError(err)
 		}
-		if breakerKV, err = breaker.EnsureBucket(ctx, js, cfg.Streams); err != nil {
+		if breakerKV, err = js.KeyValue(ctx, breaker.Bucket); err != nil {
 			return retry.RetryableError(err)
 		}
 		kv, err = js.KeyValue(ctx, bus.ProviderBucket)
@@ -116,6 +124,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	keeper := bus.NewKeeper(deps.NATS, js, bus.Assets{
+		Streams: []string{bus.RequestStream, bus.UsageStream, bus.BucketStream(bus.ProviderBucket), bus.BucketStream(breaker.Bucket)},
+		Ensure:  ensure,
+	}, 0, log)
 	if deps.Metrics == nil {
 		deps.Metrics = prometheus.NewRegistry()
 	}
@@ -148,6 +160,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 		nc:       deps.NATS,
 		js:       js,
 		kv:       kv,
+		keeper:   keeper,
 		relay:    rl,
 		registry: registry.New(),
 		board:    breaker.NewBoard(breakerKV, log, time.Now),
@@ -250,17 +263,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}()
 	defer func() { stopHB(); <-hbDone }()
 	go func() { _ = g.shed.Run(watchCtx) }()
-	watchErr := make(chan error, 2)
-	go func() { watchErr <- g.registry.Run(watchCtx, g.kv, g.log) }()
-	go func() {
-		if err := g.board.Run(watchCtx); err != nil {
-			watchErr <- err
-		}
-	}()
+	go func() { _ = g.keeper.Run(watchCtx) }()
+	go g.registry.Run(watchCtx, g.kv, g.keeper.Restarts(), g.log)
+	go func() { _ = g.board.Run(watchCtx, g.keeper.Restarts()) }()
 	select {
 	case <-g.registry.Synced():
-	case err := <-watchErr:
-		return fmt.Errorf("gateway: %w", err)
 	case <-ctx.Done():
 		return nil
 	}
@@ -286,9 +293,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {
 	case err := <-serveErr:
-		return fmt.Errorf("gateway: %w", err)
-	case err := <-watchErr:
-		_ = srv.Close()
 		return fmt.Errorf("gateway: %w", err)
 	case <-ctx.Done():
 	}

@@ -56,6 +56,8 @@ func (g *Gateway) readiness(c echo.Context) error {
 	}
 	if st := g.nc.Status(); st != nats.CONNECTED {
 		fail("nats", st.String())
+	} else if why := g.busState(); why != "" {
+		fail("nats", why)
 	}
 	if p, ok := g.limiter.(limiter.Pinger); ok {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), time.Second)
@@ -99,4 +101,19 @@ func (g *Gateway) readiness(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, readiness{Status: "not ready", Checks: checks})
 	}
 	return c.JSON(http.StatusOK, readiness{Status: "ready", Checks: checks})
+}
+
+// busState says what is missing for the gateway to use the bus, or "" when nothing is: its
+// streams and buckets (being re-created after the server lost them), or a watch of a bucket
+// (being started again).
+func (g *Gateway) busState() string {
+	switch {
+	case !g.keeper.Ready():
+		return "re-creating the bus's streams and buckets"
+	case !g.registry.Following():
+		return "re-reading the provider registry"
+	case !g.board.Following():
+		return "re-reading the circuit breaker board"
+	}
+	return ""
 }

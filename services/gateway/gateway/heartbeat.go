@@ -15,7 +15,7 @@ func (g *Gateway) heartbeat() *busv1.Heartbeat {
 		Instance:        g.cfg.Instance,
 		Service:         "gateway",
 		StartedUnixNano: g.started.UnixNano(),
-		Ready:           !g.stopping.Load() && g.nc.IsConnected(),
+		Ready:           !g.stopping.Load() && g.nc.IsConnected() && g.busState() == "",
 		Shedding:        g.shed.Check() != nil,
 		ActiveRequests:  g.inFlight.Load(),
 		Breakers:        clusterState{g}.Breakers(),

@@ -67,8 +67,8 @@ func benchGateway(b *testing.B) *Gateway {
 	if err := bus.Announce(ctx, kv, bus.ProviderInfo{Name: "openai", Format: "openai-chat", Models: []string{"gpt-4o"}}); err != nil {
 		b.Fatal(err)
 	}
-	go func() { _ = g.registry.Run(ctx, g.kv, g.log) }()
-	go func() { _ = g.board.Run(ctx) }()
+	go g.registry.Run(ctx, g.kv, nil, g.log)
+	go func() { _ = g.board.Run(ctx, nil) }()
 	for range 500 {
 		if _, ok := g.registry.Get("openai"); ok {
 			return g

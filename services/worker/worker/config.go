@@ -39,7 +39,8 @@ type Config struct {
 	// consumer's MaxAckPending (PROVIDER_MAX_IN_FLIGHT).
 	MaxInFlight int
 	// AckWait is how long a silent worker keeps a request before another worker gets it
-	// (WORKER_ACK_WAIT, ms). Workers report progress at a third of it.
+	// (WORKER_ACK_WAIT, ms). Workers report progress every sixth of it, so a worker stalled
+	// (a long GC pause, a throttled CPU) for up to three quarters of it keeps its requests.
 	AckWait time.Duration
 	// MaxDeliver bounds how often a request is tried when workers keep dying on it.
 	MaxDeliver int
@@ -72,7 +73,7 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		UsageFlushEvery: e.Millis("USAGE_FLUSH_INTERVAL", 200*time.Millisecond),
 		Concurrency:     e.Int("WORKER_CONCURRENCY", 256, 1),
 		MaxInFlight:     e.Int("PROVIDER_MAX_IN_FLIGHT", 1024, 1),
-		AckWait:         e.Millis("WORKER_ACK_WAIT", 5*time.Second),
+		AckWait:         e.Millis("WORKER_ACK_WAIT", 3*time.Second),
 		MaxDeliver:      e.Int("WORKER_MAX_DELIVER", 5, 1),
 		ShutdownTimeout: e.Millis("GRACEFUL_SHUTDOWN_TIMEOUT", 30*time.Second),
 		AnnounceEvery:   bus.ProviderTTL / 3,

@@ -33,9 +33,9 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 		_ = msg.Term()
 		return
 	}
-	attempt := uint64(1)
+	attempt, stored := uint64(1), time.Time{}
 	if meta, err := msg.Metadata(); err == nil {
-		attempt = meta.NumDelivered
+		attempt, stored = meta.NumDelivered, meta.Timestamp
 	}
 	taken := time.Now()
 	accepted := time.Unix(0, req.AcceptedUnixNano)
@@ -68,12 +68,23 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg, p provider.Provi
 	defer cancel(nil)
 	ctx, cancelDeadline := context.WithDeadline(ctx, deadline)
 	defer cancelDeadline()
-	if w.track(req.Id, cancel, msg, taken) {
+	gateway, _ := bus.GatewayOfReply(req.ReplySubject)
+	if w.track(req.Id, gateway, cancel, msg, taken) {
 		log.Info("request canceled before it started")
 		_ = msg.Ack()
 		return
 	}
 	defer w.untrack(req.Id)
+	if unsure(accepted, stored, taken, attempt) {
+		if gone, why := w.holderGone(ctx, gateway, req.Id); gone {
+			// Its gateway answered the client already (a 503 when JetStream stored the request
+			// too late, after a bus outage) or is gone: nobody waits for this answer.
+			log.Info("request not run: nobody waits for its answer", "why", why, "queued_for", taken.Sub(accepted))
+			span.SetStatus(codes.Error, "nobody waits for the answer")
+			_ = msg.Term()
+			return
+		}
+	}
 	if log.Enabled(ctx, slog.LevelDebug) {
 		log.Debug("request taken", "operation", req.Operation.String(), "model", req.Model, "stream", req.Stream,
 			"queued_for", taken.Sub(accepted))

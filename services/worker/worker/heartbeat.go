@@ -11,7 +11,7 @@ func (w *Worker) heartbeat() *busv1.Heartbeat {
 		Instance:          w.cfg.Instance,
 		Service:           "worker",
 		StartedUnixNano:   w.started.UnixNano(),
-		Ready:             !w.stopping.Load() && w.nc.IsConnected(),
+		Ready:             !w.stopping.Load() && w.nc.IsConnected() && w.keeper.Ready(),
 		Providers:         w.ps.Names(),
 		RequestsTotal:     w.answered.Load(),
 		ErrorsTotal:       w.failed.Load(),

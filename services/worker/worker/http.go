@@ -87,6 +87,8 @@ func (w *Worker) readiness(rw http.ResponseWriter, r *http.Request) {
 	}
 	if st := w.nc.Status(); st != nats.CONNECTED {
 		checks["nats"], ready = st.String(), false
+	} else if !w.keeper.Ready() {
+		checks["nats"], ready = "re-creating the bus's streams and consumers", false
 	}
 	select {
 	case <-w.announced:

@@ -50,13 +50,15 @@ type Deps struct {
 
 // Worker serves every provider of its set.
 type Worker struct {
-	cfg  Config
-	log  *slog.Logger
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	kv   jetstream.KeyValue
-	ps   *provider.Set
-	http *http.Client
+	cfg Config
+	log *slog.Logger
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	kv  jetstream.KeyValue
+	ps  *provider.Set
+	// keeper keeps the streams, buckets and consumers in place.
+	keeper *bus.Keeper
+	http   *http.Client
 
 	breakers  *breaker.Set
 	board     *breaker.Board
@@ -102,11 +104,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
 	var kv, breakerKV jetstream.KeyValue
 	backoff := goretry.WithCappedDuration(2*time.Second, goretry.NewExponential(100*time.Millisecond))
 	err = goretry.Do(ctx, backoff, func(ctx context.Context) error {
-		if err := bus.Setup(ctx, js, cfg.Streams); err != nil {
+		if err := setupBus(ctx, js, cfg, nil); err != nil {
 			log.Warn("waiting for NATS JetStream", "error", err)
 			return goretry.RetryableError(err)
 		}
-		if breakerKV, err = breaker.EnsureBucket(ctx, js, cfg.Streams); err != nil {
+		if breakerKV, err = js.KeyValue(ctx, breaker.Bucket); err != nil {
 			return goretry.RetryableError(err)
 		}
 		kv, err = js.KeyValue(ctx, bus.ProviderBucket)
@@ -115,6 +117,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
+	consumers := make([]string, 0, len(deps.Providers.Names()))
+	for _, name := range deps.Providers.Names() {
+		consumers = append(consumers, bus.ConsumerName(name))
+	}
+	keeper := bus.NewKeeper(deps.NATS, js, bus.Assets{
+		Streams:   []string{bus.RequestStream, bus.UsageStream, bus.BucketStream(bus.ProviderBucket), bus.BucketStream(breaker.Bucket)},
+		Consumers: map[string][]string{bus.RequestStream: consumers},
+		Ensure:    func(ctx context.Context) error { return setupBus(ctx, js, cfg, deps.Providers.Names()) },
+	}, 0, log)
 	if deps.Metrics == nil {
 		deps.Metrics = prometheus.NewRegistry()
 	}
@@ -169,6 +180,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
 		nc:        deps.NATS,
 		js:        js,
 		kv:        kv,
+		keeper:    keeper,
 		ps:        deps.Providers,
 		http:      deps.HTTP,
 		inFlight:  make(map[string]*running),
@@ -177,6 +189,27 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
 		relist:    make(chan struct{}, 1),
 		announced: make(chan struct{}),
 	}, nil
+}
+
+// setupBus creates or updates the streams and buckets, and the consumers of providers.
+func setupBus(ctx context.Context, js jetstream.JetStream, cfg Config, providers []string) error {
+	if err := bus.Setup(ctx, js, cfg.Streams); err != nil {
+		return err
+	}
+	if _, err := breaker.EnsureBucket(ctx, js, cfg.Streams); err != nil {
+		return err
+	}
+	for _, name := range providers {
+		if _, err := bus.EnsureConsumer(ctx, js, name, cfg.consumer()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// consumer is the shape of every provider's consumer.
+func (c Config) consumer() bus.ConsumerConfig {
+	return bus.ConsumerConfig{MaxInFlight: c.MaxInFlight, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver}
 }
 
 // Announced is closed once every provider of the worker is in the registry.
@@ -195,18 +228,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	var consumers sync.WaitGroup
 	for _, name := range w.ps.Names() {
 		p, _ := w.ps.Get(name)
-		cons, err := bus.EnsureConsumer(ctx, w.js, name, bus.ConsumerConfig{
-			MaxInFlight: w.cfg.MaxInFlight,
-			AckWait:     w.cfg.AckWait,
-			MaxDeliver:  w.cfg.MaxDeliver,
-		})
+		cons, err := bus.EnsureConsumer(ctx, w.js, name, w.cfg.consumer())
 		if err != nil {
 			return fmt.Errorf("worker: %w", err)
 		}
+		restarts := w.keeper.Restarts()
 		consumers.Add(1)
 		g.Go(func() error {
 			defer consumers.Done()
-			return w.consume(gctx, cons, p)
+			return w.consume(gctx, cons, p, restarts)
 		})
 	}
 	drained := make(chan struct{})
@@ -218,6 +248,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stopDrained()
 	go func() { <-drained; stopDrained() }()
 	g.Go(func() error { return w.reportProgress(untilDrained) })
+	g.Go(func() error { w.checkHolders(untilDrained); return nil })
 	g.Go(func() error {
 		// Heartbeats only inform the cluster view: their failure is not the worker's.
 		if err := heartbeat.Run(untilDrained, w.nc, w.cfg.HeartbeatEvery, w.heartbeat); err != nil {
@@ -240,7 +271,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		return w.announce(gctx)
 	})
 
-	g.Go(func() error { return w.board.Run(gctx) })
+	g.Go(func() error { return w.keeper.Run(gctx) })
+	w.keeper.OnRestore(func() { // announce at once into the re-created registry
+		select {
+		case w.relist <- struct{}{}:
+		default:
+		}
+	})
+	g.Go(func() error { return w.board.Run(gctx, w.keeper.Restarts()) })
 	g.Go(func() error { return w.publisher.Run(gctx) })
 	return g.Wait()
 }
@@ -276,12 +314,23 @@ func (w *Worker) announce(ctx context.Context) error {
 	}
 }
 
-// consume pulls a provider's requests and runs up to Concurrency of them at once.
-func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provider.Provider) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(w.cfg.Concurrency))
+// consume pulls a provider's requests and runs up to Concurrency of them at once. When
+// restarts receives (the bus re-created the consumer), it pulls from the new consumer.
+func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provider.Provider, restarts <-chan struct{}) error {
+	src, err := newSource(cons, w.cfg.Concurrency)
 	if err != nil {
 		return fmt.Errorf("worker: consume %s: %w", p.Name(), err)
 	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-restarts:
+				src.restart()
+			}
+		}
+	}()
 	// Work outlives ctx: on shutdown in-flight requests get ShutdownTimeout to finish.
 	work, stopWork := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopWork(nil)
@@ -290,7 +339,7 @@ func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provide
 	go func() {
 		<-ctx.Done()
 		w.stopping.Store(true)
-		it.Stop()
+		src.stop()
 		close(stopped)
 	}()
 	// Requests run on handler goroutines that live as long as the consumer, started as the load
@@ -316,14 +365,14 @@ func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provide
 	next := func() (jetstream.Msg, error) {
 		pull.Lock()
 		defer pull.Unlock()
-		return it.Next()
+		return src.next(ctx)
 	}
 	handler = func() {
 		defer wg.Done()
 		for {
 			msg, err := next()
 			if err != nil {
-				if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				if ctx.Err() != nil {
 					return
 				}
 				w.log.Warn("pull failed", "provider", p.Name(), "error", err)
@@ -372,19 +421,20 @@ func requestLog(ctx context.Context, def *slog.Logger) *slog.Logger {
 type running struct {
 	cancel   context.CancelCauseFunc
 	msg      jetstream.Msg
+	gateway  string    // the gateway instance that holds its client
 	reported time.Time // when it was taken, or its progress last reported
 }
 
 // track registers a request in flight, unless its client canceled it before it was taken.
 // The caller must untrack it when done.
-func (w *Worker) track(id string, cancel context.CancelCauseFunc, msg jetstream.Msg, now time.Time) (canceled bool) {
+func (w *Worker) track(id, gateway string, cancel context.CancelCauseFunc, msg jetstream.Msg, now time.Time) (canceled bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.canceled[id]; ok {
 		delete(w.canceled, id)
 		return true
 	}
-	w.inFlight[id] = &running{cancel: cancel, msg: msg, reported: now}
+	w.inFlight[id] = &running{cancel: cancel, msg: msg, gateway: gateway, reported: now}
 	return false
 }
 
@@ -394,12 +444,13 @@ func (w *Worker) untrack(id string) {
 	w.mu.Unlock()
 }
 
-// reportProgress tells JetStream, for every request held longer than a third of AckWait since
+// reportProgress tells JetStream, for every request held longer than a sixth of AckWait since
 // it was taken or last reported, that it is still being worked on, so it is not handed to
-// another worker while a long generation runs. One loop for all requests: none of them pays
+// another worker while a long generation runs: a request is silent for at most a quarter of
+// AckWait plus however long the worker stalls. One loop for all requests: none of them pays
 // for a timer of its own.
 func (w *Worker) reportProgress(ctx context.Context) error {
-	every := max(w.cfg.AckWait/6, 100*time.Millisecond)
+	every := max(w.cfg.AckWait/12, 50*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var due []jetstream.Msg
@@ -411,7 +462,7 @@ func (w *Worker) reportProgress(ctx context.Context) error {
 			due = due[:0]
 			w.mu.Lock()
 			for _, r := range w.inFlight {
-				if now.Sub(r.reported) >= w.cfg.AckWait/3 {
+				if now.Sub(r.reported) >= w.cfg.AckWait/6 {
 					r.reported = now
 					due = append(due, r.msg)
 				}
@@ -434,6 +485,17 @@ func (w *Worker) cancel(id string) {
 		return
 	}
 	w.canceled[id] = time.Now()
+}
+
+// stop stops requests in flight, with cause.
+func (w *Worker) stop(ids []string, cause error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		if r, ok := w.inFlight[id]; ok {
+			r.cancel(cause)
+		}
+	}
 }
 
 func (w *Worker) forgetOldCancels() {

@@ -4,8 +4,6 @@ package registry
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -21,6 +19,7 @@ type Registry struct {
 	providers atomic.Pointer[map[string]bus.ProviderInfo]
 	synced    chan struct{}
 	once      sync.Once
+	following atomic.Bool
 }
 
 // New returns an empty registry; Run fills it.
@@ -59,30 +58,29 @@ func (r *Registry) All() []bus.ProviderInfo {
 // Synced is closed once the registry holds everything the bucket held when Run started.
 func (r *Registry) Synced() <-chan struct{} { return r.synced }
 
-// Run watches the bucket until ctx ends.
-func (r *Registry) Run(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) error {
-	w, err := kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch providers: %w", err)
-	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return errors.New("watch providers: watcher closed")
-			}
-			if e == nil { // end of the initial values
-				r.once.Do(func() { close(r.synced) })
-				continue
-			}
-			r.apply(e, log)
-		}
+// Following reports whether the registry follows the bucket now: false while its watch is
+// being started again (the bus lost its state, say), when it may miss a change.
+func (r *Registry) Following() bool { return r.following.Load() }
+
+// Run watches the bucket until ctx ends, starting the watch again whenever it ends or restart
+// receives (see bus.Watch). Providers known before a restart stay known: the workers that
+// serve them announce them again within seconds.
+func (r *Registry) Run(ctx context.Context, kv jetstream.KeyValue, restart <-chan struct{}, log *slog.Logger) {
+	bus.Watch(ctx, kv, watcher{r, log}, restart, log)
+}
+
+// watcher is the registry as bus.Watch drives it.
+type watcher struct {
+	r   *Registry
+	log *slog.Logger
+}
+
+func (w watcher) Begin()                          {}
+func (w watcher) Apply(e jetstream.KeyValueEntry) { w.r.apply(e, w.log) }
+func (w watcher) Synced(on bool) {
+	w.r.following.Store(on)
+	if on {
+		w.r.once.Do(func() { close(w.r.synced) })
 	}
 }
 

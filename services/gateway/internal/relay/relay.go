@@ -59,8 +59,9 @@ type Relay struct {
 	stop         chan struct{}
 	stopped      sync.WaitGroup
 
-	mu     sync.RWMutex
-	active map[string]*Answer
+	mu         sync.RWMutex
+	active     map[string]*Answer
+	holdingSub *nats.Subscription // see answerHolding
 }
 
 // Start subscribes to the answers and confirmations addressed to gateway instance id, and
@@ -81,6 +82,10 @@ func Start(nc *nats.Conn, id string, acceptWithin time.Duration, log *slog.Logge
 		return nil, fmt.Errorf("subscribe to answers: %w", err)
 	}
 	r.sub = sub
+	if err := r.answerHolding(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
 	r.stopped.Add(1)
 	go r.expireLoop()
 	return r, nil
@@ -90,6 +95,7 @@ func Start(nc *nats.Conn, id string, acceptWithin time.Duration, log *slog.Logge
 func (r *Relay) Close() error {
 	close(r.stop)
 	r.stopped.Wait()
+	_ = r.holdingSub.Unsubscribe()
 	return r.sub.Unsubscribe()
 }
 
