@@ -9,6 +9,11 @@
 // shed) refuses new requests once what is alive nears that cap, before the collector has no
 // room left.
 //
+// Neither gives memory back after a burst: the limit bounds how high the heap may go, not
+// how long it stays there. Reclaim (StartReclaim, from a command's main) collects the garbage
+// a burst leaves once the process goes quiet, so the runtime's scavenger returns the memory to
+// the operating system (see ReclaimInterval).
+//
 // GOGC and GOMEMLIMIT, Go's own variables, override each choice: the runtime has applied them
 // before Apply runs, and Apply leaves a setting alone when its variable is set.
 package gcpolicy

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/lynkr/lynkr/pkg/tenant"
@@ -29,13 +30,19 @@ var (
 const pruneEvery = time.Hour
 
 // Bolt is the ledger of a single gateway, in a bbolt database file shared with the rest of
-// the gateway's local state. Each Charge is one write transaction.
+// the gateway's local state. Each Charge is one write transaction. Reservations live in
+// memory: they last no longer than the requests of this process.
 type Bolt struct {
 	db  *bbolt.DB
 	now func() time.Time
 	// pruned is when expired entries were last dropped; only written transactions touch it,
 	// so the database's writer lock guards it.
 	pruned time.Time
+
+	// mu makes a Reserve (read spend, check, hold) and a Charge (count spend, end holds) one
+	// step each against the other.
+	mu    sync.Mutex
+	holds localHolds
 }
 
 var _ Ledger = (*Bolt)(nil)
@@ -45,7 +52,7 @@ var _ Ledger = (*Bolt)(nil)
 func NewBolt(db *bbolt.DB) (*Bolt, error) { return newBolt(db, time.Now) }
 
 func newBolt(db *bbolt.DB, now func() time.Time) (*Bolt, error) {
-	b := &Bolt{db: db, now: now}
+	b := &Bolt{db: db, now: now, holds: localHolds{}}
 	err := db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{windowsBucket, chargedBucket, chargedAtBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -60,8 +67,8 @@ func newBolt(db *bbolt.DB, now func() time.Time) (*Bolt, error) {
 	return b, nil
 }
 
-// Charge charges the batch in one write transaction. A request id stays charged for at
-// least DedupeWindow and at most pruneEvery more.
+// Charge charges the batch in one write transaction, then ends the requests' holds. A
+// request id stays charged for at least DedupeWindow and at most pruneEvery more.
 func (b *Bolt) Charge(ctx context.Context, charges []Charge) (int, error) {
 	if len(charges) == 0 {
 		return 0, nil
@@ -72,6 +79,8 @@ func (b *Bolt) Charge(ctx context.Context, charges []Charge) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	var n int
 	err := b.db.Update(func(tx *bbolt.Tx) error {
 		now := b.now()
@@ -116,11 +125,92 @@ func (b *Bolt) Charge(ctx context.Context, charges []Charge) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("spend: charging %d requests: %w", len(charges), err)
 	}
+	// The spend is counted: the holds end after it, under the same lock, so no Reserve sees
+	// a request's usage neither spent nor held.
+	for _, c := range charges {
+		for _, s := range c.Scopes {
+			b.holds.drop(s, c.RequestID)
+		}
+	}
 	return n, nil
 }
 
-// Spent reads every window in one read transaction.
+// Reserve reads the scopes' spend and holds and holds r's estimate under the ledger's lock.
+func (b *Bolt) Reserve(ctx context.Context, r Reservation, at time.Time) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	scopes, policies := r.budgeted()
+	if len(scopes) == 0 {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	defer b.holds.tidy(scopes)
+	now := b.now()
+	held := make([]*scopeHolds, len(scopes))
+	for i, s := range scopes {
+		held[i] = b.holds.of(s, now)
+		if b.holds.holds(s, r.RequestID) {
+			return nil // held already
+		}
+	}
+	spent, err := b.spent(ctx, scopes, at)
+	if err != nil {
+		return err
+	}
+	charged, err := b.charged(r.RequestID)
+	if err != nil || charged {
+		return err
+	}
+	totals, tails := make([]Held, len(scopes)), make([]bool, len(scopes))
+	for i, h := range held {
+		totals[i], tails[i] = h.total, h.tail != ""
+	}
+	holds, tail, err := decide(scopes, policies, spent, totals, tails, r.Least, r.Most, at)
+	if err != nil {
+		return err
+	}
+	for i, s := range scopes {
+		b.holds.put(s, r.RequestID, holds[i], tail[i], now.Add(r.TTL))
+	}
+	return nil
+}
+
+// Release ends, shortens or shrinks the request's holds under the ledger's lock.
+func (b *Bolt) Release(ctx context.Context, requestID string, scopes []tenant.Scope, l Lapse) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, s := range scopes {
+		if l.After <= 0 {
+			b.holds.drop(s, requestID)
+		} else {
+			b.holds.lapse(s, requestID, b.now().Add(l.After), l.Used)
+		}
+	}
+	return nil
+}
+
+// Spent reads every window in one read transaction, and the holds.
 func (b *Bolt) Spent(ctx context.Context, scopes []tenant.Scope, at time.Time) ([]Spend, error) {
+	out, err := b.spent(ctx, scopes, at)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	for i, s := range scopes {
+		out[i].Held = b.holds.total(s, now)
+	}
+	return out, nil
+}
+
+// spent reads every window in one read transaction.
+func (b *Bolt) spent(ctx context.Context, scopes []tenant.Scope, at time.Time) ([]Spend, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -144,6 +234,19 @@ func (b *Bolt) Spent(ctx context.Context, scopes []tenant.Scope, at time.Time) (
 		return nil, fmt.Errorf("spend: reading spend: %w", err)
 	}
 	return out, nil
+}
+
+// charged reports whether the request id was charged.
+func (b *Bolt) charged(requestID string) (bool, error) {
+	var ok bool
+	err := b.db.View(func(tx *bbolt.Tx) error {
+		ok = tx.Bucket(chargedBucket).Get([]byte(requestID)) != nil
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("spend: reading charged ids: %w", err)
+	}
+	return ok, nil
 }
 
 // Close does nothing: the caller keeps the database.

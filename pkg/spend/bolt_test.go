@@ -128,3 +128,14 @@ func TestBoltPrunes(t *testing.T) {
 		t.Fatalf("after reopening 35 days later: %d charged ids, %d in the index; want none", n, m)
 	}
 }
+
+func TestBoltReservations(t *testing.T) {
+	testReservations(t, func(t *testing.T) Ledger {
+		l, err := NewBolt(openDB(t, filepath.Join(t.TempDir(), "lynkr.db")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = l.Close() })
+		return l
+	})
+}

@@ -1,7 +1,8 @@
 // Package spend is what each tenant spent and the budgets that cap it: the prices of models,
 // a ledger of the tokens and dollars each scope used per UTC day and calendar month (in
-// Redis when the gateways share one, else in a local bbolt file), and the check that refuses
-// a request a budget cannot afford.
+// Redis when the gateways share one, else in a local bbolt file), and the reservations that
+// hold a request's estimate against the budgets while it runs, refusing a request the budgets
+// cannot afford, bursts included.
 package spend
 
 import (
@@ -91,20 +92,23 @@ func (w *Window) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Spend is what a scope spent in a day and in the month around it.
+// Spend is what a scope spent in a day and in the month around it, and what its requests
+// under way hold of its budgets.
 type Spend struct {
 	Scope      tenant.Scope
 	Day, Month Window
+	Held       Held
 }
 
-// MarshalJSON writes {"kind":…,"name":…,"day":{…},"month":{…}}.
+// MarshalJSON writes {"kind":…,"name":…,"day":{…},"month":{…},"held":{…}}.
 func (s Spend) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Kind  tenant.Kind `json:"kind"`
 		Name  string      `json:"name"`
 		Day   Window      `json:"day"`
 		Month Window      `json:"month"`
-	}{s.Scope.Kind, s.Scope.Name, s.Day, s.Month})
+		Held  Held        `json:"held"`
+	}{s.Scope.Kind, s.Scope.Name, s.Day, s.Month, s.Held})
 }
 
 // Ledger records what each scope spent.
@@ -112,10 +116,22 @@ type Ledger interface {
 	// Charge records each charge once per request id, ever (within DedupeWindow): a charge
 	// whose request id was already charged, by this call or an earlier one, is skipped. It
 	// returns how many were newly charged. Each charge is all or nothing: its id is marked
-	// charged and every scope's day and month counted, or none of it.
+	// charged and every scope's day and month counted, or none of it. In the same step it
+	// ends whatever the request's Reservation holds of those scopes, charged anew or not.
 	Charge(ctx context.Context, charges []Charge) (int, error)
-	// Spent is what each scope spent in the UTC day and calendar month of at, in the
-	// scopes' order; a scope that spent nothing has zero windows.
+	// Reserve holds what r may use against its scopes' budgets, by the rule of fit, checked
+	// and held in one step against every other Reserve and Charge of the ledger: however many
+	// gateways reserve at once, the holds of a scope never pass what its budgets have left
+	// but by the one tail request fit allows. A request refused gets the *OverBudgetError of
+	// the first budget that refuses it (narrowest scope first, daily before monthly) and holds
+	// nothing. The budgets are those of at's UTC day and month; the holds count in whatever
+	// day they run. A request that holds already, or was charged, is admitted again as it is.
+	Reserve(ctx context.Context, r Reservation, at time.Time) error
+	// Release ends the hold of a request on scopes without charging it, as l says: at once,
+	// or later unless its charge ends it first. A request that holds nothing is no error.
+	Release(ctx context.Context, requestID string, scopes []tenant.Scope, l Lapse) error
+	// Spent is what each scope spent in the UTC day and calendar month of at, and what it
+	// holds now, in the scopes' order; a scope that spent nothing has zero windows.
 	Spent(ctx context.Context, scopes []tenant.Scope, at time.Time) ([]Spend, error)
 	// Close releases what the ledger holds; the caller keeps the client or database.
 	Close() error

@@ -173,7 +173,7 @@ func TestWindowJSON(t *testing.T) {
 	}
 	want := `{"kind":"team","name":"platform",` +
 		`"day":{"start":"2026-02-01T00:00:00Z","tokens":10,"cost_usd":12.31,"requests":2},` +
-		`"month":{"start":"2026-02-01T00:00:00Z","tokens":0,"cost_usd":0,"requests":0}}`
+		`"month":{"start":"2026-02-01T00:00:00Z","tokens":0,"cost_usd":0,"requests":0},"held":{"tokens":0,"cost_usd":0}}`
 	if string(b) != want {
 		t.Errorf("JSON\n%s\nwant\n%s", b, want)
 	}

@@ -124,6 +124,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 			{Scope{"group", "x"}, Policy{RPM: 1}},
 			{Scope{KindTeam, ""}, Policy{RPM: 1}},
 			{Scope{KindTeam, "a"}, Policy{TPM: -5}},
+			{Scope{KindTeam, "a"}, Policy{MaxConcurrent: -1}},
 		} {
 			if err := s.SetPolicy(ctx, tc.s, tc.p); err == nil {
 				t.Errorf("SetPolicy(%q, %+v) = nil, want an error", tc.s, tc.p)
@@ -217,7 +218,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 		s, ctx := newStore(t), t.Context()
 		team, cust, org := Scope{KindTeam, "infra"}, Scope{KindCustomer, "acme"}, Scope{KindOrg, "lynkr:eu"}
 		set := map[Scope]Policy{
-			team: {RPM: 10, TPM: 2000},
+			team: {RPM: 10, TPM: 2000, MaxConcurrent: 8},
 			org:  {DailyTokens: 1e6, MonthlyTokens: 2e7, DailyCostUSD: 1.25, MonthlyCostUSD: 30},
 		}
 		for sc, p := range set {

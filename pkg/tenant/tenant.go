@@ -68,6 +68,9 @@ type Policy struct {
 	// DailyCostUSD and MonthlyCostUSD cap the cost, priced from the model's price table.
 	DailyCostUSD   float64 `json:"daily_cost_usd,omitempty"`
 	MonthlyCostUSD float64 `json:"monthly_cost_usd,omitempty"`
+	// MaxConcurrent is the most requests under way at once in each gateway: what one tenant
+	// may take of the gateway's active-request slots, which every tenant shares.
+	MaxConcurrent int64 `json:"max_concurrent,omitempty"`
 }
 
 // IsZero reports whether the policy sets nothing.
@@ -91,6 +94,7 @@ func (p Policy) Validate() error {
 		{"rpm", float64(p.RPM)}, {"tpm", float64(p.TPM)},
 		{"daily_tokens", float64(p.DailyTokens)}, {"monthly_tokens", float64(p.MonthlyTokens)},
 		{"daily_cost_usd", p.DailyCostUSD}, {"monthly_cost_usd", p.MonthlyCostUSD},
+		{"max_concurrent", float64(p.MaxConcurrent)},
 	} {
 		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			errs = append(errs, fmt.Errorf("%s: want a number ≥ 0 (0 sets no limit), got %v", f.name, f.v))

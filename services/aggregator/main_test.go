@@ -12,6 +12,7 @@ func TestBadSettingExits(t *testing.T) {
 	configtest.BadSettingExits(t, "aggregator", []configtest.Case{
 		{Name: "no NATS_URL", Want: "NATS_URL is required"},
 		{Name: "bad NATS_URL", Env: []string{"NATS_URL=nats://"}, Want: "NATS_URL: want"},
+		{Name: "NATS_CERT without NATS_KEY", Env: []string{"NATS_URL=nats://127.0.0.1:1", "NATS_CERT=/nonexistent/agg.pem"}, Want: "NATS_CERT=\"/nonexistent/agg.pem\": want NATS_KEY"},
 		{Name: "bad duration", Env: []string{"NATS_URL=nats://127.0.0.1:1", "HEARTBEAT_TTL=soon"}, Want: "HEARTBEAT_TTL="},
 		{Name: "bad port", Env: []string{"NATS_URL=nats://127.0.0.1:1", "PORT=-1"}, Want: "PORT="},
 		{Name: "bad LOG_LEVEL", Env: []string{"NATS_URL=nats://127.0.0.1:1", "LOG_LEVEL=verbose"}, Want: "LOG_LEVEL="},

@@ -16,5 +16,8 @@ func TestBadSettingExits(t *testing.T) {
 		{Name: "bad port", Env: []string{"NATS_URL=nats://127.0.0.1:1", "PORT=http"}, Want: "PORT="},
 		{Name: "bad bool", Env: []string{"NATS_URL=nats://127.0.0.1:1", "STRICT_MODELS=sometimes"}, Want: "STRICT_MODELS="},
 		{Name: "bad LOG_LEVEL", Env: []string{"NATS_URL=nats://127.0.0.1:1", "LOG_LEVEL=trace"}, Want: "LOG_LEVEL="},
+		{Name: "NATS_USER without NATS_PASSWORD", Env: []string{"NATS_URL=nats://127.0.0.1:1", "NATS_USER=gateway"}, Want: `NATS_USER="gateway": want NATS_PASSWORD`},
+		{Name: "missing NATS_CREDS", Env: []string{"NATS_URL=nats://127.0.0.1:1", "NATS_CREDS=/nonexistent/gateway.creds"}, Want: `NATS_CREDS="/nonexistent/gateway.creds"`},
+		{Name: "missing NATS_CA", Env: []string{"NATS_URL=tls://127.0.0.1:1", "NATS_CA=/nonexistent/ca.pem"}, Want: `NATS_CA="/nonexistent/ca.pem"`},
 	})
 }

@@ -16,5 +16,7 @@ func TestBadSettingExits(t *testing.T) {
 		{Name: "bad OPENAI_API", Env: []string{"NATS_URL=nats://127.0.0.1:1", "MODEL_PROVIDER=openai", "OPENAI_API_KEY=k", "OPENAI_API=completions"}, Want: "OPENAI_API: expected chat"},
 		{Name: "bad threshold", Env: []string{"NATS_URL=nats://127.0.0.1:1", "CIRCUIT_BREAKER_FAILURE_THRESHOLD=0"}, Want: "CIRCUIT_BREAKER_FAILURE_THRESHOLD="},
 		{Name: "bad NATS_URL", Env: []string{"NATS_URL=not a url"}, Want: "NATS_URL: want"},
+		{Name: "two NATS credentials", Env: []string{"NATS_URL=nats://127.0.0.1:1", "NATS_TOKEN=t", "NATS_NKEY=/nonexistent/worker.nk"}, Want: "NATS_TOKEN=\"[REDACTED]\": want one way of authenticating"},
+		{Name: "missing NATS_NKEY", Env: []string{"NATS_URL=nats://127.0.0.1:1", "NATS_NKEY=/nonexistent/worker.nk"}, Want: `NATS_NKEY="/nonexistent/worker.nk"`},
 	})
 }

@@ -32,12 +32,15 @@ func TestServicesSurviveTheBusLosingItsState(t *testing.T) {
 			"WORKER_ID": fmt.Sprintf("worker-%d", i+1), "WORKER_PORT": strconv.Itoa(port), "HOST": "127.0.0.1", "LOG_LEVEL": "info"})))
 		workers = append(workers, fmt.Sprintf("http://127.0.0.1:%d", port))
 	}
+	// Keys and spend are on: the usage charger's consumer is lost with the rest, and spend
+	// must be charged again after.
+	redisURL, _ := harness.Redis(t)
 	for i := range 2 {
 		port := harness.FreePort(t)
-		procs = append(procs, harness.Start(t, fmt.Sprintf("gateway-%d", i+1), bin.Gateway, map[string]string{
+		procs = append(procs, harness.Start(t, fmt.Sprintf("gateway-%d", i+1), bin.Gateway, tenancyEnv(redisURL, map[string]string{
 			"NATS_URL": natsURL, "MODEL_PROVIDER": "openai", "HOST": "127.0.0.1", "PORT": strconv.Itoa(port),
 			"GATEWAY_ID": fmt.Sprintf("gateway-%d", i+1), "LOG_LEVEL": "info",
-		}))
+		})))
 		gateways = append(gateways, fmt.Sprintf("http://127.0.0.1:%d", port))
 	}
 	aggPort := harness.FreePort(t)
@@ -55,7 +58,8 @@ func TestServicesSurviveTheBusLosingItsState(t *testing.T) {
 		sent      atomic.Int64
 		wg        sync.WaitGroup
 	)
-	client := &http.Client{Timeout: 10 * time.Second}
+	key, keyID := createKey(t, gateways[0], `{"name":"load","team":"chaos"}`)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: withKey{key}}
 	for i := range 4 {
 		wg.Add(1)
 		go func() {
@@ -109,6 +113,15 @@ func TestServicesSurviveTheBusLosingItsState(t *testing.T) {
 	}
 	stop()
 	wg.Wait()
+	// Spend is charged again: a request now shows in the key's usage.
+	spent, _ := usageOf(t, gateways[1], "key="+keyID)
+	if got, err := send(context.Background(), client, gateways[1], chatPlain, "charged"); err != nil || got != "echo: charged" {
+		t.Fatalf("after recovery: %q, %v", got, err)
+	}
+	waitFor(t, 10*time.Second, "the usage charger to charge again", func() bool {
+		now, _ := usageOf(t, gateways[1], "key="+keyID)
+		return now > spent
+	})
 	t.Logf("requests answered again %v after NATS returned with an empty store (%d requests sent in all)",
 		recovered.Sub(back).Round(time.Millisecond), sent.Load())
 
@@ -126,4 +139,14 @@ func TestServicesSurviveTheBusLosingItsState(t *testing.T) {
 	if recreated == 0 {
 		t.Error("no service logged that it re-created the bus's assets")
 	}
+}
+
+// withKey is a transport that sends every request with a lynkr key.
+type withKey struct{ key string }
+
+func (k withKey) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+k.key)
+	r.Header.Set("X-Api-Key", k.key)
+	return http.DefaultTransport.RoundTrip(r)
 }

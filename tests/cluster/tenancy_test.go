@@ -427,9 +427,11 @@ func TestATeamBudgetStopsItsKeysAndEachRequestIsChargedOnce(t *testing.T) {
 	if tokens+estimate < budget {
 		t.Errorf("refused at %d tokens, more than an estimate (%d) under the budget of %d", tokens, estimate, budget)
 	}
-	// Once spent, every gateway refuses the team's keys.
+	// Once spent, every gateway refuses the team's keys: a request needing more than the
+	// refused ones did (the budget is exact to their estimate, so a smaller one may still fit).
 	for _, base := range c.gateways {
-		status, _, b := call(t, http.MethodPost, base+"/v1/chat/completions", alice, `{"model":"gpt-4o","messages":[{"role":"user","content":"more"}]}`)
+		status, _, b := call(t, http.MethodPost, base+"/v1/chat/completions", alice,
+			`{"model":"gpt-4o","messages":[{"role":"user","content":"more, though the team spent its budget for today: the gateways refuse it"}]}`)
 		if status != http.StatusTooManyRequests || !strings.Contains(string(b), "budget") {
 			t.Errorf("%s after the budget: %d %s", base, status, b)
 		}

@@ -557,7 +557,7 @@ func TestUsageReachesTheUsageStreamOncePerRequest(t *testing.T) {
 	fake := fakeupstream.New(fakeupstream.WithReply(fakeupstream.Reply{Text: "counted", Usage: usage}))
 	t.Cleanup(fake.Close)
 	natsAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	s := startLynkr(t, anthropicUpstream, fake.URL(), map[string]string{"NATS_LISTEN": natsAddr, "USAGE_FLUSH_INTERVAL": "50"})
+	s := startLynkr(t, anthropicUpstream, fake.URL(), map[string]string{"NATS_LISTEN": natsAddr, "NATS_GATEWAY_PASSWORD": "gw-pw", "USAGE_FLUSH_INTERVAL": "50"})
 	const n = 12
 	ids := map[string]bool{}
 	for i := range n {
@@ -572,7 +572,8 @@ func TestUsageReachesTheUsageStreamOncePerRequest(t *testing.T) {
 		ids[fmt.Sprintf("usage-%d", i)] = false
 	}
 
-	nc, err := nats.Connect("nats://" + natsAddr)
+	// Gateways read the usage stream (they charge it): the gateway's user may.
+	nc, err := nats.Connect("nats://"+natsAddr, nats.UserInfo("gateway", "gw-pw"), nats.CustomInboxPrefix(bus.InboxPrefix(bus.RoleGateway)))
 	if err != nil {
 		t.Fatal(err)
 	}

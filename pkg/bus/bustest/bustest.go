@@ -27,7 +27,7 @@ func Server(tb testing.TB) *server.Server {
 // test ends.
 func Conn(tb testing.TB, s *server.Server, name string) *nats.Conn {
 	tb.Helper()
-	nc, err := bus.Connect("", s, name)
+	nc, err := bus.Connect("", s, name, bus.ClientAuth{}, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -21,6 +21,10 @@ type Config struct {
 	// NATSURL is the NATS server (NATS_URL). Main requires it; the all-in-one passes its
 	// embedded connection instead.
 	NATSURL string
+	// NATSAuth is how the aggregator authenticates to NATS_URL, as bus.RoleAggregator
+	// (NATS_CREDS, NATS_NKEY, NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CA, NATS_CERT,
+	// NATS_KEY).
+	NATSAuth bus.ClientAuth
 	// Instance names this aggregator in its own heartbeats (AGGREGATOR_ID).
 	Instance string
 	// HeartbeatTTL is how long an instance stays in the cluster view after its last
@@ -51,6 +55,7 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		PollInterval:    2 * time.Second,
 		ShutdownTimeout: e.Millis("GRACEFUL_SHUTDOWN_TIMEOUT", 10*time.Second),
 	}
+	c.NATSAuth = bus.ReadClientAuth(e, bus.RoleAggregator)
 	// Unless told otherwise, three heartbeats fit in the TTL, as the defaults have it.
 	c.HeartbeatInterval = e.Millis("HEARTBEAT_INTERVAL", min(heartbeat.DefaultInterval, c.HeartbeatTTL/3))
 	if err := e.Err(); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
+	"github.com/tidwall/gjson"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -25,7 +26,6 @@ import (
 	"github.com/lynkr/lynkr/pkg/llm/anthropic"
 	"github.com/lynkr/lynkr/pkg/llm/header"
 	"github.com/lynkr/lynkr/pkg/loopguard"
-	"github.com/lynkr/lynkr/pkg/ratelimit"
 	"github.com/lynkr/lynkr/pkg/shed"
 	"github.com/lynkr/lynkr/pkg/telemetry"
 	"github.com/lynkr/lynkr/proto/busv1"
@@ -62,7 +62,7 @@ func (g *Gateway) accept(ep endpoint) echo.HandlerFunc {
 				attribute.String("lynkr.request_id", id))
 			c.SetRequest(r.WithContext(ctx))
 		}
-		a := admission{provider: "none"}
+		a := admission{provider: "none", id: id}
 		status, err := g.serve(c, ep, id, &a)
 		if status == 0 {
 			status = apierror.As(err).Status
@@ -142,12 +142,13 @@ func (g *Gateway) bodyLimits() bodyLimits {
 
 // admission is what the gateway decided about a request before queueing it.
 type admission struct {
+	id       string // the request's id on the bus
 	stream   bool
 	provider string
 	model    string
 	lease    limiter.Lease
-	identity tenancy.Identity   // whom the request is from, when tenancy is on
-	rate     ratelimit.Decision // the tightest per-tenant rate limit, for the RateLimit headers
+	identity tenancy.Identity  // whom the request is from, when tenancy is on
+	tenant   tenancy.Admission // its tenant's concurrency caps and budget hold, until tenantDone
 
 	// What the answer was, for metrics and the request's log line.
 	start     time.Time
@@ -186,11 +187,15 @@ func (g *Gateway) serve(c echo.Context, ep endpoint, id string, a *admission) (i
 	g.metrics.Active.Inc()
 	defer g.metrics.Active.Dec()
 	err = g.admit(r.Context(), ep, r.Header, body, a)
-	a.rate.Headers(c.Response().Header())
+	a.tenant.Rate.Headers(c.Response().Header())
 	if err != nil {
 		return 0, err
 	}
 	defer a.lease.Release()
+	// The request's budget hold ends at once if it reaches no upstream; else it waits for the
+	// charge of its usage (tenancy.Done).
+	ran := false
+	defer func() { g.tenantDone(a, ran) }()
 
 	// The relay ends the answer at the deadline: one loop for every request, no timer each.
 	ctx, deadline := r.Context(), a.start.Add(g.cfg.RequestTimeout)
@@ -207,6 +212,10 @@ func (g *Gateway) serve(c echo.Context, ep endpoint, id string, a *admission) (i
 	w.capture = cached.key != ""
 	status, err = w.relay(ctx, answer)
 	a.usage, a.firstData = w.usage, w.firstData
+	// A worker's error before any of the answer reached the client used nothing; anything
+	// else may have (an answer, a stream cut short, a client gone, a request the bus took
+	// late): its usage may still come.
+	ran = err == nil || w.sentData || ctx.Err() != nil || w.ended != nil || !isAPIError(err)
 	if err == nil && status == http.StatusOK && w.capture {
 		g.remember(cached.key, w.entry())
 	}
@@ -250,20 +259,37 @@ func (g *Gateway) admit(ctx context.Context, ep endpoint, h http.Header, body []
 	switch {
 	case g.tenancy == nil:
 	case ep.op == busv1.Operation_OPERATION_COUNT_TOKENS: // counting spends no tokens
-		if a.rate, err = g.tenancy.AdmitCount(ctx, a.identity); err != nil {
+		if a.tenant, err = g.tenancy.AdmitCount(ctx, a.identity, a.id); err != nil {
 			return err
 		}
 	default:
-		if a.rate, err = g.tenancy.Admit(ctx, a.identity, model, estimateTokens(ep, body)); err != nil {
+		req := tenancy.Request{ID: a.id, Model: model, InputTokens: estimateTokens(ep, body),
+			OutputTokens: outputTokens(ep, body, g.cfg.Tenancy.OutputTokens), Deadline: a.start.Add(g.cfg.RequestTimeout)}
+		if a.tenant, err = g.tenancy.Admit(ctx, a.identity, req); err != nil {
 			return err
 		}
 	}
 	lease, err := g.limiter.Acquire(ctx)
 	if err != nil {
+		g.tenantDone(a, false)
 		return g.refuse(err)
 	}
 	a.lease = lease
 	return nil
+}
+
+// tenantDone ends what the request's tenant admission took (see tenancy.Done), with the
+// usage its answer reported, if any.
+func (g *Gateway) tenantDone(a *admission, ran bool) {
+	if g.tenancy != nil {
+		g.tenancy.Done(&a.tenant, ran, a.usage)
+	}
+}
+
+// isAPIError reports whether err is an error answer, as a worker sends one.
+func isAPIError(err error) bool {
+	var e *apierror.Error
+	return errors.As(err, &e)
 }
 
 // estimateTokens is a request's input tokens as rate limits and budgets estimate them before
@@ -274,6 +300,29 @@ func estimateTokens(ep endpoint, body []byte) int64 {
 	}
 	return llm.EstimateTokens(len(body))
 }
+
+// outputTokens is the most output a request may ask for, which its budget holds while it
+// runs: its own cap (max_tokens in Messages and Chat Completions, max_completion_tokens,
+// max_output_tokens in Responses), else def; none for embeddings, which answer no tokens.
+func outputTokens(ep endpoint, body []byte, def int64) int64 {
+	if ep.op == busv1.Operation_OPERATION_EMBEDDINGS {
+		return 0
+	}
+	var most int64
+	for _, r := range gjson.GetManyBytes(body, "max_tokens", "max_completion_tokens", "max_output_tokens") {
+		if r.Type == gjson.Number {
+			most = max(most, r.Int())
+		}
+	}
+	if most <= 0 {
+		return def
+	}
+	return min(most, maxOutputTokens)
+}
+
+// maxOutputTokens bounds what a request's own cap may make its budget hold: more than any
+// model answers, small enough that no sum of holds overflows.
+const maxOutputTokens = 1 << 30
 
 // refuse turns a shedding or limiter refusal into the client's 503 with Retry-After.
 func (g *Gateway) refuse(err error) error {

@@ -165,12 +165,14 @@ type scopePolicy struct {
 	Limits tenant.Policy `json:"limits"`
 }
 
-// scopeUsage is one scope's line in GET /v1/usage.
+// scopeUsage is one scope's line in GET /v1/usage. Held is what its requests under way hold
+// of its budgets until their usage is charged.
 type scopeUsage struct {
 	Kind   tenant.Kind   `json:"kind"`
 	Name   string        `json:"name"`
 	Day    spend.Window  `json:"day"`
 	Month  spend.Window  `json:"month"`
+	Held   spend.Held    `json:"held"`
 	Limits tenant.Policy `json:"limits"`
 }
 
@@ -209,7 +211,7 @@ func (g *Gateway) usage(c echo.Context) error {
 	}
 	out := make([]scopeUsage, len(scopes))
 	for i, s := range scopes {
-		out[i] = scopeUsage{Kind: s.Kind, Name: s.Name, Day: spent[i].Day, Month: spent[i].Month, Limits: policies[i]}
+		out[i] = scopeUsage{Kind: s.Kind, Name: s.Name, Day: spent[i].Day, Month: spent[i].Month, Held: spent[i].Held, Limits: policies[i]}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"object": "usage", "day": now.Format(time.DateOnly), "month": now.Format("2006-01"), "data": out})
 }

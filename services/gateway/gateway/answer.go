@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -46,6 +47,12 @@ type answerWriter struct {
 	capture   bool         // keep a copy of the streamed bytes, for the response cache
 	captured  []byte
 	ended     error // why the relay ended the answer early: its deadline, or the bus refused it
+
+	// The writes to the client, bounded (see guard).
+	rc      *http.ResponseController
+	guardMu sync.Mutex
+	done    bool // relay returned: the connection may serve the client's next request
+	kicked  bool // the client stopped reading: the connection is done for
 }
 
 func newAnswerWriter(w *echo.Response, f llm.Format, stream bool, ping time.Duration) *answerWriter {
@@ -56,6 +63,8 @@ func newAnswerWriter(w *echo.Response, f llm.Format, stream bool, ping time.Dura
 // (the end of ctx). It returns the HTTP status the client got and why the answer was not
 // complete, if it was not.
 func (a *answerWriter) relay(ctx context.Context, ans *relay.Answer) (int, error) {
+	a.guard(ans)
+	defer a.release()
 	var (
 		buf   []*busv1.Chunk
 		timer *time.Timer
@@ -85,6 +94,9 @@ func (a *answerWriter) relay(ctx context.Context, ans *relay.Answer) (int, error
 			}
 		}
 		if ended != nil {
+			// For ErrClientBehind the relay has cancelled the request and kicked the writes:
+			// the error cannot reach the client, and writing it makes sure that net/http
+			// closes the connection.
 			a.ended = ended
 			e := endError(ended)
 			a.fail(e)
@@ -96,12 +108,57 @@ func (a *answerWriter) relay(ctx context.Context, ans *relay.Answer) (int, error
 	}
 }
 
+// writeGrace is how long past the request's deadline a write to its client may wait: time to
+// write the error that ends the answer.
+const writeGrace = 5 * time.Second
+
+// guard bounds the writes of the answer to the client, who may stop reading: it is then
+// the client's own connection that waits, holding the handler in a write. When the relay
+// holds more of the answer than it may for one request (relay.MaxHeld), it kicks the write
+// out: the write deadline moves to the past, the pending write fails, and net/http closes
+// the connection once the handler returns. A client that falls behind less than that, on an
+// answer that then ends, holds its handler until the request's deadline (REQUEST_TIMEOUT)
+// and writeGrace, no longer. Where the response cannot take deadlines (a wrapped writer
+// in a test), the answer is still bounded and cancelled, only the write is not kicked.
+func (a *answerWriter) guard(ans *relay.Answer) {
+	a.rc = http.NewResponseController(a.w)
+	if a.rc.SetWriteDeadline(ans.Deadline().Add(writeGrace)) != nil {
+		return
+	}
+	ans.OnBehind(a.kick)
+}
+
+// kick fails the pending and later writes to the client, unless relay has returned (the
+// connection may serve the client's next request by then). It runs on the relay's receiving
+// goroutine.
+func (a *answerWriter) kick() {
+	a.guardMu.Lock()
+	defer a.guardMu.Unlock()
+	if !a.done {
+		a.kicked = true
+		_ = a.rc.SetWriteDeadline(time.Unix(1, 0)) // long past
+	}
+}
+
+// release ends the guard as relay returns: a connection whose client keeps up loses its
+// deadline, which would otherwise bound its next request.
+func (a *answerWriter) release() {
+	a.guardMu.Lock()
+	defer a.guardMu.Unlock()
+	a.done = true
+	if !a.kicked {
+		_ = a.rc.SetWriteDeadline(time.Time{})
+	}
+}
+
 // endError is the client's error for an answer the relay ended: the request's deadline
-// passed, or the bus did not take the request.
+// passed, the client stopped reading, or the bus did not take the request.
 func endError(err error) *apierror.Error {
 	switch {
 	case errors.Is(err, relay.ErrDeadline):
 		return apierror.New(http.StatusGatewayTimeout, "the request did not complete within REQUEST_TIMEOUT")
+	case errors.Is(err, relay.ErrClientBehind):
+		return apierror.New(http.StatusRequestTimeout, "%v (%d MiB): the request was cancelled", err, relay.MaxHeld>>20)
 	case errors.Is(err, relay.ErrDuplicate):
 		return apierror.New(http.StatusConflict, "request id already used for another request; send a new X-Request-Id")
 	}

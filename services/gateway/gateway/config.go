@@ -25,6 +25,9 @@ type Config struct {
 	// NATSURL is the NATS server (NATS_URL). Empty in the all-in-one, which passes its
 	// embedded connection instead.
 	NATSURL string
+	// NATSAuth is how the gateway authenticates to NATS_URL, as bus.RoleGateway (NATS_CREDS,
+	// NATS_NKEY, NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CA, NATS_CERT, NATS_KEY).
+	NATSAuth bus.ClientAuth
 	// Instance names this gateway on the bus (GATEWAY_ID); answers are addressed to it.
 	Instance string
 	// DefaultProvider gets every request no rule routes elsewhere (MODEL_PROVIDER).
@@ -48,6 +51,13 @@ type Config struct {
 	// stalls cannot hold a connection (REQUEST_BODY_TIMEOUT, ms; REQUEST_BODY_MIN_RATE).
 	BodyTimeout time.Duration
 	BodyMinRate int64
+	// MaxConnsPerIP and MaxConns bound the client connections open at once: from one client
+	// address (MAX_CONNECTIONS_PER_IP, 256; IPv6 addresses by their /64) and in all
+	// (MAX_CONNECTIONS, 10000). A connection over either is answered a plain 503 and closed
+	// at once. 0 turns a cap off. Behind a load balancer every client has the balancer's
+	// address: the per-address cap then applies per balancer node (see conncap.go).
+	MaxConnsPerIP int
+	MaxConns      int
 	// PingInterval is how long a streaming client waits in silence before the gateway starts
 	// the stream and sends keep-alive pings (SSE_PING_INTERVAL, ms).
 	PingInterval time.Duration
@@ -84,7 +94,8 @@ type Config struct {
 	Cache CacheConfig
 	// Tenancy is virtual keys, per-tenant rate limits and budgets (AUTH_ENABLED,
 	// ADMIN_API_KEY, TRUST_TENANT_HEADERS, TENANT_STORE_PATH, TENANT_FAIL_OPEN,
-	// TENANT_TIMEOUT ms, PRICE_TABLE_FILE). All off by default.
+	// TENANT_TIMEOUT ms, PRICE_TABLE_FILE, BUDGET_OUTPUT_TOKENS, KEY_MAX_CONCURRENT). All off
+	// by default.
 	Tenancy tenancy.Config
 }
 
@@ -104,6 +115,8 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		RequestTimeout:     e.Millis("REQUEST_TIMEOUT", 10*time.Minute),
 		BodyTimeout:        e.Millis("REQUEST_BODY_TIMEOUT", 10*time.Second),
 		BodyMinRate:        e.Bytes("REQUEST_BODY_MIN_RATE", 64<<10),
+		MaxConnsPerIP:      e.Int("MAX_CONNECTIONS_PER_IP", 256, 0),
+		MaxConns:           e.Int("MAX_CONNECTIONS", 10_000, 0),
 		PingInterval:       e.Millis("SSE_PING_INTERVAL", 10*time.Second),
 		ShutdownTimeout:    e.Millis("GRACEFUL_SHUTDOWN_TIMEOUT", 30*time.Second),
 		ReadinessDelay:     e.Millis("SHUTDOWN_READINESS_DELAY", 0),
@@ -113,6 +126,7 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		Streams:            bus.DefaultStreamConfig(),
 	}
 	c.Streams.Replicas = e.Int("NATS_REPLICAS", 1, 1)
+	c.NATSAuth = bus.ReadClientAuth(e, bus.RoleGateway)
 	c.BacklogThreshold = uint64(e.Int("LOAD_SHEDDING_BACKLOG_THRESHOLD", 5000, 0))
 	c.Cache = CacheConfig{
 		Enabled:    e.Bool("RESPONSE_CACHE_ENABLED", true),
@@ -128,6 +142,11 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		FailOpen:     e.Bool("TENANT_FAIL_OPEN", true),
 		Timeout:      e.Millis("TENANT_TIMEOUT", 500*time.Millisecond),
 		PricesFile:   e.String("PRICE_TABLE_FILE", ""),
+		// A request that sets no max_tokens is held at 4096 output tokens while it runs.
+		OutputTokens: int64(e.Int("BUDGET_OUTPUT_TOKENS", 4096, 0)),
+		// A key has at most 100 requests under way in a gateway (a tenth of the default
+		// LOAD_SHEDDING_ACTIVE_REQUESTS_THRESHOLD) unless its max_concurrent says otherwise.
+		KeyMaxConcurrent: int64(e.Int("KEY_MAX_CONCURRENT", 100, 0)),
 	}
 	c.LoopGuard = loopguard.Limits{
 		MaxMessages:   e.Int("LOOP_GUARD_MAX_MESSAGES", 0, 0),

@@ -102,13 +102,27 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	var kv, breakerKV jetstream.KeyValue
+	assets := bus.Assets{
+		Streams: []string{bus.RequestStream, bus.UsageStream, bus.BucketStream(bus.ProviderBucket), bus.BucketStream(breaker.Bucket)},
+	}
+	if cfg.Tenancy.Enabled() { // the usage charger's consumer is the gateways' to keep too
+		assets.Consumers = map[string][]string{bus.UsageStream: {tenancy.ChargerName}}
+	}
 	ensure := func(ctx context.Context) error {
 		if err := bus.Setup(ctx, js, cfg.Streams); err != nil {
 			return err
 		}
-		_, err := breaker.EnsureBucket(ctx, js, cfg.Streams)
-		return err
+		if _, err := breaker.EnsureBucket(ctx, js, cfg.Streams); err != nil {
+			return err
+		}
+		if cfg.Tenancy.Enabled() {
+			if _, err := tenancy.EnsureCharger(ctx, js); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
+	assets.Ensure = ensure
 	backoff := retry.WithCappedDuration(2*time.Second, retry.NewExponential(100*time.Millisecond))
 	err = retry.Do(ctx, backoff, func(ctx context.Context) error {
 		if err := ensure(ctx); err != nil {
@@ -124,10 +138,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	keeper := bus.NewKeeper(deps.NATS, js, bus.Assets{
-		Streams: []string{bus.RequestStream, bus.UsageStream, bus.BucketStream(bus.ProviderBucket), bus.BucketStream(breaker.Bucket)},
-		Ensure:  ensure,
-	}, 0, log)
+	keeper := bus.NewKeeper(deps.NATS, js, assets, 0, log)
 	if deps.Metrics == nil {
 		deps.Metrics = prometheus.NewRegistry()
 	}
@@ -246,7 +257,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		defer func() { stopWatch(); <-chargerDone }()
 		go func() {
 			defer close(chargerDone)
-			if err := g.tenancy.RunCharger(watchCtx, g.js); err != nil {
+			if err := g.tenancy.RunCharger(watchCtx, g.js, g.keeper.Restarts()); err != nil {
 				g.log.Error("usage charger stopped: spend is not being charged", "error", err)
 			}
 		}()
@@ -266,16 +277,19 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go func() { _ = g.keeper.Run(watchCtx) }()
 	go g.registry.Run(watchCtx, g.kv, g.keeper.Restarts(), g.log)
 	go func() { _ = g.board.Run(watchCtx, g.keeper.Restarts()) }()
-	select {
-	case <-g.registry.Synced():
-	case <-ctx.Done():
-		return nil
+	for _, synced := range []<-chan struct{}{g.registry.Synced(), g.board.Synced()} {
+		select {
+		case <-synced:
+		case <-ctx.Done():
+			return nil
+		}
 	}
 
 	ln, err := net.Listen("tcp", g.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("gateway: listen on %s: %w", g.cfg.Addr, err)
 	}
+	ln = g.capConnections(ln)
 	srv := &http.Server{
 		Handler:           g.echo,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -44,7 +44,8 @@ func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
 	defer logFile.Close()
 	redis.SetLogger(logging.Redis{Log: log}) // the client's own lines, as JSON like the rest
 	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
-	nc, err := bus.Connect(cfg.NATSURL, nil, "lynkr-gateway-"+cfg.Instance)
+	defer gcpolicy.StartReclaim()() // gives memory back after bursts
+	nc, err := bus.Connect(cfg.NATSURL, nil, "lynkr-gateway-"+cfg.Instance, cfg.NATSAuth, log)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -43,7 +44,8 @@ import (
 var Targets = []string{"gateway", "worker", "aggregator"}
 
 // Main runs the targets named by -target (default "all") until ctx ends. Without NATS_URL it
-// starts an embedded NATS server with JetStream in LYNKR_DATA_DIR.
+// starts an embedded NATS server with JetStream in LYNKR_DATA_DIR, for this process only
+// unless NATS_LISTEN asks it to serve others too (with authentication: see bus.EmbeddedConfig).
 //
 // Every flag and setting is read and checked before anything starts or logs: a bad one is
 // returned as a config.ErrBadSetting error, one line naming the flag or variable and what it
@@ -70,6 +72,7 @@ func Main(ctx context.Context, args []string, lookup config.Lookup, stderr io.Wr
 	defer logFile.Close()
 	redis.SetLogger(logging.Redis{Log: log}) // the client's own lines, as JSON like the rest
 	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
+	defer gcpolicy.StartReclaim()() // gives memory back after bursts
 	a, err := build(ctx, cfg, s, log)
 	if err != nil {
 		return err
@@ -128,6 +131,7 @@ type Config struct {
 type App struct {
 	log     *slog.Logger
 	nats    *server.Server // nil when NATS_URL names an external server
+	auth    bus.ClientAuth // how connect authenticates, to NATS_URL or to the embedded server
 	gateway *gateway.Gateway
 	worker  *worker.Worker
 	agg     *aggregator.Aggregator
@@ -140,8 +144,10 @@ type App struct {
 // anything starts.
 type settings struct {
 	natsURL, dataDir, listen, pprofAddr string
-	telemetry                           telemetry.Config // unused when Config.Tracer is set
-	worker                              *worker.Config   // nil unless the worker runs
+	natsAuth                            bus.ClientAuth     // to NATS_URL, or to a NATS_SERVER_CONFIG server
+	embedded                            bus.EmbeddedConfig // without NATS_URL
+	telemetry                           telemetry.Config   // unused when Config.Tracer is set
+	worker                              *worker.Config     // nil unless the worker runs
 	providers                           *provider.Set
 	aggregator                          *aggregator.Config // nil unless the aggregator runs
 	gateway                             *gateway.Config    // nil unless the gateway runs
@@ -168,8 +174,8 @@ func loadTargets(cfg Config) (s settings, err error) {
 	if err := e.Err(); err != nil {
 		return s, err
 	}
-	if s.listen != "" && s.natsURL != "" {
-		return s, errors.New("NATS_LISTEN is set with NATS_URL: NATS_LISTEN opens the embedded server, which does not run with an external NATS_URL")
+	if err := s.readBusSettings(e, cfg.Targets); err != nil {
+		return s, err
 	}
 	if cfg.Tracer == nil {
 		if s.telemetry, err = telemetry.ConfigFromEnv(cfg.Lookup); err != nil {
@@ -201,6 +207,53 @@ func loadTargets(cfg Config) (s settings, err error) {
 		s.gateway = &gcfg
 	}
 	return s, nil
+}
+
+// readBusSettings reads how the process reaches the bus: the credentials for NATS_URL, or the
+// embedded server's listener, users and TLS. Its errors name the variable.
+func (s *settings) readBusSettings(e *config.Env, targets []string) error {
+	var role bus.Role // one part connects as its role; several share the connection of them all
+	if len(targets) == 1 {
+		role = bus.Role(targets[0])
+	}
+	s.natsAuth = bus.ReadClientAuth(e, role)
+	s.embedded = bus.EmbeddedConfig{
+		StoreDir:   filepath.Join(s.dataDir, "jetstream"),
+		Listen:     s.listen,
+		Passwords:  map[bus.Role]config.Secret{},
+		TLSCert:    e.String("NATS_LISTEN_CERT", ""),
+		TLSKey:     e.String("NATS_LISTEN_KEY", ""),
+		ConfigFile: e.String("NATS_SERVER_CONFIG", ""),
+	}
+	for _, r := range bus.Roles() {
+		if pw := e.Secret(bus.PasswordVar(r)); !pw.IsZero() {
+			s.embedded.Passwords[r] = pw
+		}
+	}
+	if err := e.Err(); err != nil {
+		return err
+	}
+	if s.natsURL != "" {
+		type setting struct {
+			name string
+			set  bool
+		}
+		embeddedOnly := []setting{{"NATS_LISTEN", s.listen != ""}, {"NATS_SERVER_CONFIG", s.embedded.ConfigFile != ""},
+			{"NATS_LISTEN_CERT", s.embedded.TLSCert != ""}, {"NATS_LISTEN_KEY", s.embedded.TLSKey != ""}}
+		for _, r := range bus.Roles() {
+			embeddedOnly = append(embeddedOnly, setting{bus.PasswordVar(r), !s.embedded.Passwords[r].IsZero()})
+		}
+		for _, v := range embeddedOnly {
+			if v.set {
+				return fmt.Errorf("%s is set with NATS_URL: it configures the embedded server, which does not run with an external NATS_URL", v.name)
+			}
+		}
+		return nil
+	}
+	if s.embedded.ConfigFile == "" && s.natsAuth.Configured() {
+		return errors.New("NATS credentials (NATS_CREDS, NATS_NKEY, NATS_USER, NATS_TOKEN, NATS_CA, NATS_CERT) are set without NATS_URL or NATS_SERVER_CONFIG: they are for an external server; the embedded server's users are NATS_GATEWAY_PASSWORD, NATS_WORKER_PASSWORD and NATS_AGGREGATOR_PASSWORD")
+	}
+	return s.embedded.Validate()
 }
 
 // loopbackByDefault is lookup with HOST 127.0.0.1 when it is unset: the all-in-one is the
@@ -270,15 +323,33 @@ func (a *App) start(ctx context.Context, cfg Config, s settings) error {
 	if reg == nil {
 		reg = metrics.NewRegistry()
 	}
+	a.auth = s.natsAuth
 	if s.natsURL == "" {
-		store := filepath.Join(s.dataDir, "jetstream")
-		srv, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: store, Listen: s.listen})
+		ecfg := s.embedded
+		if len(ecfg.Passwords) > 0 {
+			// This process's own connections: a user of its own, in process only.
+			internal, err := bus.NewInternalAuth()
+			if err != nil {
+				return err
+			}
+			ecfg.Internal, a.auth = internal, internal
+		}
+		srv, err := bus.StartEmbedded(ecfg)
 		if err != nil {
 			return err
 		}
 		a.nats = srv
 		a.closers = append(a.closers, func() { srv.Shutdown(); srv.WaitForShutdown() })
-		a.log.Info("embedded NATS server with JetStream started", "store", store, "listen", s.listen)
+		listen := "" // this process only
+		if addr := srv.Addr(); addr != nil {
+			listen = addr.String()
+		}
+		if ecfg.ConfigFile != "" {
+			a.log.Info("embedded NATS server with JetStream started", "config", ecfg.ConfigFile, "listen", listen)
+		} else {
+			a.log.Info("embedded NATS server with JetStream started", "store", ecfg.StoreDir, "listen", listen,
+				"users", slices.Sorted(maps.Keys(ecfg.Passwords)), "tls", ecfg.TLSCert != "")
+		}
 	}
 	if s.worker != nil {
 		wcfg, ps := *s.worker, s.providers
@@ -385,7 +456,7 @@ func (a *App) connect(natsURL string, targets []string) (*nats.Conn, error) {
 		return a.nc, nil
 	}
 	host, _ := os.Hostname()
-	nc, err := bus.Connect(natsURL, a.nats, "lynkr-"+strings.Join(targets, "+")+"-"+bus.Token(host, "host"))
+	nc, err := bus.Connect(natsURL, a.nats, "lynkr-"+strings.Join(targets, "+")+"-"+bus.Token(host, "host"), a.auth, a.log)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,9 @@ import (
 type Config struct {
 	// NATSURL is the NATS server (NATS_URL); empty in the all-in-one.
 	NATSURL string
+	// NATSAuth is how the worker authenticates to NATS_URL, as bus.RoleWorker (NATS_CREDS,
+	// NATS_NKEY, NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CA, NATS_CERT, NATS_KEY).
+	NATSAuth bus.ClientAuth
 	// Instance names this worker in logs (WORKER_ID).
 	Instance string
 	// Addr serves the worker's /metrics and /health (WORKER_PORT, default 8082). The
@@ -80,6 +83,7 @@ func ConfigFromEnv(lookup config.Lookup) (Config, error) {
 		Streams:         bus.DefaultStreamConfig(),
 	}
 	c.Streams.Replicas = e.Int("NATS_REPLICAS", 1, 1)
+	c.NATSAuth = bus.ReadClientAuth(e, bus.RoleWorker)
 	c.UpstreamTimeout = e.Millis("UPSTREAM_TIMEOUT", 2*time.Minute)
 	if err := e.Err(); err != nil {
 		return Config{}, err

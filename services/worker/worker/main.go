@@ -49,7 +49,8 @@ func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
 	}
 	defer logFile.Close()
 	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
-	nc, err := bus.Connect(cfg.NATSURL, nil, "lynkr-worker-"+cfg.Instance)
+	defer gcpolicy.StartReclaim()() // gives memory back after bursts
+	nc, err := bus.Connect(cfg.NATSURL, nil, "lynkr-worker-"+cfg.Instance, cfg.NATSAuth, log)
 	if err != nil {
 		return err
 	}

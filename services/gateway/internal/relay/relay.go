@@ -7,6 +7,13 @@
 // request is only noted, so a request's handler wakes once, for its answer. A refusal, no
 // confirmation within the accept timeout, or the request's deadline ends the answer with an
 // error; one loop watches the time for every request, so none pays for a timer of its own.
+//
+// The relay holds an answer's chunks until the request's handler takes them, and a handler
+// writing to a client that does not read is stuck in its write while the worker goes on
+// sending. So one answer may hold at most MaxHeld bytes beyond one message: past that its
+// client is too far behind, and the relay ends the answer (ErrClientBehind), drops what it
+// held, tells the worker to stop (the request's cancellation) and kicks the handler out of its
+// write (Answer.OnBehind).
 package relay
 
 import (
@@ -16,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -37,7 +45,16 @@ var (
 	ErrNoStream = errors.New("no JetStream stream takes requests")
 	// ErrDeadline: the request's deadline passed before its answer was complete.
 	ErrDeadline = errors.New("the request did not complete by its deadline")
+	// ErrClientBehind: the client stopped taking its answer; more than MaxHeld bytes of it
+	// were waiting. The relay has cancelled the request.
+	ErrClientBehind = errors.New("the client stopped reading its answer: more of it waited than the gateway holds for one request")
 )
+
+// MaxHeld is the most answer bytes the relay holds for one request beyond the message it is
+// receiving, whatever that message's size: a streamed answer arrives far faster than a person
+// reads it, but a client that takes it at all takes it as fast as it comes, so this much
+// waiting means a client that has stopped reading.
+const MaxHeld = 4 << 20
 
 // RefusedError is JetStream's own refusal of a request (a full stream, say).
 type RefusedError struct {
@@ -62,6 +79,8 @@ type Relay struct {
 	mu         sync.RWMutex
 	active     map[string]*Answer
 	holdingSub *nats.Subscription // see answerHolding
+
+	abandoned atomic.Uint64 // answers ended with ErrClientBehind
 }
 
 // Start subscribes to the answers and confirmations addressed to gateway instance id, and
@@ -123,6 +142,10 @@ func (r *Relay) Done(a *Answer) {
 	r.mu.Unlock()
 }
 
+// Abandoned is the number of answers ended because their client stopped reading them
+// (ErrClientBehind) since the relay started.
+func (r *Relay) Abandoned() uint64 { return r.abandoned.Load() }
+
 // InFlight is the number of requests waiting for an answer.
 func (r *Relay) InFlight() int {
 	r.mu.RLock()
@@ -147,10 +170,22 @@ func (r *Relay) receive(m *nats.Msg) {
 	c := new(busv1.Chunk)
 	if err := proto.Unmarshal(m.Data, c); err != nil {
 		r.log.Error("undecodable answer chunk", "request_id", id, "error", err)
-		a.push(nil) // a hole the sequence check turns into a clean error
+		c = nil // a hole the sequence check turns into a clean error
+	}
+	held, kick := a.push(c, len(m.Data))
+	if held == 0 {
 		return
 	}
-	a.push(c)
+	// The client is too far behind: stop the worker, and the handler's write if it is stuck.
+	r.abandoned.Add(1)
+	r.log.Warn("ending a request whose client stopped reading its answer", "request_id", id,
+		"held_bytes", held, "max_held_bytes", MaxHeld)
+	if err := r.nc.Publish(bus.CancelSubject(id), nil); err != nil {
+		r.log.Warn("could not cancel a request whose client stopped reading", "request_id", id, "error", err)
+	}
+	if kick != nil {
+		kick()
+	}
 }
 
 // decodeAck reads JetStream's reply to a publish: nil when it holds the message.
@@ -220,17 +255,55 @@ type Answer struct {
 
 	mu       sync.Mutex
 	queue    []*busv1.Chunk
-	accepted bool  // JetStream holds the request (it confirmed, or an answer came)
-	ended    error // why the answer ends without (the rest of) its chunks
+	held     int    // bytes of the queued chunks, as they came on the bus
+	behind   bool   // ended with ErrClientBehind: chunks are dropped
+	kick     func() // see OnBehind
+	accepted bool   // JetStream holds the request (it confirmed, or an answer came)
+	ended    error  // why the answer ends without (the rest of) its chunks
 }
 
-func (a *Answer) push(c *busv1.Chunk) {
+// push queues chunk c, size bytes on the bus. When the chunks waiting would pass MaxHeld it
+// queues nothing and ends the answer with ErrClientBehind instead, dropping the queue: it then
+// returns the bytes that were held and the function to kick the handler with (nil when none
+// is set yet; OnBehind then calls it at once). Otherwise it returns 0 and nil.
+func (a *Answer) push(c *busv1.Chunk, size int) (held int, kick func()) {
 	a.mu.Lock()
-	a.queue = append(a.queue, c)
 	a.accepted = true
+	switch {
+	case a.behind:
+		a.mu.Unlock()
+		return 0, nil // ended already: nobody takes these
+	case a.held > 0 && a.held+size > MaxHeld:
+		held, kick = a.held+size, a.kick
+		clear(a.queue)
+		a.queue, a.held, a.behind = a.queue[:0], 0, true
+		if a.ended == nil {
+			a.ended = ErrClientBehind
+		}
+	default:
+		a.queue = append(a.queue, c)
+		a.held += size
+	}
 	a.mu.Unlock()
 	a.signal()
+	return held, kick
 }
+
+// OnBehind sets what kicks the request's handler out of a write to a client that does not
+// read, for when the answer ends with ErrClientBehind (at once if it already has); kick runs
+// on the relay's receiving goroutine, so it must not block. Set it before writing.
+func (a *Answer) OnBehind(kick func()) {
+	a.mu.Lock()
+	a.kick = kick
+	behind := a.behind
+	a.mu.Unlock()
+	if behind {
+		kick()
+	}
+}
+
+// Deadline is when the request must be complete.
+func (a *Answer) Deadline() time.Time { return a.deadline }
 
 func (a *Answer) signal() {
 	select {
@@ -283,14 +356,14 @@ func (a *Answer) expire(now, unconfirmed time.Time) {
 func (a *Answer) Ready() <-chan struct{} { return a.ready }
 
 // Take returns the chunks received so far, in order, and, once the answer ended without
-// them, why: its deadline (ErrDeadline) or the bus not taking the request (ErrNotAccepted,
-// ErrDuplicate, ErrNoStream, a *RefusedError). A nil chunk stands for one that could not be
+// them, why: its deadline (ErrDeadline), its client not reading it (ErrClientBehind) or the
+// bus not taking the request (ErrNotAccepted, ErrDuplicate, ErrNoStream, a *RefusedError). A nil chunk stands for one that could not be
 // decoded.
 func (a *Answer) Take(buf []*busv1.Chunk) ([]*busv1.Chunk, error) {
 	a.mu.Lock()
 	buf = append(buf[:0], a.queue...)
 	clear(a.queue)
-	a.queue = a.queue[:0]
+	a.queue, a.held = a.queue[:0], 0
 	ended := a.ended
 	a.mu.Unlock()
 	return buf, ended

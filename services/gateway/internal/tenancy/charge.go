@@ -25,44 +25,63 @@ const ChargerName = "lynkr-charger"
 // JetStream delivers it again: spend catches up once the store is back.
 const chargeRetry = 2 * time.Second
 
-// RunCharger charges the usage workers publish on the bus to the tenants it belongs to, until
-// ctx ends. A batch is acknowledged once charged; the ledger counts each request id once, so a
-// batch delivered twice, or a request answered twice after a redelivery, is charged once.
-// Until the bus takes the consumer, it tries again: spend must not stop for a NATS blip.
-func (t *Tenancy) RunCharger(ctx context.Context, js jetstream.JetStream) error {
-	var cons jetstream.Consumer
-	backoff := retry.WithCappedDuration(5*time.Second, retry.NewExponential(200*time.Millisecond))
-	err := retry.Do(ctx, backoff, func(ctx context.Context) error {
-		var err error
-		cons, err = js.CreateOrUpdateConsumer(ctx, bus.UsageStream, jetstream.ConsumerConfig{
-			Durable:       ChargerName,
-			Description:   "Charges usage to tenants' spend (gateways)",
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       30 * time.Second,
-			MaxAckPending: 256,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-		})
-		if err != nil {
-			t.log.Warn("usage charger waiting for the bus", "error", err)
-			return retry.RetryableError(err)
-		}
-		return nil
+// EnsureCharger creates or updates the durable consumer the chargers of every gateway share.
+func EnsureCharger(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	cons, err := js.CreateOrUpdateConsumer(ctx, bus.UsageStream, jetstream.ConsumerConfig{
+		Durable:       ChargerName,
+		Description:   "Charges usage to tenants' spend (gateways)",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 256,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		if ctx.Err() != nil {
+		return nil, fmt.Errorf("set up consumer %s: %w", ChargerName, err)
+	}
+	return cons, nil
+}
+
+// RunCharger charges the usage workers publish on the bus to the tenants it belongs to, until
+// ctx ends. A batch is acknowledged once charged; the ledger counts each request id once, so a
+// batch delivered twice, or a request answered twice after a redelivery, is charged once. The
+// charge of a request ends its hold on the budgets in the same step (spend.Ledger.Charge).
+// Until the bus takes the consumer, it tries again: spend must not stop for a NATS blip. When
+// restart receives (the bus re-created the consumer, see bus.Keeper) or the consumption ends
+// on its own, it consumes again.
+func (t *Tenancy) RunCharger(ctx context.Context, js jetstream.JetStream, restart <-chan struct{}) error {
+	for {
+		var cons jetstream.Consumer
+		backoff := retry.WithCappedDuration(5*time.Second, retry.NewExponential(200*time.Millisecond))
+		err := retry.Do(ctx, backoff, func(ctx context.Context) error {
+			var err error
+			if cons, err = EnsureCharger(ctx, js); err != nil {
+				t.log.Warn("usage charger waiting for the bus", "error", err)
+				return retry.RetryableError(err)
+			}
 			return nil
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("charger: %w", err)
 		}
-		return fmt.Errorf("charger: %w", err)
+		cc, err := cons.Consume(func(msg jetstream.Msg) { t.chargeBatch(ctx, msg) })
+		if err != nil {
+			return fmt.Errorf("charger: %w", err)
+		}
+		// Batches not charged yet are delivered again, to this or another gateway: no need to
+		// wait for them, which could take long with the store down.
+		select {
+		case <-ctx.Done():
+			cc.Stop()
+			return nil
+		case <-restart:
+			cc.Stop()
+		case <-cc.Closed():
+			t.log.Warn("usage charger stopped consuming: starting again")
+		}
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) { t.chargeBatch(ctx, msg) })
-	if err != nil {
-		return fmt.Errorf("charger: %w", err)
-	}
-	<-ctx.Done()
-	// Batches not charged yet are delivered again, to this or another gateway: no need to
-	// wait for them, which could take long with the store down.
-	cc.Stop()
-	return nil
 }
 
 func (t *Tenancy) chargeBatch(ctx context.Context, msg jetstream.Msg) {
@@ -132,21 +151,25 @@ func (t *Tenancy) chargeOf(u *busv1.Usage, at time.Time) (spend.Charge, bool) {
 	if len(scopes) == 0 {
 		return spend.Charge{}, false
 	}
-	usage := llm.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
-		CacheReadTokens: u.CacheReadTokens, CacheCreateTokens: u.CacheCreateTokens}
-	cost, _ := t.prices.Cost(u.Model, usage) // an unpriced model costs nothing; its tokens count
+	used := t.used(u)
 	return spend.Charge{
 		RequestID: u.RequestId,
 		Scopes:    scopes,
-		Tokens:    u.InputTokens + u.OutputTokens,
-		Cost:      cost,
+		Tokens:    used.Tokens,
+		Cost:      used.Cost,
 		At:        at,
 	}, true
+}
+
+// used is what a usage record counts against budgets: its input and output tokens, and its
+// cost. An unpriced model costs nothing; its tokens count.
+func (t *Tenancy) used(u *busv1.Usage) spend.Held {
+	usage := llm.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
+		CacheReadTokens: u.CacheReadTokens, CacheCreateTokens: u.CacheCreateTokens}
+	cost, _ := t.prices.Cost(u.Model, usage)
+	return spend.Held{Tokens: u.InputTokens + u.OutputTokens, Cost: cost}
 }
 
 // maxTokens is more tokens than one request can use by far, small enough that sums and costs
 // of such counts cannot overflow.
 const maxTokens = 1 << 40
-
-// spendUsage is an estimated request as usage, for pricing it before it runs.
-func spendUsage(inputTokens int64) llm.Usage { return llm.Usage{InputTokens: inputTokens} }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/ratelimit"
 	"github.com/lynkr/lynkr/pkg/spend"
@@ -59,6 +60,12 @@ type Config struct {
 	Timeout time.Duration
 	// PricesFile is a JSON price table merged over the defaults (PRICE_TABLE_FILE).
 	PricesFile string
+	// OutputTokens is the output a budget holds for a request that sets no max_tokens (nor
+	// max_completion_tokens, max_output_tokens) while it runs (BUDGET_OUTPUT_TOKENS).
+	OutputTokens int64
+	// KeyMaxConcurrent is the most requests of one key under way at once in this gateway,
+	// for a key whose policy sets no max_concurrent (KEY_MAX_CONCURRENT; 0 sets none).
+	KeyMaxConcurrent int64
 }
 
 // Enabled reports whether anything needs the tenant store.
@@ -83,6 +90,7 @@ type Tenancy struct {
 	prices  spend.Prices
 	db      *bbolt.DB // the local store's file, nil with Redis
 	known   *knownKeys
+	running *running
 
 	now      func() time.Time // the clock budgets' days and months are read from
 	lastLog  atomic.Int64     // when a store failure was last logged, in Unix nanoseconds
@@ -98,7 +106,7 @@ func New(cfg Config, deps Deps) (*Tenancy, error) {
 			return nil, fmt.Errorf("PRICE_TABLE_FILE: %w", err)
 		}
 	}
-	t := &Tenancy{cfg: cfg, log: deps.Logger, metrics: deps.Metrics, prices: prices, known: newKnownKeys(10_000), now: time.Now}
+	t := &Tenancy{cfg: cfg, log: deps.Logger, metrics: deps.Metrics, prices: prices, known: newKnownKeys(10_000), running: newRunning(), now: time.Now}
 	if deps.Redis != nil {
 		t.store = tenant.NewRedis(deps.Redis, tenant.DefaultRedisPrefix)
 		t.ledger = spend.NewRedis(deps.Redis, spend.DefaultRedisPrefix)
@@ -259,7 +267,10 @@ func (t *Tenancy) authenticate(ctx context.Context, secret string) (tenant.Key, 
 		t.refused("auth")
 		return tenant.Key{}, apierror.New(http.StatusUnauthorized, "invalid API key")
 	case err != nil:
-		if k, ok := t.known.get(hash); ok && t.cfg.FailOpen {
+		if !t.cfg.FailOpen {
+			return tenant.Key{}, t.decideWithout(err)
+		}
+		if k, ok := t.known.get(hash); ok {
 			t.storeFailed(err, true)
 			return k, nil
 		}
@@ -274,61 +285,190 @@ func (t *Tenancy) authenticate(ctx context.Context, secret string) (tenant.Key, 
 	return k, nil
 }
 
-// Admit checks the identity's rate limits and budgets for a request estimated at tokens
-// input tokens of model. The decision of the tightest rate limit comes back for the
-// response's RateLimit headers. A refusal is a 429 naming the limit or budget.
-func (t *Tenancy) Admit(ctx context.Context, id Identity, model string, tokens int64) (ratelimit.Decision, error) {
-	return t.admit(ctx, id, model, tokens, true)
+// Request is what admission knows of a request before it runs.
+type Request struct {
+	// ID is the request's id on the bus: its usage is charged under it, which ends its hold.
+	ID    string
+	Model string
+	// InputTokens is the request's input, estimated on the high side; OutputTokens the most
+	// output it may ask for (its max_tokens, or Config.OutputTokens where it sets none).
+	InputTokens, OutputTokens int64
+	// Deadline is when the request ends at the latest; its hold lapses settleGrace after.
+	Deadline time.Time
 }
 
-// AdmitCount admits a count_tokens request: under the request rate limits of the identity's
-// scopes, which a client counting in a loop must not pass, and under no budget or token limit,
-// since counting spends no tokens.
-func (t *Tenancy) AdmitCount(ctx context.Context, id Identity) (ratelimit.Decision, error) {
-	return t.admit(ctx, id, "", 0, false)
+// settleGrace is how long the hold of a request that ended waits for its usage, which the
+// worker reports a flush interval later and a gateway's charger then counts, ending the
+// hold. A hold whose usage never comes (the worker died, the answer failed without using
+// tokens) lapses then; a gateway that died leaves its holds to lapse settleGrace past their
+// deadline.
+const settleGrace = 10 * time.Second
+
+// heldRetry is the Retry-After of a request refused only for what requests under way hold:
+// they end, and give back what they did not use, within seconds.
+const heldRetry = 2 * time.Second
+
+// Admission is what an admitted request takes until Done: its place under the concurrency
+// caps of its scopes in this gateway, and its hold on their budgets.
+type Admission struct {
+	// Rate is the tightest per-tenant rate limit's decision, for the RateLimit headers.
+	Rate ratelimit.Decision
+
+	id      string         // the request's id, its hold's name
+	held    []tenant.Scope // the scopes the request holds budget of; nil when none
+	running []tenant.Scope // the scopes whose concurrency cap it counts under
 }
 
-func (t *Tenancy) admit(ctx context.Context, id Identity, model string, tokens int64, budgeted bool) (ratelimit.Decision, error) {
+// Admit checks the identity's concurrency caps, budgets and rate limits for req. Admitted, the
+// request holds what it may use against its scopes' budgets (see spend.Reservation) and
+// counts against their caps until Done, which the caller must call once. A refusal is a 429
+// naming the cap, budget or limit; the Admission then holds nothing but the decision of a
+// refusing rate limit, for the response's RateLimit headers.
+func (t *Tenancy) Admit(ctx context.Context, id Identity, req Request) (Admission, error) {
+	return t.admit(ctx, id, req, true)
+}
+
+// AdmitCount admits a count_tokens request: under the concurrency caps and request rate limits
+// of the identity's scopes, which a client counting in a loop must not pass, and under no
+// budget or token limit, since counting spends no tokens. The caller must call Done once.
+func (t *Tenancy) AdmitCount(ctx context.Context, id Identity, requestID string) (Admission, error) {
+	return t.admit(ctx, id, Request{ID: requestID}, false)
+}
+
+// Done ends what an admitted request took: its places under the concurrency caps at once,
+// and its hold on the budgets — at once when ran is false, meaning the request reached no
+// upstream or used nothing there (refused, never queued, answered from the cache, failed
+// before any answer); else settleGrace later, unless the charge of its usage ends the hold
+// first. usage, when the answer reported it, is what the charge will count: the hold shrinks
+// to it at once, so that a client's next request finds the rest free. A hold the store cannot
+// release now lapses by itself. Done of a zero or ended Admission does nothing.
+func (t *Tenancy) Done(a *Admission, ran bool, usage *busv1.Usage) {
+	t.running.leave(a.running)
+	if len(a.held) > 0 {
+		var l spend.Lapse
+		if ran {
+			l.After = settleGrace
+			if usage != nil {
+				used := t.used(usage)
+				l.Used = &used
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), t.cfg.Timeout)
+		err := t.ledger.Release(ctx, a.id, a.held, l)
+		cancel()
+		if err != nil {
+			t.log.Warn("budget hold not released: it lapses by itself", "request_id", a.id, "error", err)
+		}
+	}
+	*a = Admission{Rate: a.Rate}
+}
+
+func (t *Tenancy) admit(ctx context.Context, id Identity, req Request, budgeted bool) (Admission, error) {
 	scopes := id.Scopes()
+	a := Admission{Rate: ratelimit.Decision{Allowed: true}, id: req.ID}
 	if len(scopes) == 0 {
-		return ratelimit.Decision{Allowed: true}, nil
+		return a, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	defer cancel()
 	policies, err := t.store.Policies(ctx, scopes)
 	if err != nil {
-		return ratelimit.Decision{Allowed: true}, t.decideWithout(err)
+		if err := t.decideWithout(err); err != nil {
+			return a, err
+		}
+		// Admitted without the store: only the caps that need none, a key's default.
+		return a, t.enter(&a, scopes, make([]tenant.Policy, len(scopes)))
 	}
-	// Budgets first: a request they refuse takes nothing from the rate limits, which a key
-	// shares with its team.
+	if err := t.enter(&a, scopes, policies); err != nil {
+		return a, err
+	}
+	refuse := func(err error) (Admission, error) {
+		t.Done(&a, false, nil)
+		return a, err
+	}
+	// Budgets before rate limits: a request they refuse takes nothing from the rate limits,
+	// which a key shares with its team.
 	if budgeted && slices.ContainsFunc(policies, tenant.Policy.Budgeted) {
-		now := t.now()
-		spent, err := t.ledger.Spent(ctx, scopes, now)
-		if err != nil {
-			return ratelimit.Decision{Allowed: true}, t.decideWithout(err)
-		}
-		cost, _ := t.prices.Cost(model, spendUsage(tokens))
-		if err := spend.Check(scopes, policies, spent, spend.Estimate{Tokens: tokens, Cost: cost}, now); err != nil {
-			var ob *spend.OverBudgetError
-			if !errors.As(err, &ob) {
-				return ratelimit.Decision{Allowed: true}, err
-			}
-			t.refused("budget")
-			return ratelimit.Decision{Allowed: true}, &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.TypeRateLimit,
-				Message: ob.Error(), RetryAfter: ob.ResetAt.Sub(now)}
+		if err := t.reserve(ctx, &a, scopes, policies, req); err != nil {
+			return refuse(err)
 		}
 	}
-	d, err := t.limits.Allow(ctx, scopes, policies, tokens)
+	d, err := t.limits.Allow(ctx, scopes, policies, req.InputTokens)
 	if err != nil {
-		return ratelimit.Decision{Allowed: true}, t.decideWithout(err)
+		if err := t.decideWithout(err); err != nil {
+			return refuse(err)
+		}
+		return a, nil
 	}
+	a.Rate = d
 	if !d.Allowed {
 		t.refused("rate_limit")
-		return d, &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.TypeRateLimit, RetryAfter: d.RetryAfter,
+		return refuse(&apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.TypeRateLimit, RetryAfter: d.RetryAfter,
 			Message: fmt.Sprintf("%s %q is over its rate limit of %d %s per minute; retry after %s",
-				d.Scope.Kind, d.Scope.Name, d.Limit, d.Unit, d.RetryAfter.Round(time.Second))}
+				d.Scope.Kind, d.Scope.Name, d.Limit, d.Unit, d.RetryAfter.Round(time.Second))})
 	}
-	return d, nil
+	return a, nil
+}
+
+// reserve holds the request's estimate against its scopes' budgets: its input at the least,
+// and its input and all the output it may ask for at the most, priced at the dearer of input
+// and cache writes so that a prompt written to the cache is not priced under its cost.
+func (t *Tenancy) reserve(ctx context.Context, a *Admission, scopes []tenant.Scope, policies []tenant.Policy, req Request) error {
+	now := t.now()
+	least, _ := t.prices.Cost(req.Model, llm.Usage{InputTokens: req.InputTokens})
+	most, _ := t.prices.Cost(req.Model, llm.Usage{InputTokens: req.InputTokens, OutputTokens: req.OutputTokens})
+	written, _ := t.prices.Cost(req.Model, llm.Usage{CacheCreateTokens: req.InputTokens, OutputTokens: req.OutputTokens})
+	r := spend.Reservation{
+		RequestID: req.ID,
+		Scopes:    scopes,
+		Policies:  policies,
+		Least:     spend.Estimate{Tokens: req.InputTokens, Cost: least},
+		Most:      spend.Estimate{Tokens: req.InputTokens + req.OutputTokens, Cost: max(most, written, least)},
+		TTL:       max(req.Deadline.Sub(now), 0) + settleGrace,
+	}
+	err := t.ledger.Reserve(ctx, r, now)
+	var ob *spend.OverBudgetError
+	switch {
+	case err == nil:
+		a.held = scopes
+		return nil
+	case !errors.As(err, &ob):
+		// Failing open, the request runs without a hold: a budget is checked against nothing
+		// while the store is down.
+		return t.decideWithout(err)
+	}
+	t.refused("budget")
+	retry := ob.ResetAt.Sub(now)
+	if ob.Transient() {
+		retry = heldRetry
+	}
+	return &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.TypeRateLimit, Message: ob.Error(), RetryAfter: retry}
+}
+
+// enter counts the request under the concurrency caps of its scopes, or refuses it with a
+// 429 naming the first cap it would pass.
+func (t *Tenancy) enter(a *Admission, scopes []tenant.Scope, policies []tenant.Policy) error {
+	caps := make([]int64, len(scopes))
+	for i, p := range policies {
+		caps[i] = p.MaxConcurrent
+		if caps[i] == 0 && scopes[i].Kind == tenant.KindKey {
+			caps[i] = t.cfg.KeyMaxConcurrent
+		}
+	}
+	entered, full := t.running.enter(scopes, caps)
+	if full < 0 {
+		a.running = entered
+		return nil
+	}
+	t.refused("concurrency")
+	s := scopes[full]
+	setting := "max_concurrent"
+	if policies[full].MaxConcurrent == 0 {
+		setting = "KEY_MAX_CONCURRENT"
+	}
+	return &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.TypeRateLimit, RetryAfter: time.Second,
+		Message: fmt.Sprintf("%s %q has %d requests under way on this gateway, the most it may have at once (%s); retry when one ends",
+			s.Kind, s.Name, caps[full], setting)}
 }
 
 // Spent is what each scope spent today and this month, with its policy.

@@ -20,6 +20,7 @@ import (
 	"github.com/lynkr/lynkr/pkg/apierror"
 	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/metrics"
+	"github.com/lynkr/lynkr/pkg/ratelimit"
 	"github.com/lynkr/lynkr/pkg/spend"
 	"github.com/lynkr/lynkr/pkg/tenant"
 	"github.com/lynkr/lynkr/proto/busv1"
@@ -115,6 +116,14 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) 
 	}
 	t.Fatalf("no counter %s{%s=%q}", name, label, value)
 	return 0
+}
+
+// admitOnce admits a request of id for model estimated at tokens of input and no output, and
+// ends it at once as if it had not run: a request whose decision alone matters.
+func admitOnce(ctx context.Context, tn *Tenancy, id Identity, model string, tokens int64) (ratelimit.Decision, error) {
+	a, err := tn.Admit(ctx, id, Request{ID: "req_" + tenant.NewID(), Model: model, InputTokens: tokens})
+	tn.Done(&a, false, nil)
+	return a.Rate, err
 }
 
 func header(kv ...string) http.Header {
@@ -499,7 +508,7 @@ func TestAdmitNobody(t *testing.T) {
 	cfg.Auth = false
 	tn, reg := open(t, cfg)
 	breakStore(t, tn)
-	d, err := tn.Admit(context.Background(), Identity{}, "gpt-4o", 1_000_000)
+	d, err := admitOnce(context.Background(), tn, Identity{}, "gpt-4o", 1_000_000)
 	if err != nil {
 		t.Fatalf("Admit: %v", err)
 	}
@@ -550,7 +559,7 @@ func TestAdmitRateLimit(t *testing.T) {
 				t.Fatalf("Identify: %v", err)
 			}
 			for i := range tc.admits {
-				d, err := tn.Admit(ctx, id, "gpt-4o", tc.tokens)
+				d, err := admitOnce(ctx, tn, id, "gpt-4o", tc.tokens)
 				if err != nil {
 					t.Fatalf("request %d refused: %v", i+1, err)
 				}
@@ -558,7 +567,7 @@ func TestAdmitRateLimit(t *testing.T) {
 					t.Errorf("request %d: decision %+v, want allowed under a limit", i+1, d)
 				}
 			}
-			d, err := tn.Admit(ctx, id, "gpt-4o", tc.tokens)
+			d, err := admitOnce(ctx, tn, id, "gpt-4o", tc.tokens)
 			e := apiError(t, err)
 			if e.Status != http.StatusTooManyRequests || e.Type != apierror.TypeRateLimit {
 				t.Errorf("error %d %s, want 429 %s", e.Status, e.Type, apierror.TypeRateLimit)
@@ -634,7 +643,7 @@ func TestAdmitBudget(t *testing.T) {
 			if model == "" {
 				model = "gpt-4o"
 			}
-			d, err := tn.Admit(ctx, id, model, tc.tokens)
+			d, err := admitOnce(ctx, tn, id, model, tc.tokens)
 			if !tc.refused {
 				if err != nil {
 					t.Fatalf("Admit refused: %v", err)
@@ -713,8 +722,11 @@ func TestStoreUnavailable(t *testing.T) {
 
 			_, err = tn.Identify(ctx, header("Authorization", "Bearer "+unknown))
 			unavailable("unseen key", err)
-			// The answer says why, and names TENANT_FAIL_OPEN=false only when it is false.
-			if msg := apiError(t, err).Message; strings.Contains(msg, "TENANT_FAIL_OPEN=false") || !strings.Contains(msg, "not been seen valid") {
+			// The answer says why: failing open, that the key was not seen valid; failing
+			// closed, the setting, which refuses every key alike.
+			msg := apiError(t, err).Message
+			if tc.failOpen && (strings.Contains(msg, "TENANT_FAIL_OPEN=false") || !strings.Contains(msg, "not been seen valid")) ||
+				!tc.failOpen && !strings.Contains(msg, "TENANT_FAIL_OPEN=false") {
 				t.Errorf("unseen key: %q", msg)
 			}
 
@@ -724,7 +736,7 @@ func TestStoreUnavailable(t *testing.T) {
 				t.Errorf("missing key: status %d, want 401", e.Status)
 			}
 
-			d, err := tn.Admit(ctx, id, "gpt-4o", 1000)
+			d, err := admitOnce(ctx, tn, id, "gpt-4o", 1000)
 			if tc.wantAdmit {
 				if err != nil {
 					t.Errorf("Admit: %v, want admitted", err)
@@ -734,6 +746,10 @@ func TestStoreUnavailable(t *testing.T) {
 				}
 			} else {
 				unavailable("Admit", err)
+				// Failing closed, the answer names the setting that decides it.
+				if msg := apiError(t, err).Message; !strings.Contains(msg, "TENANT_FAIL_OPEN=false") {
+					t.Errorf("Admit failing closed: %q does not name TENANT_FAIL_OPEN=false", msg)
+				}
 			}
 
 			for _, c := range []struct {
@@ -769,7 +785,7 @@ func TestStoreUnavailableWithoutMetrics(t *testing.T) {
 			if _, err := tn.Identify(context.Background(), header("X-Api-Key", "lk-x")); err == nil {
 				t.Error("Identify of an unseen key admitted while the store is down")
 			}
-			_, err = tn.Admit(context.Background(), Identity{Team: "t"}, "gpt-4o", 1)
+			_, err = admitOnce(context.Background(), tn, Identity{Team: "t"}, "gpt-4o", 1)
 			if (err == nil) != failOpen {
 				t.Errorf("Admit: %v, want admitted %v", err, failOpen)
 			}
@@ -821,7 +837,7 @@ func TestIdentifyConcurrent(t *testing.T) {
 				err = fmt.Errorf("identified as %s, want %s", id.Key.ID, k.ID)
 			}
 			if err == nil {
-				_, err = tn.Admit(ctx, id, "gpt-4o", 10)
+				_, err = admitOnce(ctx, tn, id, "gpt-4o", 10)
 			}
 			errs <- err
 		})
@@ -970,11 +986,11 @@ func TestAdmitBudgetRefusalTakesNoRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if _, err := tn.Admit(ctx, Identity{Key: &over, Team: "x"}, "gpt-4o", 10); err == nil {
+		if _, err := admitOnce(ctx, tn, Identity{Key: &over, Team: "x"}, "gpt-4o", 10); err == nil {
 			t.Fatal("a key over its budget was admitted")
 		}
 	}
-	if _, err := tn.Admit(ctx, Identity{Key: &within, Team: "x"}, "gpt-4o", 10); err != nil {
+	if _, err := admitOnce(ctx, tn, Identity{Key: &within, Team: "x"}, "gpt-4o", 10); err != nil {
 		t.Errorf("a key within budget is refused after its teammate's budget refusals: %v", err)
 	}
 }

@@ -1,0 +1,537 @@
+package bus_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+
+	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/config"
+)
+
+// discardLog is the logger of connections whose errors the test reads from LastError.
+var discardLog = slog.New(slog.DiscardHandler)
+
+// logBuffer collects log lines from nats.go's callback goroutine.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// rolePasswords are the passwords of the role users in these tests.
+var rolePasswords = map[bus.Role]string{bus.RoleGateway: "gw-secret", bus.RoleWorker: "wk-secret", bus.RoleAggregator: "ag-secret"}
+
+// startListening starts an embedded server that listens on loopback with the role users, and
+// returns it and this process's internal credentials.
+func startListening(t *testing.T, edit func(*bus.EmbeddedConfig)) (*server.Server, bus.ClientAuth) {
+	t.Helper()
+	internal, err := bus.NewInternalAuth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := bus.EmbeddedConfig{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Passwords: map[bus.Role]config.Secret{}, Internal: internal}
+	for r, pw := range rolePasswords {
+		cfg.Passwords[r] = config.NewSecret(pw)
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := bus.StartEmbedded(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s, internal
+}
+
+// connectAs connects to s over TCP with role's user, as that service does.
+func connectAs(t *testing.T, s *server.Server, role bus.Role) *nats.Conn {
+	t.Helper()
+	nc, err := bus.Connect(s.ClientURL(), nil, "test-"+string(role), bus.ClientAuth{Role: role, User: string(role), Password: config.NewSecret(rolePasswords[role])}, discardLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func jetStream(t *testing.T, nc *nats.Conn) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// waitViolation waits for the server to report a permission violation on nc naming what.
+func waitViolation(t *testing.T, nc *nats.Conn, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), what) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no permission violation for %s; last error %v", what, nc.LastError())
+}
+
+func storedRequests(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	st, err := js.Stream(t.Context(), bus.RequestStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// A client without credentials, or with a wrong password, is refused: it can neither read
+// requests nor publish one. bus.Connect says so at once rather than retrying for ever.
+func TestClientWithoutCredentialsIsRefused(t *testing.T) {
+	s, _ := startListening(t, nil)
+	if nc, err := nats.Connect(s.ClientURL()); !errors.Is(err, nats.ErrAuthorization) {
+		if nc != nil {
+			nc.Close()
+		}
+		t.Fatalf("connect without credentials: %v, want an authorization violation", err)
+	}
+	for _, auth := range []bus.ClientAuth{
+		{Role: bus.RoleWorker},
+		{Role: bus.RoleGateway, User: "gateway", Password: config.NewSecret("wrong")},
+		{Role: bus.RoleGateway, User: "gateway", Password: config.NewSecret(rolePasswords[bus.RoleWorker])},
+	} {
+		nc, err := bus.Connect(s.ClientURL(), nil, "stranger", auth, discardLog)
+		if !errors.Is(err, nats.ErrAuthorization) {
+			if nc != nil {
+				nc.Close()
+			}
+			t.Errorf("bus.Connect as %q: %v, want an authorization violation", auth.User, err)
+		}
+	}
+}
+
+// A gateway's credentials publish a request that JetStream stores; a worker's cannot publish
+// one, but take it through their provider's durable consumer; the aggregator can read
+// neither the requests nor the answers.
+func TestOnlyAGatewayPublishesRequestsAndWorkersConsumeThem(t *testing.T) {
+	ctx := t.Context()
+	s, _ := startListening(t, nil)
+	gw := connectAs(t, s, bus.RoleGateway)
+	gjs := jetStream(t, gw)
+	cfg := bus.DefaultStreamConfig()
+	cfg.Memory = true
+	if err := bus.Setup(ctx, gjs, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gjs.Publish(ctx, bus.RequestSubject("openai"), []byte("from a gateway")); err != nil {
+		t.Fatalf("gateway publishes a request: %v", err)
+	}
+	if n := storedRequests(t, gjs); n != 1 {
+		t.Fatalf("%d requests stored, want 1", n)
+	}
+
+	var logs logBuffer
+	wk, err := bus.Connect(s.ClientURL(), nil, "test-worker", bus.ClientAuth{Role: bus.RoleWorker, User: "worker", Password: config.NewSecret(rolePasswords[bus.RoleWorker])}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wk.Close()
+	if err := wk.Publish(bus.RequestSubject("openai"), []byte("injected")); err != nil {
+		t.Fatal(err)
+	}
+	waitViolation(t, wk, "Publish to \""+bus.RequestSubject("openai")+"\"")
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), `"level":"ERROR"`) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l := logs.String(); !strings.Contains(l, `"level":"ERROR"`) || !strings.Contains(l, `Permissions Violation for Publish to \"lynkr.req.openai\"`) {
+		t.Errorf("the violation is not logged as an error: %s", l)
+	}
+	if _, err := wk.Subscribe(bus.RequestSubject(">"), func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	waitViolation(t, wk, "Subscription to \""+bus.RequestSubject(">")+"\"")
+	if n := storedRequests(t, gjs); n != 1 {
+		t.Fatalf("%d requests stored after the worker's publish, want 1", n)
+	}
+
+	wjs := jetStream(t, wk)
+	cons, err := bus.EnsureConsumer(ctx, wjs, "openai", bus.ConsumerConfig{MaxInFlight: 8, AckWait: 5 * time.Second, MaxDeliver: 2})
+	if err != nil {
+		t.Fatalf("worker creates its consumer: %v", err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for m := range batch.Messages() {
+		got = append(got, string(m.Data()))
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatalf("worker acknowledges: %v", err)
+		}
+	}
+	if len(got) != 1 || got[0] != "from a gateway" {
+		t.Fatalf("worker took %q, want the gateway's request", got)
+	}
+	if n := storedRequests(t, gjs); n != 0 {
+		t.Errorf("%d requests stored after the worker's ack, want 0", n)
+	}
+
+	ag := connectAs(t, s, bus.RoleAggregator)
+	if _, err := ag.Subscribe(bus.ReplyWildcard("*"), func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	waitViolation(t, ag, "Subscription to \""+bus.ReplyWildcard("*")+"\"")
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := jetStream(t, ag).CreateConsumer(short, bus.RequestStream, jetstream.ConsumerConfig{FilterSubject: bus.RequestSubject("openai")}); err == nil {
+		t.Error("the aggregator created a consumer of the requests")
+	}
+	waitViolation(t, ag, "$JS.API.CONSUMER.CREATE."+bus.RequestStream)
+}
+
+// The internal user may do everything in process, and nothing on the network even with its
+// password.
+func TestInternalUserIsInProcessOnly(t *testing.T) {
+	s, internal := startListening(t, nil)
+	nc, err := bus.Connect("", s, "all-in-one", internal, discardLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js := jetStream(t, nc)
+	cfg := bus.DefaultStreamConfig()
+	cfg.Memory = true
+	if err := bus.Setup(t.Context(), js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(t.Context(), bus.RequestSubject("openai"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if tcp, err := nats.Connect(s.ClientURL(), nats.UserInfo(internal.User, internal.Password.Reveal())); !errors.Is(err, nats.ErrAuthorization) {
+		if tcp != nil {
+			tcp.Close()
+		}
+		t.Fatalf("internal user over TCP: %v, want an authorization violation", err)
+	}
+}
+
+// With TLS on the listener, a client that trusts the authority (NATS_CA) connects; one that
+// does not is refused at once.
+func TestTLSListenerServesClientsThatTrustItsAuthority(t *testing.T) {
+	dir := t.TempDir()
+	ca, cert, key := writeCertificates(t, dir)
+	s, _ := startListening(t, func(c *bus.EmbeddedConfig) { c.TLSCert, c.TLSKey = cert, key })
+	url := "tls://" + s.Addr().String()
+	e := config.NewEnv(config.Map(map[string]string{"NATS_USER": "worker", "NATS_PASSWORD": rolePasswords[bus.RoleWorker], "NATS_CA": ca}))
+	auth := bus.ReadClientAuth(e, bus.RoleWorker)
+	if e.Err() != nil {
+		t.Fatal(e.Err())
+	}
+	nc, err := bus.Connect(url, nil, "tls-client", auth, discardLog)
+	if err != nil {
+		t.Fatalf("connect with NATS_CA: %v", err)
+	}
+	defer nc.Close()
+	if !nc.IsConnected() || nc.TLSRequired() == false {
+		t.Errorf("connected %v, TLS %v", nc.IsConnected(), nc.TLSRequired())
+	}
+	if _, err := nc.TLSConnectionState(); err != nil {
+		t.Errorf("not a TLS connection: %v", err)
+	}
+	auth.CA = ""
+	if nc, err := bus.Connect(url, nil, "tls-client", auth, discardLog); err == nil {
+		nc.Close()
+		t.Fatal("connected without trusting the server's authority")
+	} else if !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("error %v, want one about the certificate", err)
+	}
+	plain, err := nats.Connect(s.ClientURL(), nats.UserInfo("worker", rolePasswords[bus.RoleWorker]))
+	if err == nil {
+		plain.Close()
+		t.Fatal("connected without TLS")
+	}
+}
+
+// A server configuration file (NATS_SERVER_CONFIG) replaces the role passwords: here NKey
+// users with the generated permissions. The all-in-one's own connection uses the client
+// settings.
+func TestServerConfigFileWithNKeyUsers(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "permissions"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	seeds := map[bus.Role]string{}
+	var users []string
+	for _, role := range []bus.Role{bus.RoleGateway, bus.RoleWorker} {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := kp.PublicKey()
+		seed, _ := kp.Seed()
+		seeds[role] = filepath.Join(dir, string(role)+".nk")
+		if err := os.WriteFile(seeds[role], seed, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "permissions"), string(role)+".conf", bus.PermissionsConf(role))
+		users = append(users, fmt.Sprintf("{nkey: %s, permissions: {include \"permissions/%s.conf\"}}", pub, role))
+	}
+	port := freePort(t)
+	conf := filepath.Join(dir, "nats.conf")
+	body := fmt.Sprintf("listen: 127.0.0.1:%d\nauthorization { users: [\n%s\n] }\n", port, strings.Join(users, "\n"))
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := bus.EmbeddedConfig{StoreDir: t.TempDir(), ConfigFile: conf}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := bus.StartEmbedded(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+
+	in, err := bus.Connect("", s, "all-in-one", bus.ClientAuth{Role: bus.RoleGateway, NKey: seeds[bus.RoleGateway]}, discardLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	mem := bus.DefaultStreamConfig()
+	mem.Memory = true
+	if err := bus.Setup(t.Context(), jetStream(t, in), mem); err != nil {
+		t.Fatal(err)
+	}
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	wk, err := bus.Connect(url, nil, "worker", bus.ClientAuth{Role: bus.RoleWorker, NKey: seeds[bus.RoleWorker]}, discardLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wk.Close()
+	if err := wk.Publish(bus.RequestSubject("openai"), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitViolation(t, wk, "Publish to \""+bus.RequestSubject("openai")+"\"")
+	if nc, err := nats.Connect(url); !errors.Is(err, nats.ErrAuthorization) {
+		if nc != nil {
+			nc.Close()
+		}
+		t.Fatalf("connect without credentials: %v, want an authorization violation", err)
+	}
+}
+
+// A server that is not there yet is waited for, as before credentials existed.
+func TestConnectWaitsForAServerThatIsNotUpYet(t *testing.T) {
+	port := freePort(t)
+	nc, err := bus.Connect("nats://127.0.0.1:"+strconv.Itoa(port), nil, "early", bus.ClientAuth{Role: bus.RoleWorker, User: "worker", Password: config.NewSecret(rolePasswords[bus.RoleWorker])}, discardLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	startListening(t, func(c *bus.EmbeddedConfig) { c.Listen = "127.0.0.1:" + strconv.Itoa(port) })
+	deadline := time.Now().Add(20 * time.Second)
+	for !nc.IsConnected() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !nc.IsConnected() {
+		t.Fatalf("not connected once the server is up: %v", nc.LastError())
+	}
+}
+
+func TestReadClientAuth(t *testing.T) {
+	dir := t.TempDir()
+	ca, cert, key := writeCertificates(t, dir)
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	seedFile := writeFile(t, dir, "user.nk", string(seed))
+	creds := writeFile(t, dir, "user.creds", "-----BEGIN NATS USER JWT-----\neyJhbGciOiJlZDI1NTE5In0.e30.c2ln\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n"+string(seed)+"\n------END USER NKEY SEED------\n")
+	jwtOnly := writeFile(t, dir, "jwt-only.creds", "-----BEGIN NATS USER JWT-----\neyJhbGciOiJlZDI1NTE5In0.e30.c2ln\n------END NATS USER JWT------\n")
+	notPEM := writeFile(t, dir, "not.pem", "hello")
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		want string // "" for no error; else in the message
+	}{
+		{"nothing", nil, ""},
+		{"user and password", map[string]string{"NATS_USER": "gateway", "NATS_PASSWORD": "pw"}, ""},
+		{"token", map[string]string{"NATS_TOKEN": "tok"}, ""},
+		{"nkey", map[string]string{"NATS_NKEY": seedFile}, ""},
+		{"creds", map[string]string{"NATS_CREDS": creds}, ""},
+		{"TLS", map[string]string{"NATS_CA": ca, "NATS_CERT": cert, "NATS_KEY": key}, ""},
+		{"user without password", map[string]string{"NATS_USER": "gateway"}, `NATS_USER="gateway": want NATS_PASSWORD`},
+		{"password without user", map[string]string{"NATS_PASSWORD": "hunter2"}, `NATS_PASSWORD="[REDACTED]": want NATS_USER`},
+		{"two ways", map[string]string{"NATS_USER": "gateway", "NATS_PASSWORD": "pw", "NATS_TOKEN": "hunter2"}, "NATS_USER and NATS_TOKEN are both set"},
+		{"creds missing", map[string]string{"NATS_CREDS": filepath.Join(dir, "none.creds")}, "NATS_CREDS="},
+		{"creds without seed", map[string]string{"NATS_CREDS": jwtOnly}, "NATS_CREDS="},
+		{"nkey not a seed", map[string]string{"NATS_NKEY": notPEM}, "NATS_NKEY="},
+		{"CA not PEM", map[string]string{"NATS_CA": notPEM}, "NATS_CA="},
+		{"CA missing", map[string]string{"NATS_CA": filepath.Join(dir, "none.pem")}, "NATS_CA="},
+		{"cert without key", map[string]string{"NATS_CERT": cert}, "NATS_CERT=" + strconv.Quote(cert) + ": want NATS_KEY"},
+		{"key without cert", map[string]string{"NATS_KEY": key}, "NATS_KEY=" + strconv.Quote(key) + ": want NATS_CERT"},
+		{"cert with the wrong key", map[string]string{"NATS_CERT": cert, "NATS_KEY": notPEM}, "NATS_CERT="},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := config.NewEnv(config.Map(c.env))
+			bus.ReadClientAuth(e, bus.RoleGateway)
+			err := e.Err()
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("error %v, want one with %q", err, c.want)
+			case err != nil && (strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), string(seed))):
+				t.Fatalf("the error prints a secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestEmbeddedConfigValidate(t *testing.T) {
+	dir := t.TempDir()
+	_, cert, key := writeCertificates(t, dir)
+	pw := map[bus.Role]config.Secret{bus.RoleWorker: config.NewSecret("pw")}
+	small := writeFile(t, dir, "small.conf", "max_payload: 1048576\n")
+	broken := writeFile(t, dir, "broken.conf", "listen: {{\n")
+	good := writeFile(t, dir, "good.conf", "listen: 127.0.0.1:4222\n")
+	for _, c := range []struct {
+		name string
+		cfg  bus.EmbeddedConfig
+		want string
+	}{
+		{"in process", bus.EmbeddedConfig{}, ""},
+		{"listen with a password", bus.EmbeddedConfig{Listen: "127.0.0.1:4222", Passwords: pw}, ""},
+		{"listen with TLS", bus.EmbeddedConfig{Listen: "127.0.0.1:4222", Passwords: pw, TLSCert: cert, TLSKey: key}, ""},
+		{"a config file", bus.EmbeddedConfig{ConfigFile: good}, ""},
+		{"listen without users", bus.EmbeddedConfig{Listen: "127.0.0.1:4222"}, "NATS_LISTEN=\"127.0.0.1:4222\": set the passwords of the users that may connect, one or more of NATS_GATEWAY_PASSWORD, NATS_WORKER_PASSWORD, NATS_AGGREGATOR_PASSWORD, or NATS_SERVER_CONFIG"},
+		{"password without listen", bus.EmbeddedConfig{Passwords: pw}, "NATS_WORKER_PASSWORD is set without NATS_LISTEN"},
+		{"TLS without listen", bus.EmbeddedConfig{TLSCert: cert, TLSKey: key}, "NATS_LISTEN_CERT and NATS_LISTEN_KEY are set without NATS_LISTEN"},
+		{"cert without key", bus.EmbeddedConfig{Listen: "127.0.0.1:4222", Passwords: pw, TLSCert: cert}, "NATS_LISTEN_CERT is set without NATS_LISTEN_KEY"},
+		{"key without cert", bus.EmbeddedConfig{Listen: "127.0.0.1:4222", Passwords: pw, TLSKey: key}, "NATS_LISTEN_KEY is set without NATS_LISTEN_CERT"},
+		{"cert with the wrong key", bus.EmbeddedConfig{Listen: "127.0.0.1:4222", Passwords: pw, TLSCert: cert, TLSKey: small}, "NATS_LISTEN_CERT="},
+		{"config file and passwords", bus.EmbeddedConfig{ConfigFile: good, Passwords: pw}, "NATS_SERVER_CONFIG=" + strconv.Quote(good) + " is set with NATS_WORKER_PASSWORD"},
+		{"config file that does not parse", bus.EmbeddedConfig{ConfigFile: broken}, "NATS_SERVER_CONFIG=" + strconv.Quote(broken)},
+		{"config file missing", bus.EmbeddedConfig{ConfigFile: filepath.Join(dir, "none.conf")}, "NATS_SERVER_CONFIG="},
+		{"config file with a small max_payload", bus.EmbeddedConfig{ConfigFile: small}, "max_payload 1048576 is too small"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.cfg.Validate()
+			if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+				t.Fatalf("Validate() = %v, want %q", err, c.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "pw") && !strings.Contains(c.want, "pw") {
+				t.Fatalf("the error prints a password: %v", err)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// writeCertificates makes a certificate authority and a server certificate it signs for
+// 127.0.0.1 and localhost, and writes them as PEM files into dir.
+func writeCertificates(t *testing.T, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "lynkr test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "nats"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:     []string{"localhost"},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caTmpl, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemFile := func(name, typ string, der []byte) string {
+		return writeFile(t, dir, name, string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})))
+	}
+	return pemFile("ca.pem", "CERTIFICATE", caDER), pemFile("server.pem", "CERTIFICATE", srvDER), pemFile("server-key.pem", "EC PRIVATE KEY", keyDER)
+}
