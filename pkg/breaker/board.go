@@ -17,7 +17,7 @@ import (
 
 // Bucket is the JetStream key-value bucket of breaker states: key = provider, value = Entry
 // as JSON.
-const Bucket = "lynkr_breakers"
+const Bucket = bus.BreakerBucket
 
 // EnsureBucket creates the bucket, or updates it to this configuration; gateways and workers
 // both call it at start. cfg's Replicas and Memory apply.

@@ -34,10 +34,6 @@ func Roles() []Role { return []Role{RoleGateway, RoleWorker, RoleAggregator} }
 // aggregator, say, cannot read the prompts delivered to workers.
 func InboxPrefix(role Role) string { return "_INBOX." + string(role) }
 
-// breakerBucket is the key-value bucket of the circuit breakers' states (breaker.Bucket; the
-// breaker package imports this one, and a test keeps the two equal).
-const breakerBucket = "lynkr_breakers"
-
 // SubjectPermissions is what a role's NATS user may publish and subscribe to: subjects with
 // NATS wildcards, as in a nats-server configuration.
 type SubjectPermissions struct {
@@ -59,13 +55,13 @@ type SubjectPermissions struct {
 // tests/cluster/busauth_test.go); a new stream, bucket or consumer needs its entry here.
 func Permissions(role Role) SubjectPermissions {
 	requests, usage := RequestStream, UsageStream
-	providers, breakers := ProviderBucket, breakerBucket
+	providers, breakers := ProviderBucket, BreakerBucket
 	switch role {
 	case RoleGateway:
 		return SubjectPermissions{
 			Publish: join(
 				[]string{requestPrefix + ">", cancelPrefix + ">", HeartbeatSubject(string(role), "*"), jsAPI("INFO")},
-				setUp(requests, usage, kvStream(providers), kvStream(breakers)),
+				setUp(requests, usage, BucketStream(providers), BucketStream(breakers)),
 				[]string{jsAPI("CONSUMER.INFO", requests, "*")}, // the backlogs, for load shedding
 				consume(usage, ">"), // the charger's durable consumer
 				readKV(providers), readKV(breakers),
@@ -77,7 +73,11 @@ func Permissions(role Role) SubjectPermissions {
 		return SubjectPermissions{
 			Publish: join(
 				[]string{replyPrefix + ">", usagePrefix + ">", HoldingWildcard, HeartbeatSubject(string(role), "*"), jsAPI("INFO")},
-				setUp(requests, usage, kvStream(providers), kvStream(breakers)),
+				// The request stream as gateways made it: created if a worker comes first, never
+				// changed, so a worker's credentials cannot reshape it (add a source, say) to
+				// inject requests.
+				[]string{jsAPI("STREAM.INFO", requests), jsAPI("STREAM.CREATE", requests)},
+				setUp(usage, BucketStream(providers), BucketStream(breakers)),
 				consume(requests, "*."+requestPrefix+"*"), // one durable consumer per provider, filtered
 				readKV(providers), writeKV(providers),
 				readKV(breakers), writeKV(breakers),
@@ -104,9 +104,6 @@ func Permissions(role Role) SubjectPermissions {
 func jsAPI(op string, args ...string) string {
 	return strings.Join(append([]string{"$JS.API." + op}, args...), ".")
 }
-
-// kvStream is the stream that holds a key-value bucket.
-func kvStream(bucket string) string { return "KV_" + bucket }
 
 // setUp lets the user create the streams, or update them to its configuration, as
 // Setup and breaker.EnsureBucket do at every start, and list them, as a Keeper does to find
@@ -138,7 +135,7 @@ func consume(stream, create string) []string {
 // consumer that the client creates, replaces (deleting the old one) and answers the flow
 // control of.
 func readKV(bucket string) []string {
-	s := kvStream(bucket)
+	s := BucketStream(bucket)
 	return []string{
 		jsAPI("STREAM.INFO", s),
 		jsAPI("CONSUMER.CREATE", s, ">"),

@@ -229,6 +229,45 @@ func TestOnlyAGatewayPublishesRequestsAndWorkersConsumeThem(t *testing.T) {
 	waitViolation(t, ag, "$JS.API.CONSUMER.CREATE."+bus.RequestStream)
 }
 
+// A worker's credentials cannot reshape the request stream to inject requests through it (a
+// source from a stream of its own, say): they may create it if no gateway did yet, never
+// update it. Setup as workers run it joins the stream as the gateway made it.
+func TestAWorkerCannotReshapeTheRequestStream(t *testing.T) {
+	ctx := t.Context()
+	s, _ := startListening(t, nil)
+	cfg := bus.DefaultStreamConfig()
+	cfg.Memory = true
+	if err := bus.Setup(ctx, jetStream(t, connectAs(t, s, bus.RoleGateway)), cfg); err != nil {
+		t.Fatal(err)
+	}
+	wk := connectAs(t, s, bus.RoleWorker)
+	wjs := jetStream(t, wk)
+	joined := cfg
+	joined.JoinRequests = true
+	if err := bus.Setup(ctx, wjs, joined); err != nil {
+		t.Fatalf("a worker joins the gateway's streams: %v", err)
+	}
+	st, err := wjs.Stream(ctx, bus.RequestStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reshaped := st.CachedInfo().Config
+	reshaped.Sources = []*jetstream.StreamSource{{Name: "SMUGGLED"}}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := wjs.UpdateStream(short, reshaped); err == nil {
+		t.Fatal("a worker updated the request stream")
+	}
+	waitViolation(t, wk, "$JS.API.STREAM.UPDATE."+bus.RequestStream)
+	st, err = jetStream(t, connectAs(t, s, bus.RoleGateway)).Stream(ctx, bus.RequestStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src := st.CachedInfo().Config.Sources; len(src) != 0 {
+		t.Errorf("the request stream has sources %v", src)
+	}
+}
+
 // The internal user may do everything in process, and nothing on the network even with its
 // password.
 func TestInternalUserIsInProcessOnly(t *testing.T) {

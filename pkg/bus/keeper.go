@@ -131,25 +131,27 @@ func (k *Keeper) keep(ctx context.Context) {
 	k.ready.Store(false)
 	if len(missing) > 0 {
 		k.log.Warn("the bus lost streams or consumers (a nats-server with an empty store?): re-creating them", "missing", missing)
-		backoff := goretry.WithCappedDuration(2*time.Second, goretry.NewExponential(100*time.Millisecond))
-		if err := goretry.Do(ctx, backoff, func(ctx context.Context) error {
-			ectx, cancel := context.WithTimeout(ctx, checkTimeout)
-			defer cancel()
-			if err := k.assets.Ensure(ectx); err != nil {
-				k.log.Warn("re-creating the bus's assets", "error", err)
-				return goretry.RetryableError(err)
-			}
-			return nil
-		}); err != nil {
-			return // ctx ended
-		}
-		// Remember the new assets, so that they do not count as replaced at the next check.
-		cctx, cancel := context.WithTimeout(ctx, checkTimeout)
-		_, _, _ = k.check(cctx)
-		cancel()
 	} else {
+		// Made again by another instance: brought to this one's configuration (where its
+		// credentials may change it), and followed.
 		k.log.Warn("the bus's streams or consumers were re-created elsewhere: following them")
 	}
+	backoff := goretry.WithCappedDuration(2*time.Second, goretry.NewExponential(100*time.Millisecond))
+	if err := goretry.Do(ctx, backoff, func(ctx context.Context) error {
+		ectx, cancel := context.WithTimeout(ctx, checkTimeout)
+		defer cancel()
+		if err := k.assets.Ensure(ectx); err != nil {
+			k.log.Warn("re-creating the bus's assets", "error", err)
+			return goretry.RetryableError(err)
+		}
+		return nil
+	}); err != nil {
+		return // ctx ended
+	}
+	// Remember the new assets, so that they do not count as replaced at the next check.
+	cctx, cancel = context.WithTimeout(ctx, checkTimeout)
+	_, _, _ = k.check(cctx)
+	cancel()
 	k.mu.Lock()
 	restored := slices.Clone(k.restored)
 	k.mu.Unlock()

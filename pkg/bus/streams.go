@@ -36,6 +36,11 @@ type StreamConfig struct {
 	// costs a write per request for nothing, and replaying them after a crash would only pay
 	// providers for answers nobody reads. Usage and the buckets stay on disk.
 	MemoryRequests bool
+	// JoinRequests takes LLM_REQUESTS as it is when it exists and never changes it, creating
+	// it only when it does not: workers set it. Their credentials may create the stream but
+	// not update it (see Permissions), so they cannot reshape it to inject requests; the
+	// gateways own its configuration.
+	JoinRequests bool
 }
 
 // DefaultStreamConfig is the configuration of a single-server deployment.
@@ -63,30 +68,8 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error 
 	if cfg.MemoryRequests {
 		reqStorage = jetstream.MemoryStorage
 	}
-	if st, err := js.Stream(ctx, RequestStream); err == nil && st.CachedInfo().Config.Storage != reqStorage {
-		if !cfg.MemoryRequests {
-			// An all-in-one made it (in memory) and a separate process joins: keep it as it is,
-			// since a stream's storage cannot change in place.
-			reqStorage = st.CachedInfo().Config.Storage
-		} else if err := js.DeleteStream(ctx, RequestStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			// A store directory from a run that kept requests on disk: those requests are
-			// disposable (see MemoryRequests).
-			return fmt.Errorf("replace stream %s with one in memory: %w", RequestStream, err)
-		}
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        RequestStream,
-		Description: "LLM requests accepted by a gateway, waiting for a provider worker",
-		Subjects:    []string{requestPrefix + ">"},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     reqStorage,
-		Replicas:    cfg.Replicas,
-		MaxAge:      cfg.MaxRequestAge,
-		Duplicates:  cfg.DuplicateWindow,
-		MaxMsgSize:  cfg.MaxMsgSize,
-		Discard:     jetstream.DiscardOld,
-	}); err != nil {
-		return fmt.Errorf("set up stream %s: %w", RequestStream, err)
+	if err := setupRequests(ctx, js, cfg, reqStorage); err != nil {
+		return err
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        UsageStream,
@@ -117,13 +100,61 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error 
 	return nil
 }
 
+// setupRequests creates or updates LLM_REQUESTS; with cfg.JoinRequests it only creates it
+// if it does not exist.
+func setupRequests(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, reqStorage jetstream.StorageType) error {
+	if cfg.JoinRequests {
+		_, err := js.Stream(ctx, RequestStream)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("set up stream %s: %w", RequestStream, err)
+		}
+	}
+	if st, err := js.Stream(ctx, RequestStream); err == nil && st.CachedInfo().Config.Storage != reqStorage {
+		if !cfg.MemoryRequests {
+			// An all-in-one made it (in memory) and a separate process joins: keep it as it is,
+			// since a stream's storage cannot change in place.
+			reqStorage = st.CachedInfo().Config.Storage
+		} else if err := js.DeleteStream(ctx, RequestStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			// A store directory from a run that kept requests on disk: those requests are
+			// disposable (see MemoryRequests).
+			return fmt.Errorf("replace stream %s with one in memory: %w", RequestStream, err)
+		}
+	}
+	reqCfg := jetstream.StreamConfig{
+		Name:        RequestStream,
+		Description: "LLM requests accepted by a gateway, waiting for a provider worker",
+		Subjects:    []string{requestPrefix + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     reqStorage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      cfg.MaxRequestAge,
+		Duplicates:  cfg.DuplicateWindow,
+		MaxMsgSize:  cfg.MaxMsgSize,
+		Discard:     jetstream.DiscardOld,
+	}
+	if cfg.JoinRequests {
+		// Create, not update: a gateway that made it meanwhile made it its way.
+		if _, err := js.CreateStream(ctx, reqCfg); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("set up stream %s: %w", RequestStream, err)
+		}
+		return nil
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, reqCfg); err != nil {
+		return fmt.Errorf("set up stream %s: %w", RequestStream, err)
+	}
+	return nil
+}
+
 // ConsumerConfig shapes the durable consumer of one provider.
 type ConsumerConfig struct {
 	// MaxInFlight is the cluster-wide number of requests to this provider that workers may hold
 	// at once.
 	MaxInFlight int
 	// AckWait is how long a worker may go silent before its request is handed to another
-	// worker. Workers send progress acks at a third of it while they work.
+	// worker. Workers send progress acks every sixth of it while they work.
 	AckWait time.Duration
 	// MaxDeliver bounds how often one request is tried when workers keep dying on it.
 	MaxDeliver int

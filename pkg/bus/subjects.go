@@ -13,6 +13,8 @@ const (
 	UsageStream = "LLM_USAGE"
 	// ProviderBucket is the key-value bucket where workers announce the providers they serve.
 	ProviderBucket = "lynkr_providers"
+	// BreakerBucket is the key-value bucket of the circuit breakers' states (package breaker).
+	BreakerBucket = "lynkr_breakers"
 )
 
 // Subjects.

@@ -191,9 +191,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Worker, error) {
 	}, nil
 }
 
-// setupBus creates or updates the streams and buckets, and the consumers of providers.
+// setupBus creates or updates the streams and buckets (the request stream only if no gateway
+// made it yet), and the consumers of providers.
 func setupBus(ctx context.Context, js jetstream.JetStream, cfg Config, providers []string) error {
-	if err := bus.Setup(ctx, js, cfg.Streams); err != nil {
+	streams := cfg.Streams
+	streams.JoinRequests = true // the gateways own the request stream's configuration
+	if err := bus.Setup(ctx, js, streams); err != nil {
 		return err
 	}
 	if _, err := breaker.EnsureBucket(ctx, js, cfg.Streams); err != nil {
