@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 	"github.com/lynkr/lynkr/pkg/config"
 )
 
@@ -98,19 +99,6 @@ func jetStream(t *testing.T, nc *nats.Conn) jetstream.JetStream {
 	return js
 }
 
-// waitViolation waits for the server to report a permission violation on nc naming what.
-func waitViolation(t *testing.T, nc *nats.Conn, what string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), what) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no permission violation for %s; last error %v", what, nc.LastError())
-}
-
 func storedRequests(t *testing.T, js jetstream.JetStream) uint64 {
 	t.Helper()
 	st, err := js.Stream(t.Context(), bus.RequestStream)
@@ -178,7 +166,7 @@ func TestOnlyAGatewayPublishesRequestsAndWorkersConsumeThem(t *testing.T) {
 	if err := wk.Publish(bus.RequestSubject("openai"), []byte("injected")); err != nil {
 		t.Fatal(err)
 	}
-	waitViolation(t, wk, "Publish to \""+bus.RequestSubject("openai")+"\"")
+	bustest.WaitViolation(t, wk, "Publish to \""+bus.RequestSubject("openai")+"\"")
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), `"level":"ERROR"`) && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -188,7 +176,7 @@ func TestOnlyAGatewayPublishesRequestsAndWorkersConsumeThem(t *testing.T) {
 	if _, err := wk.Subscribe(bus.RequestSubject(">"), func(*nats.Msg) {}); err != nil {
 		t.Fatal(err)
 	}
-	waitViolation(t, wk, "Subscription to \""+bus.RequestSubject(">")+"\"")
+	bustest.WaitViolation(t, wk, "Subscription to \""+bus.RequestSubject(">")+"\"")
 	if n := storedRequests(t, gjs); n != 1 {
 		t.Fatalf("%d requests stored after the worker's publish, want 1", n)
 	}
@@ -220,13 +208,13 @@ func TestOnlyAGatewayPublishesRequestsAndWorkersConsumeThem(t *testing.T) {
 	if _, err := ag.Subscribe(bus.ReplyWildcard("*"), func(*nats.Msg) {}); err != nil {
 		t.Fatal(err)
 	}
-	waitViolation(t, ag, "Subscription to \""+bus.ReplyWildcard("*")+"\"")
+	bustest.WaitViolation(t, ag, "Subscription to \""+bus.ReplyWildcard("*")+"\"")
 	short, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if _, err := jetStream(t, ag).CreateConsumer(short, bus.RequestStream, jetstream.ConsumerConfig{FilterSubject: bus.RequestSubject("openai")}); err == nil {
 		t.Error("the aggregator created a consumer of the requests")
 	}
-	waitViolation(t, ag, "$JS.API.CONSUMER.CREATE."+bus.RequestStream)
+	bustest.WaitViolation(t, ag, "$JS.API.CONSUMER.CREATE."+bus.RequestStream)
 }
 
 // A worker's credentials cannot reshape the request stream to inject requests through it (a
@@ -258,7 +246,7 @@ func TestAWorkerCannotReshapeTheRequestStream(t *testing.T) {
 	if _, err := wjs.UpdateStream(short, reshaped); err == nil {
 		t.Fatal("a worker updated the request stream")
 	}
-	waitViolation(t, wk, "$JS.API.STREAM.UPDATE."+bus.RequestStream)
+	bustest.WaitViolation(t, wk, "$JS.API.STREAM.UPDATE."+bus.RequestStream)
 	st, err = jetStream(t, connectAs(t, s, bus.RoleGateway)).Stream(ctx, bus.RequestStream)
 	if err != nil {
 		t.Fatal(err)
@@ -390,7 +378,7 @@ func TestServerConfigFileWithNKeyUsers(t *testing.T) {
 	if err := wk.Publish(bus.RequestSubject("openai"), nil); err != nil {
 		t.Fatal(err)
 	}
-	waitViolation(t, wk, "Publish to \""+bus.RequestSubject("openai")+"\"")
+	bustest.WaitViolation(t, wk, "Publish to \""+bus.RequestSubject("openai")+"\"")
 	if nc, err := nats.Connect(url); !errors.Is(err, nats.ErrAuthorization) {
 		if nc != nil {
 			nc.Close()

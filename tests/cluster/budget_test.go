@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/fakeupstream"
 	anthropicllm "github.com/lynkr/lynkr/pkg/llm/anthropic"
@@ -37,15 +34,7 @@ func usageOfKey(t *testing.T, base, id string) keyUsage {
 // chargerIdle waits until the gateways' charger has taken every usage batch on the bus.
 func chargerIdle(t *testing.T, natsURL string) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamAt(t, natsURL)
 	charger, err := js.Consumer(t.Context(), bus.UsageStream, "lynkr-charger")
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 	"github.com/lynkr/lynkr/pkg/fakeupstream"
 	"github.com/lynkr/lynkr/proto/busv1"
 	"github.com/lynkr/lynkr/tests/harness"
@@ -134,14 +135,14 @@ func TestBusWithRoleCredentials(t *testing.T) {
 	if err := wk.PublishMsg(injected); err != nil {
 		t.Fatal(err)
 	}
-	waitViolation(t, wk, "Publish to \""+bus.RequestSubject("openai")+"\"")
+	bustest.WaitViolation(t, wk, "Publish to \""+bus.RequestSubject("openai")+"\"")
 	if after := lastSeq(); after != before {
 		t.Errorf("the requests stream moved from %d to %d after the worker's publish", before, after)
 	}
 	if _, err := wk.Subscribe(bus.RequestSubject(">"), func(*nats.Msg) {}); err != nil {
 		t.Fatal(err)
 	}
-	waitViolation(t, wk, "Subscription to \""+bus.RequestSubject(">")+"\"")
+	bustest.WaitViolation(t, wk, "Subscription to \""+bus.RequestSubject(">")+"\"")
 
 	// A gateway's credentials: the same message runs, with the provider's key.
 	ok := injection(t, "published-with-gateway-credentials")
@@ -236,7 +237,7 @@ func TestAllInOneListenerRequiresCredentials(t *testing.T) {
 	if err := wk.PublishMsg(injection(t, "injected")); err != nil {
 		t.Fatal(err)
 	}
-	waitViolation(t, wk, "Publish to \""+bus.RequestSubject("openai")+"\"")
+	bustest.WaitViolation(t, wk, "Publish to \""+bus.RequestSubject("openai")+"\"")
 }
 
 // connect opens a plain NATS client with role's credentials of n.
@@ -272,19 +273,6 @@ func injection(t *testing.T, id string) *nats.Msg {
 	}
 	return &nats.Msg{Subject: bus.RequestSubject("openai"), Data: data,
 		Header: nats.Header{nats.MsgIdHdr: []string{id}}}
-}
-
-// waitViolation waits for the server to report a permission violation on nc naming what.
-func waitViolation(t *testing.T, nc *nats.Conn, what string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), what) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no permission violation for %s; last error %v", what, nc.LastError())
 }
 
 // violations are the lines of out that report one.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/fakeupstream"
 	"github.com/lynkr/lynkr/tests/harness"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // cluster is a running set of processes.
@@ -346,4 +348,19 @@ func TestWorkerKilledWhileHoldingARequestAnotherFinishesIt(t *testing.T) {
 	if !strings.Contains(survivor.Output(), `"delivery":2`) {
 		t.Errorf("the surviving worker did not answer the redelivered attempt:\n%s", survivor.Output())
 	}
+}
+
+// jetStreamAt is a JetStream client of the server at natsURL, closed when the test ends.
+func jetStreamAt(t *testing.T, natsURL string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/openai/openai-go/v3"
 	ooption "github.com/openai/openai-go/v3/option"
@@ -256,15 +255,7 @@ func TestAKeysRequestsPerMinuteHoldAcrossGateways(t *testing.T) {
 // workers reported for team.
 func usageStream(t *testing.T, natsURL, team string) (perRequest map[string]int64, records int) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamAt(t, natsURL)
 	cons, err := js.OrderedConsumer(t.Context(), bus.UsageStream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -386,12 +377,7 @@ func TestATeamBudgetStopsItsKeysAndEachRequestIsChargedOnce(t *testing.T) {
 		someID = id
 		break
 	}
-	nc, err := nats.Connect(c.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := jetStreamAt(t, c.natsURL)
 	dup, _ := proto.Marshal(&busv1.UsageBatch{Worker: "worker-that-died", Seq: 1, Usages: []*busv1.Usage{{
 		RequestId: someID, Provider: "openai", Model: "gpt-4o", InputTokens: perRequest[someID], Tenant: &busv1.Tenant{Team: "platform"}}}})
 	if _, err := js.Publish(t.Context(), bus.UsageSubject("openai"), dup); err != nil {

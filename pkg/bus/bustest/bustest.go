@@ -3,7 +3,10 @@
 package bustest
 
 import (
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -33,4 +36,18 @@ func Conn(tb testing.TB, s *server.Server, name string) *nats.Conn {
 	}
 	tb.Cleanup(nc.Close)
 	return nc
+}
+
+// WaitViolation waits up to 10 s for the server to report a permission violation on nc whose
+// message names what, and fails the test if none comes.
+func WaitViolation(tb testing.TB, nc *nats.Conn, what string) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), what) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tb.Fatalf("no permission violation for %s; last error %v", what, nc.LastError())
 }
