@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lynkr/lynkr/pkg/apierror"
@@ -83,7 +84,12 @@ func call(t *testing.T, b *breaker.Breaker, o breaker.Outcome) {
 	done(o)
 }
 
+// In a synctest bubble the clock stands still while the test runs: times are exact.
 func TestOpensAfterConsecutiveFaults(t *testing.T) {
+	synctest.Test(t, testOpensAfterConsecutiveFaults)
+}
+
+func testOpensAfterConsecutiveFaults(t *testing.T) {
 	var ch changes
 	b := breaker.New("openai", breaker.Config{FailureThreshold: 5, SuccessThreshold: 2, Timeout: time.Minute}, ch.add)
 
@@ -101,9 +107,8 @@ func TestOpensAfterConsecutiveFaults(t *testing.T) {
 	if s := b.State(); s != breaker.StateClosed {
 		t.Fatalf("state after a neutral outcome = %v, want closed", s)
 	}
-	before := time.Now()
+	opened := time.Now()
 	call(t, b, breaker.Fault)
-	after := time.Now()
 	if s := b.State(); s != breaker.StateOpen {
 		t.Fatalf("state after 5 faults in a row (a neutral among them) = %v, want open", s)
 	}
@@ -116,11 +121,15 @@ func TestOpensAfterConsecutiveFaults(t *testing.T) {
 	if !errors.As(err, &oe) || oe.Provider != "openai" || oe.State != breaker.StateOpen || oe.By != "" {
 		t.Fatalf("Allow error = %#v, want an *OpenError of openai, open", err)
 	}
-	if oe.Until.Before(before.Add(time.Minute)) || oe.Until.After(after.Add(time.Minute)) {
-		t.Errorf("Until = %v, want a minute after the fifth fault (%v)", oe.Until, before)
+	if !oe.Until.Equal(opened.Add(time.Minute)) {
+		t.Errorf("Until = %v, want a minute after the fifth fault (%v)", oe.Until, opened)
 	}
-	if ra := oe.RetryAfter(after); ra != time.Minute {
-		t.Errorf("RetryAfter = %v, want a minute, rounded up", ra)
+	if ra := oe.RetryAfter(opened); ra != time.Minute {
+		t.Errorf("RetryAfter = %v, want a minute", ra)
+	}
+	time.Sleep(time.Minute - 1500*time.Millisecond)
+	if ra := oe.RetryAfter(time.Now()); ra != 2*time.Second {
+		t.Errorf("RetryAfter 1.5s before the end = %v, want 2s, rounded up", ra)
 	}
 	if p := ch.path(); p != "closed>open" {
 		t.Errorf("changes %s, want closed>open", p)
@@ -142,7 +151,9 @@ func TestNeutralOutcomesNeverOpen(t *testing.T) {
 	}
 }
 
-// trip opens b with cfg.FailureThreshold faults and waits for its timeout to pass.
+// tripAndWait opens b with cfg.FailureThreshold faults and waits for its timeout to pass: b
+// stays open to the end of the timeout and is half-open just after. It runs in a synctest
+// bubble, where sleeping moves the clock and takes no time.
 func tripAndWait(t *testing.T, b *breaker.Breaker, cfg breaker.Config) {
 	t.Helper()
 	for range cfg.FailureThreshold {
@@ -151,14 +162,22 @@ func tripAndWait(t *testing.T, b *breaker.Breaker, cfg breaker.Config) {
 	if s := b.State(); s != breaker.StateOpen {
 		t.Fatalf("state = %v, want open", s)
 	}
-	time.Sleep(cfg.Timeout + 10*time.Millisecond)
+	time.Sleep(cfg.Timeout)
+	if s := b.State(); s != breaker.StateOpen {
+		t.Fatalf("state at the end of the timeout = %v, want still open", s)
+	}
+	time.Sleep(time.Nanosecond)
 	if s := b.State(); s != breaker.StateHalfOpen {
 		t.Fatalf("state after the timeout = %v, want half_open", s)
 	}
 }
 
 func TestHalfOpenNeutralOutcomesDoNotClose(t *testing.T) {
-	cfg := breaker.Config{FailureThreshold: 3, SuccessThreshold: 2, Timeout: 50 * time.Millisecond}
+	synctest.Test(t, testHalfOpenNeutralOutcomesDoNotClose)
+}
+
+func testHalfOpenNeutralOutcomesDoNotClose(t *testing.T) {
+	cfg := breaker.Config{FailureThreshold: 3, SuccessThreshold: 2, Timeout: time.Minute} // a real timeout: waiting it out takes no time
 	var ch changes
 	b := breaker.New("anthropic", cfg, ch.add)
 	tripAndWait(t, b, cfg)
@@ -208,19 +227,23 @@ func TestHalfOpenNeutralOutcomesDoNotClose(t *testing.T) {
 }
 
 func TestHalfOpenFaultReopens(t *testing.T) {
-	cfg := breaker.Config{FailureThreshold: 1, SuccessThreshold: 2, Timeout: 50 * time.Millisecond}
+	synctest.Test(t, testHalfOpenFaultReopens)
+}
+
+func testHalfOpenFaultReopens(t *testing.T) {
+	cfg := breaker.Config{FailureThreshold: 1, SuccessThreshold: 2, Timeout: time.Minute}
 	var ch changes
 	b := breaker.New("bedrock", cfg, ch.add)
 	tripAndWait(t, b, cfg)
 	call(t, b, breaker.Success)
-	before := time.Now()
+	reopened := time.Now()
 	call(t, b, breaker.Fault)
 	if s := b.State(); s != breaker.StateOpen {
 		t.Fatalf("state after a failed probe = %v, want open", s)
 	}
 	var oe *breaker.OpenError
-	if _, err := b.Allow(); !errors.As(err, &oe) || oe.Until.Before(before.Add(cfg.Timeout)) {
-		t.Fatalf("Allow = %v, want open for another timeout from %v", err, before)
+	if _, err := b.Allow(); !errors.As(err, &oe) || !oe.Until.Equal(reopened.Add(cfg.Timeout)) {
+		t.Fatalf("Allow = %v, want open for another timeout from %v", err, reopened)
 	}
 	if p := ch.path(); p != "closed>open>half_open>open" {
 		t.Errorf("changes %s, want closed>open>half_open>open", p)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lynkr/lynkr/pkg/apierror"
@@ -144,39 +145,62 @@ func gaps(ts []time.Time) []time.Duration {
 	return g
 }
 
-// slack absorbs scheduling and the round trip of a call on a loaded machine.
-const slack = 150 * time.Millisecond
+// answers is an upstream, as a worker sees it without the network: each call gets the next
+// of statuses (the last one repeats) as the error a worker builds of the answer, with its
+// Retry-After; it remembers when each call came. In a synctest bubble no time passes during a
+// call, so the gaps between calls are exactly the waits of the policy.
+type answers struct {
+	statuses   []int
+	retryAfter string
+	calls      []time.Time
+}
+
+func (a *answers) call(context.Context, int) error {
+	status := a.statuses[min(len(a.calls), len(a.statuses)-1)]
+	a.calls = append(a.calls, time.Now())
+	if status < 400 {
+		return nil
+	}
+	h := http.Header{}
+	if status == http.StatusTooManyRequests && a.retryAfter != "" {
+		h.Set("Retry-After", a.retryAfter)
+	}
+	e := apierror.FromUpstream("test", status, []byte(`{"error":{"message":"status `+http.StatusText(status)+`"}}`))
+	e.RetryAfter = retry.ParseRetryAfter(h, time.Now())
+	return e
+}
 
 func TestDoRetriesServerErrorsWithJitteredBackoff(t *testing.T) {
-	u := newUpstream(t, "", 500, 500, 200)
-	var delays []time.Duration
-	p := newPolicy(t, fastConfig(), retry.Options{OnRetry: func(_ context.Context, attempt int, d time.Duration, err error) {
-		if attempt != len(delays)+1 {
-			t.Errorf("OnRetry attempt %d, want %d", attempt, len(delays)+1)
+	synctest.Test(t, func(t *testing.T) {
+		u := &answers{statuses: []int{500, 500, 200}}
+		var delays []time.Duration
+		p := newPolicy(t, fastConfig(), retry.Options{OnRetry: func(_ context.Context, attempt int, d time.Duration, err error) {
+			if attempt != len(delays)+1 {
+				t.Errorf("OnRetry attempt %d, want %d", attempt, len(delays)+1)
+			}
+			if apierror.As(err).Status != 500 {
+				t.Errorf("OnRetry err = %v, want the 500", err)
+			}
+			delays = append(delays, d)
+		}})
+		if err := p.Do(context.Background(), u.call); err != nil {
+			t.Fatalf("Do = %v, want success on the third call", err)
 		}
-		if apierror.As(err).Status != 500 {
-			t.Errorf("OnRetry err = %v, want the 500", err)
+		if len(u.calls) != 3 || len(delays) != 2 {
+			t.Fatalf("%d calls, %d retries; want 3 and 2", len(u.calls), len(delays))
 		}
-		delays = append(delays, d)
-	}})
-	if err := p.Do(context.Background(), u.call); err != nil {
-		t.Fatalf("Do = %v, want success on the third call", err)
-	}
-	calls := u.times()
-	if len(calls) != 3 || len(delays) != 2 {
-		t.Fatalf("%d calls, %d retries; want 3 and 2", len(calls), len(delays))
-	}
-	base := fastConfig().InitialDelay
-	for i, g := range gaps(calls) {
-		lo, hi := base/2, base*3/2 // ±50% of 40ms, then of 80ms
-		if delays[i] < lo || delays[i] >= hi {
-			t.Errorf("backoff %d = %v, want in [%v, %v)", i+1, delays[i], lo, hi)
+		base := fastConfig().InitialDelay
+		for i, g := range gaps(u.calls) {
+			lo, hi := base/2, base*3/2 // ±50% of 40ms, then of 80ms
+			if delays[i] < lo || delays[i] >= hi {
+				t.Errorf("backoff %d = %v, want in [%v, %v)", i+1, delays[i], lo, hi)
+			}
+			if g != delays[i] {
+				t.Errorf("gap %d = %v, want the backoff %v", i+1, g, delays[i])
+			}
+			base *= 2
 		}
-		if g < delays[i] || g > delays[i]+slack {
-			t.Errorf("gap %d = %v, want the backoff %v (+ at most %v)", i+1, g, delays[i], slack)
-		}
-		base *= 2
-	}
+	})
 }
 
 func TestBackoffGrowsWithinItsBand(t *testing.T) {
@@ -237,24 +261,25 @@ func TestDoDoesNotRetryRequestErrors(t *testing.T) {
 }
 
 func TestDoHonoursRetryAfter(t *testing.T) {
-	u := newUpstream(t, "2", 429, 200)
-	cfg := fastConfig()
-	cfg.InitialDelay = 10 * time.Millisecond
-	var delay time.Duration
-	p := newPolicy(t, cfg, retry.Options{OnRetry: func(_ context.Context, _ int, d time.Duration, _ error) { delay = d }})
-	if err := p.Do(context.Background(), u.call); err != nil {
-		t.Fatal(err)
-	}
-	calls := u.times()
-	if len(calls) != 2 {
-		t.Fatalf("%d calls, want 2", len(calls))
-	}
-	if g := calls[1].Sub(calls[0]); g < 2*time.Second {
-		t.Errorf("second call %v after the first, want at least the Retry-After of 2s", g)
-	}
-	if delay != 2*time.Second {
-		t.Errorf("OnRetry delay = %v, want 2s", delay)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		u := &answers{statuses: []int{429, 200}, retryAfter: "2"}
+		cfg := fastConfig()
+		cfg.InitialDelay = 10 * time.Millisecond
+		var delay time.Duration
+		p := newPolicy(t, cfg, retry.Options{OnRetry: func(_ context.Context, _ int, d time.Duration, _ error) { delay = d }})
+		if err := p.Do(context.Background(), u.call); err != nil {
+			t.Fatal(err)
+		}
+		if len(u.calls) != 2 {
+			t.Fatalf("%d calls, want 2", len(u.calls))
+		}
+		if g := u.calls[1].Sub(u.calls[0]); g != 2*time.Second {
+			t.Errorf("second call %v after the first, want the Retry-After of 2s", g)
+		}
+		if delay != 2*time.Second {
+			t.Errorf("OnRetry delay = %v, want 2s", delay)
+		}
+	})
 }
 
 func TestDoStopsBeforeTheDeadline(t *testing.T) {
@@ -267,49 +292,75 @@ func TestDoStopsBeforeTheDeadline(t *testing.T) {
 		{"backoff past the deadline", "", 2 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			u := newUpstream(t, tc.retryAfter, 429, 200)
-			cfg := fastConfig()
-			cfg.InitialDelay, cfg.MaxDelay = tc.initial, 10*time.Second
-			var why []retry.GiveUp
-			p := newPolicy(t, cfg, retry.Options{OnGiveUp: func(_ context.Context, _ int, g retry.GiveUp, _ error) { why = append(why, g) }})
-			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-			defer cancel()
-			start := time.Now()
-			err := p.Do(ctx, u.call)
-			if apierror.As(err).Status != 429 {
-				t.Errorf("Do = %v, want the 429", err)
-			}
-			if el := time.Since(start); el > 400*time.Millisecond {
-				t.Errorf("Do took %v; it should give up at once, not wait for the deadline", el)
-			}
-			if n := len(u.times()); n != 1 {
-				t.Errorf("%d calls, want 1", n)
-			}
-			if len(why) != 1 || why[0] != retry.GaveUpDeadline {
-				t.Errorf("gave up for %v, want [deadline]", why)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				u := &answers{statuses: []int{429, 200}, retryAfter: tc.retryAfter}
+				cfg := fastConfig()
+				cfg.InitialDelay, cfg.MaxDelay = tc.initial, 10*time.Second
+				var why []retry.GiveUp
+				p := newPolicy(t, cfg, retry.Options{
+					Rand:     func() float64 { return 0.5 }, // no jitter: the backoff is the initial delay
+					OnGiveUp: func(_ context.Context, _ int, g retry.GiveUp, _ error) { why = append(why, g) },
+				})
+				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				defer cancel()
+				start := time.Now()
+				err := p.Do(ctx, u.call)
+				if apierror.As(err).Status != 429 {
+					t.Errorf("Do = %v, want the 429", err)
+				}
+				if el := time.Since(start); el != 0 {
+					t.Errorf("Do took %v; it should give up at once, not wait for the deadline", el)
+				}
+				if n := len(u.calls); n != 1 {
+					t.Errorf("%d calls, want 1", n)
+				}
+				if len(why) != 1 || why[0] != retry.GaveUpDeadline {
+					t.Errorf("gave up for %v, want [deadline]", why)
+				}
+			})
 		})
 	}
 }
 
-func TestDoReturnsWhenContextEndsWhileWaiting(t *testing.T) {
-	cfg := fastConfig()
-	cfg.InitialDelay, cfg.MaxDelay = 10*time.Second, 10*time.Second
-	p := newPolicy(t, cfg, retry.Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
-	calls := 0
-	start := time.Now()
-	err := p.Do(ctx, func(context.Context, int) error {
-		calls++
-		return apierror.New(502, "bad gateway")
+// A wait that ends exactly at the deadline is not taken either: the retry would have no time.
+func TestDoStopsAtTheDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		u := &answers{statuses: []int{429, 200}, retryAfter: "1"}
+		p := newPolicy(t, fastConfig(), retry.Options{})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := p.Do(ctx, u.call); apierror.As(err).Status != 429 || len(u.calls) != 1 {
+			t.Errorf("Do = %v after %d calls, want the 429 after 1", err, len(u.calls))
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), time.Second+time.Nanosecond)
+		defer cancel()
+		u = &answers{statuses: []int{429, 200}, retryAfter: "1"}
+		if err := p.Do(ctx, u.call); err != nil || len(u.calls) != 2 {
+			t.Errorf("with a nanosecond to spare: Do = %v after %d calls, want success after 2", err, len(u.calls))
+		}
 	})
-	if !errors.Is(err, context.Canceled) || calls != 1 {
-		t.Errorf("Do = %v after %d calls, want context.Canceled after 1", err, calls)
-	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Errorf("Do took %v after its context ended", el)
-	}
+}
+
+func TestDoReturnsWhenContextEndsWhileWaiting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := fastConfig()
+		cfg.InitialDelay, cfg.MaxDelay = 10*time.Second, 10*time.Second
+		p := newPolicy(t, cfg, retry.Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(50*time.Millisecond, cancel)
+		calls := 0
+		start := time.Now()
+		err := p.Do(ctx, func(context.Context, int) error {
+			calls++
+			return apierror.New(502, "bad gateway")
+		})
+		if !errors.Is(err, context.Canceled) || calls != 1 {
+			t.Errorf("Do = %v after %d calls, want context.Canceled after 1", err, calls)
+		}
+		if el := time.Since(start); el != 50*time.Millisecond {
+			t.Errorf("Do took %v, want to return when its context ended, after 50ms", el)
+		}
+	})
 }
 
 func TestFinalErrorsStop(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -253,39 +254,43 @@ func TestExtraSignal(t *testing.T) {
 	}
 }
 
-// Run keeps the state fresh: a signal that trips is seen without anyone calling Refresh.
+// Run keeps the state fresh: a signal that trips is seen at the next sample, without anyone
+// calling Refresh, and not before. In a synctest bubble the samples come at exact times.
 func TestRunRefreshes(t *testing.T) {
-	c := quiet()
-	c.SampleInterval = 5 * time.Millisecond
-	s := newShed(t, c)
-	var cluster atomic.Bool
-	if err := s.AddSignal("redis", func() (bool, string) { return cluster.Load(), "shared counter over limit" }); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-
-	cluster.Store(true)
-	waitFor(t, func() bool { return errors.Is(s.Check(), ErrOverloaded) })
-	cluster.Store(false)
-	waitFor(t, func() bool { return s.Check() == nil })
-
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run: %v", err)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
+	synctest.Test(t, func(t *testing.T) {
+		c := quiet()
+		c.SampleInterval = time.Second
+		s := newShed(t, c)
+		var cluster atomic.Bool
+		if err := s.AddSignal("redis", func() (bool, string) { return cluster.Load(), "shared counter over limit" }); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+
+		// waitSample lets d pass and the sample due by then finish.
+		waitSample := func(d time.Duration) { time.Sleep(d); synctest.Wait() }
+		cluster.Store(true)
+		waitSample(c.SampleInterval - time.Nanosecond)
+		if err := s.Check(); err != nil {
+			t.Fatalf("shed before the first sample: %v", err)
+		}
+		waitSample(time.Nanosecond)
+		overloaded(t, s.Check(), "redis")
+		cluster.Store(false)
+		waitSample(c.SampleInterval - time.Nanosecond)
+		overloaded(t, s.Check(), "redis")
+		waitSample(time.Nanosecond)
+		if err := s.Check(); err != nil {
+			t.Fatalf("still shed after a sample of the recovered signal: %v", err)
+		}
+
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 }
 
 func TestSnapshotJSON(t *testing.T) {
