@@ -9,12 +9,13 @@ require (
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/prometheus/client_golang v1.25.0
 	go.opentelemetry.io/otel/trace v1.47.0
-	golang.org/x/sync v0.25.0
+	go.uber.org/goleak v1.3.0
 )
 
 require (
 	github.com/go-redis/redis_rate/v10 v10.0.1 // indirect
 	go.etcd.io/bbolt v1.5.0 // indirect
+	golang.org/x/sync v0.25.0 // indirect
 )
 
 require (

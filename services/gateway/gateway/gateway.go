@@ -248,9 +248,12 @@ func (g *Gateway) Close() {
 // requests finish within the shutdown timeout and returns.
 func (g *Gateway) Run(ctx context.Context) error {
 	defer g.Close()
+	// The loops that watch the bus and the process stop, and are awaited, before Close
+	// releases what they use.
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWatch()
-	go g.backlog.Run(watchCtx)
+	var loops sync.WaitGroup
+	defer func() { stopWatch(); loops.Wait() }()
+	loops.Go(func() { g.backlog.Run(watchCtx) })
 	if g.tenancy != nil {
 		// The charger stops before Close closes the store (defers run last in, first out).
 		chargerDone := make(chan struct{})
@@ -273,10 +276,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 	}()
 	defer func() { stopHB(); <-hbDone }()
-	go func() { _ = g.shed.Run(watchCtx) }()
-	go func() { _ = g.keeper.Run(watchCtx) }()
-	go g.registry.Run(watchCtx, g.kv, g.keeper.Restarts(), g.log)
-	go func() { _ = g.board.Run(watchCtx, g.keeper.Restarts()) }()
+	loops.Go(func() { _ = g.shed.Run(watchCtx) })
+	loops.Go(func() { _ = g.keeper.Run(watchCtx) })
+	loops.Go(func() { g.registry.Run(watchCtx, g.kv, g.keeper.Restarts(), g.log) })
+	loops.Go(func() { _ = g.board.Run(watchCtx, g.keeper.Restarts()) })
 	for _, synced := range []<-chan struct{}{g.registry.Synced(), g.board.Synced()} {
 		select {
 		case <-synced:
@@ -303,8 +306,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	close(g.ready)
 	g.log.Info("gateway listening", "addr", ln.Addr().String(), "default_provider", g.cfg.DefaultProvider)
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	serveErr, served := make(chan error, 1), make(chan struct{})
+	go func() { defer close(served); serveErr <- srv.Serve(ln) }()
+	defer func() { _ = srv.Close(); <-served }()
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("gateway: %w", err)

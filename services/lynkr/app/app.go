@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -25,11 +26,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/gcpolicy"
+	"github.com/lynkr/lynkr/pkg/lifecycle"
 	"github.com/lynkr/lynkr/pkg/logging"
 	"github.com/lynkr/lynkr/pkg/metrics"
 	"github.com/lynkr/lynkr/pkg/provider"
@@ -127,17 +128,20 @@ type Config struct {
 	Metrics *prometheus.Registry
 }
 
-// App is the running process.
+// App is the running process: its parts as lifecycle modules (see modules), and what they
+// share.
 type App struct {
-	log     *slog.Logger
-	nats    *server.Server // nil when NATS_URL names an external server
-	auth    bus.ClientAuth // how connect authenticates, to NATS_URL or to the embedded server
-	gateway *gateway.Gateway
-	worker  *worker.Worker
-	agg     *aggregator.Aggregator
-	nc      *nats.Conn // shared by the parts: see connect
-	closers []func()
-	gwDone  chan struct{} // closed when the gateway has stopped
+	log         *slog.Logger
+	running     *lifecycle.Running
+	reg         *prometheus.Registry
+	tp          trace.TracerProvider
+	flushTraces func(context.Context) error // nil when the tracer is the caller's
+	nats        *server.Server              // nil when NATS_URL names an external server
+	auth        bus.ClientAuth              // how connect authenticates, to NATS_URL or to the embedded server
+	nc          *nats.Conn                  // shared by the parts: see connect
+	gateway     *gateway.Gateway
+	worker      *worker.Worker
+	agg         *aggregator.Aggregator
 }
 
 // settings is everything the process reads from its environment, read and checked before
@@ -280,9 +284,11 @@ func validAddr(addr string) bool {
 	return err == nil && n >= 0 && n <= 65535
 }
 
-// New reads the settings of cfg's targets, starts the embedded server if there is no
-// NATS_URL and builds the targets. A bad setting is a config.ErrBadSetting error, returned
-// before anything starts.
+// New reads the settings of cfg's targets and starts them: the embedded server if there is
+// no NATS_URL, the bus connection, telemetry, then the targets, each ready before the next
+// starts. A bad setting is a config.ErrBadSetting error, returned before anything starts; a
+// part failing to start stops those started and returns its error. Run stops what New
+// started.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	s, err := load(cfg)
 	if err != nil {
@@ -291,189 +297,208 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	return build(ctx, cfg, s, log)
 }
 
-// build starts what s describes. On an error it stops what it had started.
+// build starts what s describes, under one lifecycle.
 func build(ctx context.Context, cfg Config, s settings, log *slog.Logger) (*App, error) {
-	a := &App{log: log, gwDone: make(chan struct{})}
-	if err := a.start(ctx, cfg, s); err != nil {
-		a.close()
+	a := &App{log: log, reg: cfg.Metrics, tp: cfg.Tracer}
+	if a.reg == nil {
+		a.reg = metrics.NewRegistry() // one registry for the whole process: the gateway serves it on /metrics
+	}
+	m, err := lifecycle.New(a.modules(cfg, s)...)
+	if err != nil {
+		return nil, err
+	}
+	targets := cfg.Targets
+	if s.pprofAddr != "" {
+		targets = append([]string{"pprof"}, targets...)
+	}
+	if a.running, err = m.Start(ctx, targets...); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-// start starts the parts one after the other, each adding its stop to a.closers.
-func (a *App) start(ctx context.Context, cfg Config, s settings) error {
-	if s.pprofAddr != "" {
-		// Go's profiler, for an operator chasing CPU or memory; off unless asked for.
-		srv := &http.Server{Addr: s.pprofAddr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.ListenAndServe() }()
-		a.closers = append(a.closers, func() { _ = srv.Close() })
-	}
-	tp := cfg.Tracer
-	if tp == nil {
-		var shutdown func(context.Context) error
-		var err error
-		if tp, shutdown, err = telemetry.NewTracerProvider(ctx, s.telemetry, "lynkr"); err != nil {
-			return err
+// modules are the parts the process can run and what each needs. A target's dependencies
+// start before it and stop after it: the gateway, when it runs here, after the worker and the
+// aggregator, so that it takes its first request once the worker has announced its
+// providers, mounts the aggregator's cluster view, and drains before the worker stops.
+func (a *App) modules(cfg Config, s settings) []lifecycle.Module {
+	gatewayDeps := []string{"telemetry", "bus"}
+	for _, t := range []string{"worker", "aggregator"} {
+		if slices.Contains(cfg.Targets, t) {
+			gatewayDeps = append(gatewayDeps, t)
 		}
-		a.closers = append(a.closers, func() { telemetry.Flush(shutdown) })
 	}
-	// One registry for the whole process: the gateway serves it on /metrics.
-	reg := cfg.Metrics
-	if reg == nil {
-		reg = metrics.NewRegistry()
+	return []lifecycle.Module{
+		{Name: "pprof", Run: func(ctx context.Context) error { a.servePprof(ctx, s.pprofAddr); return nil }},
+		{Name: "telemetry", Start: func(ctx context.Context) error { return a.startTelemetry(ctx, s) }, Stop: a.flushTelemetry},
+		{Name: "nats", Start: func(context.Context) error { return a.startNATS(s) }, Stop: a.stopNATS},
+		{Name: "bus", Deps: []string{"nats"}, Start: func(context.Context) error { return a.connect(s.natsURL, cfg.Targets) }, Stop: a.closeBus},
+		{
+			Name:  "worker",
+			Deps:  []string{"telemetry", "bus"},
+			Start: func(ctx context.Context) error { return a.startWorker(ctx, cfg, s) },
+			Run:   func(ctx context.Context) error { return a.worker.Run(ctx) },
+			Ready: func() <-chan struct{} { return a.worker.Announced() },
+		},
+		{
+			Name:  "aggregator",
+			Deps:  []string{"bus"},
+			Start: func(ctx context.Context) error { return a.startAggregator(ctx, s) },
+			Run:   func(ctx context.Context) error { return a.agg.Run(ctx) },
+		},
+		{
+			Name:  "gateway",
+			Deps:  gatewayDeps,
+			Start: func(ctx context.Context) error { return a.startGateway(ctx, s) },
+			Run:   func(ctx context.Context) error { return a.gateway.Run(ctx) },
+			Ready: func() <-chan struct{} { return a.gateway.Ready() },
+			Stop:  func() { a.gateway.Close() },
+		},
 	}
+}
+
+// servePprof serves Go's profiler, for an operator chasing CPU or memory, until ctx ends; off
+// unless PPROF_ADDR asks for it. A profiler that cannot listen stops nothing else.
+func (a *App) servePprof(ctx context.Context, addr string) {
+	srv := &http.Server{Addr: addr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+	var closer sync.WaitGroup
+	defer closer.Wait()
+	closer.Go(func() { <-ctx.Done(); _ = srv.Close() })
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		a.log.Warn("profiler not served", "addr", addr, "error", err)
+	}
+}
+
+func (a *App) startTelemetry(ctx context.Context, s settings) error {
+	if a.tp != nil {
+		return nil // the caller's
+	}
+	tp, shutdown, err := telemetry.NewTracerProvider(ctx, s.telemetry, "lynkr")
+	if err != nil {
+		return err
+	}
+	a.tp, a.flushTraces = tp, shutdown
+	return nil
+}
+
+func (a *App) flushTelemetry() {
+	if a.flushTraces != nil {
+		telemetry.Flush(a.flushTraces)
+	}
+}
+
+// startNATS starts the embedded server, unless NATS_URL names an external one.
+func (a *App) startNATS(s settings) error {
 	a.auth = s.natsAuth
-	if s.natsURL == "" {
-		ecfg := s.embedded
-		if len(ecfg.Passwords) > 0 {
-			// This process's own connections: a user of its own, in process only.
-			internal, err := bus.NewInternalAuth()
-			if err != nil {
-				return err
-			}
-			ecfg.Internal, a.auth = internal, internal
-		}
-		srv, err := bus.StartEmbedded(ecfg)
+	if s.natsURL != "" {
+		return nil
+	}
+	ecfg := s.embedded
+	if len(ecfg.Passwords) > 0 {
+		// This process's own connections: a user of its own, in process only.
+		internal, err := bus.NewInternalAuth()
 		if err != nil {
 			return err
 		}
-		a.nats = srv
-		a.closers = append(a.closers, func() { srv.Shutdown(); srv.WaitForShutdown() })
-		listen := "" // this process only
-		if addr := srv.Addr(); addr != nil {
-			listen = addr.String()
-		}
-		if ecfg.ConfigFile != "" {
-			a.log.Info("embedded NATS server with JetStream started", "config", ecfg.ConfigFile, "listen", listen)
-		} else {
-			a.log.Info("embedded NATS server with JetStream started", "store", ecfg.StoreDir, "listen", listen,
-				"users", slices.Sorted(maps.Keys(ecfg.Passwords)), "tls", ecfg.TLSCert != "")
-		}
+		ecfg.Internal, a.auth = internal, internal
 	}
-	if s.worker != nil {
-		wcfg, ps := *s.worker, s.providers
-		if s.gateway != nil {
-			wcfg.Addr = "" // the gateway serves this process's /metrics and health
-		}
-		wcfg.Streams.MemoryRequests = a.nats != nil
-		p, _ := ps.Get(ps.Default())
-		a.log.Info(fmt.Sprintf("requests go to the %v", p), "provider", ps.Default(), "providers", ps.Names())
-		nc, err := a.connect(s.natsURL, cfg.Targets)
-		if err != nil {
-			return err
-		}
-		hc := &http.Client{Transport: telemetry.Transport(provider.NewTransport(cfg.Lookup), tp)}
-		if a.worker, err = worker.New(ctx, wcfg, worker.Deps{NATS: nc, Logger: a.log, Providers: ps, HTTP: hc, Metrics: reg, Tracer: tp}); err != nil {
-			return err
-		}
+	srv, err := bus.StartEmbedded(ecfg)
+	if err != nil {
+		return err
 	}
+	a.nats = srv
+	listen := "" // this process only
+	if addr := srv.Addr(); addr != nil {
+		listen = addr.String()
+	}
+	if ecfg.ConfigFile != "" {
+		a.log.Info("embedded NATS server with JetStream started", "config", ecfg.ConfigFile, "listen", listen)
+	} else {
+		a.log.Info("embedded NATS server with JetStream started", "store", ecfg.StoreDir, "listen", listen,
+			"users", slices.Sorted(maps.Keys(ecfg.Passwords)), "tls", ecfg.TLSCert != "")
+	}
+	return nil
+}
+
+func (a *App) stopNATS() {
+	if a.nats != nil {
+		a.nats.Shutdown()
+		a.nats.WaitForShutdown()
+	}
+}
+
+func (a *App) startWorker(ctx context.Context, cfg Config, s settings) error {
+	wcfg, ps := *s.worker, s.providers
+	if s.gateway != nil {
+		wcfg.Addr = "" // the gateway serves this process's /metrics and health
+	}
+	wcfg.Streams.MemoryRequests = a.nats != nil
+	p, _ := ps.Get(ps.Default())
+	a.log.Info(fmt.Sprintf("requests go to the %v", p), "provider", ps.Default(), "providers", ps.Names())
+	hc := &http.Client{Transport: telemetry.Transport(provider.NewTransport(cfg.Lookup), a.tp)}
+	var err error
+	a.worker, err = worker.New(ctx, wcfg, worker.Deps{NATS: a.nc, Logger: a.log, Providers: ps, HTTP: hc, Metrics: a.reg, Tracer: a.tp})
+	return err
+}
+
+func (a *App) startAggregator(ctx context.Context, s settings) error {
+	acfg := *s.aggregator
+	if s.gateway != nil {
+		// The gateway serves the cluster view on its own port, beside its metrics.
+		acfg.Addr = ""
+	}
+	var err error
+	a.agg, err = aggregator.New(ctx, acfg, aggregator.Deps{NATS: a.nc, Logger: a.log, Metrics: a.reg})
+	return err
+}
+
+func (a *App) startGateway(ctx context.Context, s settings) error {
 	var handlers map[string]http.Handler
-	if s.aggregator != nil {
-		acfg := *s.aggregator
-		if s.gateway != nil {
-			// The gateway serves the cluster view on its own port, beside its metrics.
-			acfg.Addr = ""
-		}
-		nc, err := a.connect(s.natsURL, cfg.Targets)
-		if err != nil {
-			return err
-		}
-		if a.agg, err = aggregator.New(ctx, acfg, aggregator.Deps{NATS: nc, Logger: a.log, Metrics: reg}); err != nil {
-			return err
-		}
+	if a.agg != nil {
 		h := a.agg.Handler()
 		handlers = map[string]http.Handler{"/cluster": h, "/cluster/*": h}
 	}
-	if s.gateway != nil {
-		gcfg := *s.gateway
-		gcfg.Streams.MemoryRequests = a.nats != nil
-		if gcfg.Tenancy.StorePath == "" {
-			gcfg.Tenancy.StorePath = filepath.Join(s.dataDir, "tenants.db")
-		}
-		nc, err := a.connect(s.natsURL, cfg.Targets)
-		if err != nil {
-			return err
-		}
-		if a.gateway, err = gateway.New(ctx, gcfg, gateway.Deps{NATS: nc, Logger: a.log, Metrics: reg, Tracer: tp, Handlers: handlers}); err != nil {
-			return err
-		}
+	gcfg := *s.gateway
+	gcfg.Streams.MemoryRequests = a.nats != nil
+	if gcfg.Tenancy.StorePath == "" {
+		gcfg.Tenancy.StorePath = filepath.Join(s.dataDir, "tenants.db")
 	}
-	return nil
+	var err error
+	a.gateway, err = gateway.New(ctx, gcfg, gateway.Deps{NATS: a.nc, Logger: a.log, Metrics: a.reg, Tracer: a.tp, Handlers: handlers})
+	return err
 }
 
 // Gateway is the gateway part, when it runs.
 func (a *App) Gateway() *gateway.Gateway { return a.gateway }
 
-// Run runs every part until ctx ends or one fails, then stops them in order: the gateway
-// first, so the requests it drains still find a worker, then the worker. The worker
-// announces its providers before the gateway takes its first request.
+// Run waits until ctx ends or a part fails, then stops the parts in the reverse order of
+// their start, each after the last has returned: the gateway first, so the requests it
+// drains still find a worker, then the worker, then the bus.
 func (a *App) Run(ctx context.Context) error {
-	defer a.close()
-	g, gctx := errgroup.WithContext(ctx)
-	workerCtx, stopWorker := gctx, context.CancelFunc(func() {})
-	if a.gateway != nil {
-		workerCtx, stopWorker = context.WithCancel(context.WithoutCancel(ctx))
-		go func() { <-gctx.Done(); <-a.gwDone; stopWorker() }()
-	}
-	if a.worker != nil {
-		g.Go(func() error { return a.worker.Run(workerCtx) })
-	}
-	if a.agg != nil {
-		g.Go(func() error { return a.agg.Run(gctx) })
-	}
-	if a.gateway != nil {
-		g.Go(func() error {
-			defer close(a.gwDone)
-			if a.worker != nil {
-				select {
-				case <-a.worker.Announced():
-				case <-gctx.Done():
-					a.gateway.Close() // it never ran: release what New took
-					return nil
-				}
-			}
-			return a.gateway.Run(gctx)
-		})
-	}
-	err := g.Wait()
-	stopWorker()
+	err := a.running.Wait(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
 }
 
-// connect opens the process's NATS connection the first time a part asks for one, named for
-// the parts it carries and the host, and hands the same connection to the others. One
-// connection carries the bus traffic of every part: the gateway's publishes and the worker's
-// deliveries and answers share its write buffer and its reader, so one write and one read
-// carry several messages. Measured with the gateway and the worker on one core: 87 µs of CPU
-// a request with a connection each, 72 µs sharing one; on two cores, a connection each gave
-// 0.177 of direct throughput against 0.184. The parts use it as their own; none closes it.
-func (a *App) connect(natsURL string, targets []string) (*nats.Conn, error) {
-	if a.nc != nil {
-		return a.nc, nil
-	}
+// connect opens the process's NATS connection, named for the parts it carries and the host.
+// One connection carries the bus traffic of every part: the gateway's publishes and the
+// worker's deliveries and answers share its write buffer and its reader, so one write and one
+// read carry several messages. Measured with the gateway and the worker on one core: 87 µs of
+// CPU a request with a connection each, 72 µs sharing one; on two cores, a connection each
+// gave 0.177 of direct throughput against 0.184. The parts use it as their own; none closes it.
+func (a *App) connect(natsURL string, targets []string) error {
 	host, _ := os.Hostname()
 	nc, err := bus.Connect(natsURL, a.nats, "lynkr-"+strings.Join(targets, "+")+"-"+bus.Token(host, "host"), a.auth, a.log)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.nc = nc
-	a.closers = append(a.closers, nc.Close)
-	return nc, nil
+	return nil
 }
 
-// close stops what the App started, in reverse order; nil-safe, for an App half built.
-func (a *App) close() {
-	if a == nil {
-		return
-	}
-	for i := len(a.closers) - 1; i >= 0; i-- {
-		a.closers[i]()
-	}
-}
+func (a *App) closeBus() { a.nc.Close() }
 
 func pprofMux() *http.ServeMux {
 	mux := http.NewServeMux()

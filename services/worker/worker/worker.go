@@ -227,15 +227,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 
-	g, gctx := errgroup.WithContext(ctx)
-	var consumers sync.WaitGroup
-	for _, name := range w.ps.Names() {
-		p, _ := w.ps.Get(name)
-		cons, err := bus.EnsureConsumer(ctx, w.js, name, w.cfg.consumer())
-		if err != nil {
+	// Every consumer is in place before any goroutine starts: an error returns with none
+	// left running.
+	conss := make([]jetstream.Consumer, len(w.ps.Names()))
+	for i, name := range w.ps.Names() {
+		if conss[i], err = bus.EnsureConsumer(ctx, w.js, name, w.cfg.consumer()); err != nil {
 			return fmt.Errorf("worker: %w", err)
 		}
-		restarts := w.keeper.Restarts()
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	var consumers sync.WaitGroup
+	for i, name := range w.ps.Names() {
+		p, _ := w.ps.Get(name)
+		cons, restarts := conss[i], w.keeper.Restarts()
 		consumers.Add(1)
 		g.Go(func() error {
 			defer consumers.Done()
@@ -324,7 +328,9 @@ func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provide
 	if err != nil {
 		return fmt.Errorf("worker: consume %s: %w", p.Name(), err)
 	}
-	go func() {
+	var watch sync.WaitGroup
+	defer watch.Wait()
+	watch.Go(func() {
 		for {
 			select {
 			case <-ctx.Done():
@@ -333,7 +339,7 @@ func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, p provide
 				src.restart()
 			}
 		}
-	}()
+	})
 	// Work outlives ctx: on shutdown in-flight requests get ShutdownTimeout to finish.
 	work, stopWork := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopWork(nil)
