@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -108,7 +109,11 @@ func FromUpstream(provider string, status int, body []byte) *Error {
 	default:
 		msg = strings.TrimSpace(string(body))
 		if len(msg) > 512 {
-			msg = msg[:512] + "…"
+			cut := 512
+			for cut > 0 && !utf8.RuneStart(msg[cut]) {
+				cut-- // not inside a character
+			}
+			msg = msg[:cut] + "…"
 		}
 	}
 	if msg == "" {

@@ -190,3 +190,14 @@ func TestEvent(t *testing.T) {
 		}
 	}
 }
+
+// A long text is cut at a character's start, never inside one.
+func TestFromUpstreamCutsBetweenCharacters(t *testing.T) {
+	e := apierror.FromUpstream("p", 502, []byte("a"+strings.Repeat("é", 600)))
+	if !utf8.ValidString(e.Message) || strings.ContainsRune(e.Message, utf8.RuneError) {
+		t.Errorf("the cut broke a character: %q", e.Message[len(e.Message)-8:])
+	}
+	if want := "p: a" + strings.Repeat("é", 255) + "…"; e.Message != want {
+		t.Errorf("message of %d bytes, want %d", len(e.Message), len(want))
+	}
+}

@@ -69,7 +69,9 @@ func NewReader(r io.Reader, maxLine int) *Reader {
 		maxLine = 16 << 20
 	}
 	s := bufio.NewScanner(r)
-	s.Buffer(make([]byte, 0, 64<<10), maxLine)
+	// The scanner's limit is the larger of the buffer's capacity and maxLine: the first
+	// buffer may not be larger than the limit asked for.
+	s.Buffer(make([]byte, 0, min(64<<10, maxLine)), maxLine)
 	return &Reader{s: s}
 }
 

@@ -208,3 +208,15 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("read back %q, want %q", got, in)
 	}
 }
+
+// A reader made for short lines refuses a longer one, however small the limit.
+func TestReaderKeepsItsLineLimit(t *testing.T) {
+	r := sse.NewReader(strings.NewReader("data: "+strings.Repeat("x", 100)+"\n\n"), 64)
+	if _, err := r.Next(); err == nil {
+		t.Fatal("a 106-byte line passed a 64-byte limit")
+	}
+	r = sse.NewReader(strings.NewReader("data: short\n\n"), 64)
+	if ev, err := r.Next(); err != nil || string(ev.Data) != "short" {
+		t.Fatalf("a short line: %q, %v", ev.Data, err)
+	}
+}

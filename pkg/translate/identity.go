@@ -7,6 +7,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/lynkr/lynkr/pkg/llm"
+	"github.com/lynkr/lynkr/pkg/llm/openai"
 	"github.com/lynkr/lynkr/pkg/sse"
 )
 
@@ -35,18 +36,65 @@ func identity(f llm.Format, responseUsage func([]byte) llm.Usage, eventUsage fun
 	}
 }
 
+// chatIdentity is identity for Chat Completions, with one addition: a stream always asks the
+// upstream for its usage (stream_options.include_usage), which Chat upstreams send only when
+// asked and which spend, budgets and the token metrics are charged from — a client that did
+// not ask would otherwise stream for free. The usage chunk the client did not ask for is kept
+// from it; the "usage": null the upstream may add to the other chunks reaches it, as it would
+// from the upstream had the client asked.
+func chatIdentity() Converter {
+	c := identity(llm.FormatChat, openai.ChatResponseUsage, openai.ChunkUsage, sse.Event.IsDone)
+	request := c.Request
+	c.Request = func(body []byte, opt llm.Options) ([]byte, error) {
+		out, err := request(body, opt)
+		if err != nil || !streamWithoutUsage(out) {
+			return out, err
+		}
+		out, err = sjson.SetBytes(out, "stream_options.include_usage", true)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", llm.ErrInvalid, err)
+		}
+		return out, nil
+	}
+	c.Stream = func(req []byte) Stream {
+		return &passthrough{eventUsage: openai.ChunkUsage, last: sse.Event.IsDone, dropUsage: streamWithoutUsage(req)}
+	}
+	return c
+}
+
+// streamWithoutUsage reports whether a Chat request asks for a stream without its usage.
+func streamWithoutUsage(body []byte) bool {
+	return gjson.GetBytes(body, "stream").Bool() && !gjson.GetBytes(body, "stream_options.include_usage").Bool()
+}
+
 // passthrough relays every event unchanged and reads the usage as it goes by.
 type passthrough struct {
 	eventUsage func(sse.Event, *llm.Usage)
 	last       func(sse.Event) bool
 	usage      llm.Usage
 	done       bool
+	// dropUsage keeps Chat's usage-only chunk (no choices) from the client, which did not ask
+	// for it.
+	dropUsage bool
 }
 
 func (p *passthrough) Next(ev sse.Event) ([]sse.Event, error) {
 	p.eventUsage(ev, &p.usage)
 	p.done = p.done || p.last(ev)
+	if p.dropUsage && isUsageChunk(ev) {
+		return nil, nil
+	}
 	return []sse.Event{ev}, nil
+}
+
+// isUsageChunk reports whether ev is Chat's last chunk before [DONE] of a stream that asked
+// for its usage: no choices, a usage object.
+func isUsageChunk(ev sse.Event) bool {
+	if ev.IsDone() {
+		return false
+	}
+	r := gjson.GetManyBytes(ev.Data, "choices.#", "usage")
+	return r[0].Int() == 0 && r[1].IsObject()
 }
 
 // Close reports a stream that ended without its closing event, so the client is told instead

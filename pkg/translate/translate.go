@@ -14,7 +14,6 @@ import (
 	"github.com/lynkr/lynkr/pkg/llm"
 	"github.com/lynkr/lynkr/pkg/llm/anthropic"
 	"github.com/lynkr/lynkr/pkg/llm/converse"
-	"github.com/lynkr/lynkr/pkg/llm/openai"
 	"github.com/lynkr/lynkr/pkg/llm/responses"
 	"github.com/lynkr/lynkr/pkg/sse"
 )
@@ -58,7 +57,7 @@ type Plan []Converter
 // OpenAI chat, package responses to and from chat, package converse from Anthropic).
 var converters = []Converter{
 	identity(llm.FormatAnthropic, anthropic.ResponseUsage, anthropic.EventUsage, anthropic.IsLastEvent),
-	identity(llm.FormatChat, openai.ChatResponseUsage, openai.ChunkUsage, sse.Event.IsDone),
+	chatIdentity(),
 	identity(llm.FormatResponses, responses.ResponseUsage, responses.EventUsage, responses.IsLastEvent),
 	{
 		From: llm.FormatAnthropic, To: llm.FormatChat,

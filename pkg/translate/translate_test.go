@@ -90,6 +90,68 @@ func TestPassthroughStreamReportsTruncation(t *testing.T) {
 	}
 }
 
+// A Chat stream always asks its upstream for the usage, which spend and budgets are charged
+// from: a client that did not ask for it would otherwise stream for free. The usage chunk it
+// did not ask for is kept from it; a client that asked gets its body byte for byte and the
+// chunk.
+func TestChatStreamAlwaysAsksForUsage(t *testing.T) {
+	p, err := For(llm.FormatChat, llm.FormatChat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := sse.Event{Data: []byte(`{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}],"usage":null}`)}
+	usage := sse.Event{Data: []byte(`{"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}`)}
+	done := sse.Event{Data: []byte("[DONE]")}
+	for _, c := range []struct {
+		name, body string
+		asked      bool
+	}{
+		{"without stream_options", `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}`, false},
+		{"include_usage false", `{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":false},"messages":[]}`, false},
+		{"include_usage true", `{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[]}`, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			call, err := p.Request([]byte(c.body), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !gjson.GetBytes(call.Body(), "stream_options.include_usage").Bool() {
+				t.Fatalf("the upstream is not asked for the usage: %s", call.Body())
+			}
+			if c.asked && string(call.Body()) != c.body {
+				t.Fatalf("a client that asked got its body changed: %s", call.Body())
+			}
+			s := call.Stream()
+			var sent []sse.Event
+			for _, ev := range []sse.Event{content, usage, done} {
+				out, err := s.Next(ev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sent = append(sent, out...)
+			}
+			if _, err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if u := s.Usage(); u.InputTokens != 12 || u.OutputTokens != 3 {
+				t.Errorf("usage %+v, want 12 in, 3 out", u)
+			}
+			want := 2 // the content and [DONE]
+			if c.asked {
+				want = 3
+			}
+			if len(sent) != want {
+				t.Errorf("the client got %d events, want %d", len(sent), want)
+			}
+		})
+	}
+	// Not a stream: nothing to ask, the body passes untouched.
+	body := `{"model":"gpt-4o","messages":[]}`
+	if call, _ := p.Request([]byte(body), ""); string(call.Body()) != body {
+		t.Errorf("a whole answer's request was changed: %s", call.Body())
+	}
+}
+
 // A Responses client in front of an Anthropic upstream runs two conversions each way; the
 // answer must come back whole.
 func TestChainedStreamResponsesOverAnthropic(t *testing.T) {
