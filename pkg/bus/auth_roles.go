@@ -90,6 +90,7 @@ func Permissions(role Role) SubjectPermissions {
 			Publish: join(
 				[]string{HeartbeatSubject(string(role), "*"), jsAPI("INFO")},
 				[]string{jsAPI("STREAM.INFO", requests), jsAPI("STREAM.INFO", usage)}, // metadata, not messages
+				[]string{jsAPI("STREAM.LIST")},                                        // its Keeper finds buckets made again
 				[]string{jsAPI("CONSUMER.INFO", requests, "*")},                       // the backlogs
 				readKV(providers), readKV(breakers),
 			),

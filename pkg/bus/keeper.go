@@ -22,7 +22,9 @@ type Assets struct {
 	Streams []string
 	// Consumers are the durable consumers that must exist, by stream.
 	Consumers map[string][]string
-	// Ensure creates or updates every asset; it must be safe to call at any time.
+	// Ensure creates or updates every asset; it must be safe to call at any time. Nil for a
+	// service that makes none (the aggregator): it waits for others to make them again, and
+	// follows them then.
 	Ensure func(ctx context.Context) error
 }
 
@@ -129,6 +131,10 @@ func (k *Keeper) keep(ctx context.Context) {
 		return
 	}
 	k.ready.Store(false)
+	if len(missing) > 0 && k.assets.Ensure == nil {
+		k.log.Warn("the bus lost streams or consumers (a nats-server with an empty store?): waiting for them", "missing", missing)
+		return // the check that finds them made again restarts what follows them
+	}
 	if len(missing) > 0 {
 		k.log.Warn("the bus lost streams or consumers (a nats-server with an empty store?): re-creating them", "missing", missing)
 	} else {
@@ -138,6 +144,9 @@ func (k *Keeper) keep(ctx context.Context) {
 	}
 	backoff := goretry.WithCappedDuration(2*time.Second, goretry.NewExponential(100*time.Millisecond))
 	if err := goretry.Do(ctx, backoff, func(ctx context.Context) error {
+		if k.assets.Ensure == nil {
+			return nil
+		}
 		ectx, cancel := context.WithTimeout(ctx, checkTimeout)
 		defer cancel()
 		if err := k.assets.Ensure(ectx); err != nil {
@@ -212,6 +221,11 @@ func (k *Keeper) check(ctx context.Context) (missing []string, replaced bool, er
 		for name, at := range created {
 			if was, ok := k.created[name]; ok && !was.Equal(at) {
 				replaced = true
+			}
+		}
+		for name, at := range k.created {
+			if _, ok := created[name]; !ok {
+				created[name] = at // missing now: remembered, so its return counts as replaced
 			}
 		}
 	}

@@ -22,20 +22,28 @@ type Watcher interface {
 	Synced(bool)
 }
 
-// Watch keeps w a copy of bucket until ctx ends. A bucket that does not exist yet is waited
-// for, and a watch that ends (the bucket was deleted, the server lost its store) starts again,
-// as it does whenever restart receives (a Keeper's Restarts: the bucket was re-created, and a
-// watch of the old one would wait for sequences the new one will not have for long). Watch
-// returns only when ctx ends.
+// Watch keeps w a copy of the bucket kv names until ctx ends. A watch that ends (the bucket
+// was deleted, the server lost its store) starts again, as it does whenever restart receives
+// (a Keeper's Restarts: the bucket was re-created, and a watch of the old one would wait for
+// sequences the new one will not have for long). Watch returns only when ctx ends.
 //
 // kv is a handle on the bucket: it names the bucket, so it stays good when the bucket is
 // re-created.
 func Watch(ctx context.Context, kv jetstream.KeyValue, w Watcher, restart <-chan struct{}, log *slog.Logger) {
-	bucket := kv.Bucket()
+	watch(ctx, kv.Bucket(), func(context.Context) (jetstream.KeyValue, error) { return kv, nil }, w, restart, log)
+}
+
+// WatchNamed is Watch of the bucket called bucket, for a watcher that does not make the
+// bucket: one that does not exist yet is waited for.
+func WatchNamed(ctx context.Context, js jetstream.JetStream, bucket string, w Watcher, restart <-chan struct{}, log *slog.Logger) {
+	watch(ctx, bucket, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) }, w, restart, log)
+}
+
+func watch(ctx context.Context, bucket string, open func(context.Context) (jetstream.KeyValue, error), w Watcher, restart <-chan struct{}, log *slog.Logger) {
 	backoff := watchBackoff()
 	for {
 		started := time.Now()
-		err := watchOnce(ctx, kv, w, restart)
+		err := watchOnce(ctx, bucket, open, w, restart)
 		if errors.Is(err, errRestart) {
 			w.Synced(false)
 			continue
@@ -67,8 +75,11 @@ func watchBackoff() goretry.Backoff {
 
 var errRestart = errors.New("restart the watch")
 
-func watchOnce(ctx context.Context, kv jetstream.KeyValue, w Watcher, restart <-chan struct{}) error {
-	bucket := kv.Bucket()
+func watchOnce(ctx context.Context, bucket string, open func(context.Context) (jetstream.KeyValue, error), w Watcher, restart <-chan struct{}) error {
+	kv, err := open(ctx)
+	if err != nil {
+		return fmt.Errorf("open bucket %s: %w", bucket, err)
+	}
 	kw, err := kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("watch bucket %s: %w", bucket, err)

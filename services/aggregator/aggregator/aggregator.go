@@ -23,7 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/lynkr/lynkr/pkg/breaker"
+	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/heartbeat"
 	"github.com/lynkr/lynkr/proto/busv1"
 )
@@ -140,11 +140,18 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.roster.Run(gctx, a.nc) })
+	// The aggregator makes no bucket; its keeper tells when another service made one again
+	// (the bus lost its state), so the watches follow the new one.
+	keeper := bus.NewKeeper(a.nc, a.js, bus.Assets{
+		Streams: []string{bus.BucketStream(bus.BreakerBucket), bus.BucketStream(bus.ProviderBucket)},
+	}, 0, a.log)
+	breakersRestart, providersRestart := keeper.Restarts(), keeper.Restarts()
+	g.Go(func() error { return keeper.Run(gctx) })
 	g.Go(func() error {
-		return a.watch(gctx, breaker.Bucket, a.state.resetBreakers, a.state.applyBreaker)
+		return a.watch(gctx, bus.BreakerBucket, a.state.resetBreakers, a.state.applyBreaker, breakersRestart)
 	})
 	g.Go(func() error {
-		return a.watch(gctx, providerBucket, a.state.resetProviders, a.state.applyProvider)
+		return a.watch(gctx, bus.ProviderBucket, a.state.resetProviders, a.state.applyProvider, providersRestart)
 	})
 	g.Go(func() error { return a.poll(gctx) })
 

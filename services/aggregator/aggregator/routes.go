@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lynkr/lynkr/pkg/breaker"
+	"github.com/lynkr/lynkr/pkg/bus"
 )
 
 // dashboardPage is the page of /cluster/dashboard: one file, no external assets.
@@ -92,8 +93,8 @@ func (a *Aggregator) readiness(c echo.Context) error {
 	if !a.state.watching[breaker.Bucket] {
 		checks["breakers"] = "waiting for bucket " + breaker.Bucket
 	}
-	if !a.state.watching[providerBucket] {
-		checks["providers"] = "waiting for bucket " + providerBucket
+	if !a.state.watching[bus.ProviderBucket] {
+		checks["providers"] = "waiting for bucket " + bus.ProviderBucket
 	}
 	a.state.mu.Unlock()
 	if !ready {

@@ -9,14 +9,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	goretry "github.com/sethvargo/go-retry"
 
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
 )
-
-// providerBucket is where workers announce the providers they serve.
-const providerBucket = bus.ProviderBucket
 
 // state is what the aggregator has read from JetStream: the buckets it watches and the
 // backlogs it polls.
@@ -109,67 +105,29 @@ func (s *state) snapshot(now time.Time) snapshot {
 	return snap
 }
 
-// watchBackoff paces the attempts to find a bucket that is not there yet.
-func watchBackoff() goretry.Backoff {
-	return goretry.WithCappedDuration(2*time.Second, goretry.NewExponential(100*time.Millisecond))
+// bucketCopy is one of the aggregator's copies of a bucket, as bus.WatchNamed drives it.
+type bucketCopy struct {
+	a      *Aggregator
+	bucket string
+	reset  func()
+	apply  func(jetstream.KeyValueEntry) error
 }
+
+func (c bucketCopy) Begin() { c.reset() }
+
+func (c bucketCopy) Apply(kve jetstream.KeyValueEntry) {
+	if err := c.apply(kve); err != nil {
+		c.a.log.Warn("bad key-value entry", "bucket", c.bucket, "key", kve.Key(), "error", err)
+	}
+}
+
+func (c bucketCopy) Synced(on bool) { c.a.state.setWatching(c.bucket, on) }
 
 // watch keeps a copy of a bucket through reset and apply until ctx ends. A bucket that does
-// not exist yet is waited for; a watch that ends is started again.
-func (a *Aggregator) watch(ctx context.Context, bucket string, reset func(), apply func(jetstream.KeyValueEntry) error) error {
-	backoff := watchBackoff()
-	for {
-		started := time.Now()
-		err := a.watchOnce(ctx, bucket, reset, apply)
-		a.state.setWatching(bucket, false)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if time.Since(started) > time.Minute {
-			backoff = watchBackoff() // it had been watching: start again quickly
-		}
-		wait, _ := backoff.Next()
-		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			a.log.Debug("waiting for key-value bucket", "bucket", bucket)
-		} else {
-			a.log.Warn("watch key-value bucket", "bucket", bucket, "error", err, "retry_in", wait)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-	}
-}
-
-func (a *Aggregator) watchOnce(ctx context.Context, bucket string, reset func(), apply func(jetstream.KeyValueEntry) error) error {
-	kv, err := a.js.KeyValue(ctx, bucket)
-	if err != nil {
-		return fmt.Errorf("open bucket %s: %w", bucket, err)
-	}
-	w, err := kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch bucket %s: %w", bucket, err)
-	}
-	defer func() { _ = w.Stop() }()
-	reset()
-	a.state.setWatching(bucket, true)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case kve, ok := <-w.Updates():
-			if !ok {
-				return fmt.Errorf("watch bucket %s: ended", bucket)
-			}
-			if kve == nil {
-				continue // the end of the values the bucket held when the watch began
-			}
-			if err := apply(kve); err != nil {
-				a.log.Warn("bad key-value entry", "bucket", bucket, "key", kve.Key(), "error", err)
-			}
-		}
-	}
+// not exist yet is waited for; a watch that ends is started again (see bus.WatchNamed).
+func (a *Aggregator) watch(ctx context.Context, bucket string, reset func(), apply func(jetstream.KeyValueEntry) error, restart <-chan struct{}) error {
+	bus.WatchNamed(ctx, a.js, bucket, bucketCopy{a: a, bucket: bucket, reset: reset, apply: apply}, restart, a.log)
+	return nil
 }
 
 // pollTimeout bounds one read of a consumer's state.
