@@ -3,8 +3,6 @@ package bus
 import (
 	"fmt"
 	"strings"
-
-	"github.com/nats-io/nats-server/v2/server"
 )
 
 // Role is what one kind of lynkr service may do on the bus: the subject permissions of its NATS
@@ -197,16 +195,4 @@ func writeList(b *strings.Builder, key string, subjects []string) {
 		fmt.Fprintf(b, "    %q\n", s)
 	}
 	b.WriteString("  ]\n")
-}
-
-// server is p as the embedded server's options take it.
-func (p SubjectPermissions) server() *server.Permissions {
-	out := &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: p.Publish, Deny: p.DenyPublish},
-		Subscribe: &server.SubjectPermission{Allow: p.Subscribe},
-	}
-	if p.Respond {
-		out.Response = &server.ResponsePermission{} // the server's defaults: one answer, within two minutes
-	}
-	return out
 }

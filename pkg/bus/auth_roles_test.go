@@ -2,14 +2,11 @@ package bus_test
 
 import (
 	"flag"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/lynkr/lynkr/pkg/breaker"
 	"github.com/lynkr/lynkr/pkg/bus"
@@ -17,10 +14,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite deployments/nats/permissions/*.conf from bus.PermissionsConf")
 
-const (
-	deployDir      = "../../deployments/nats"
-	serverConfFile = deployDir + "/nats-server.conf"
-)
+const deployDir = "../../deployments/nats"
 
 // permissionsFile is where the generated permissions of role are.
 func permissionsFile(role bus.Role) string {
@@ -59,50 +53,6 @@ func TestPermissionsConf(t *testing.T) {
 				t.Errorf("%s differs from bus.PermissionsConf(%s) at line %d:\n  file: %s\n  Go:   %s\nrun go test ./bus -run TestPermissionsConf -update to rewrite it", file, role, i+1, gl, wl)
 				break
 			}
-		}
-	}
-}
-
-// The example server configuration loads in nats-server as written, with the passwords from
-// the environment, and gives each role's user exactly the permissions of bus.Permissions.
-func TestServerConfGivesEachRoleItsPermissions(t *testing.T) {
-	for _, role := range bus.Roles() {
-		t.Setenv("NATS_"+strings.ToUpper(string(role))+"_PASSWORD", "pw-"+string(role))
-	}
-	opts, err := server.ProcessConfigFile(serverConfFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if opts.MaxPayload != bus.MaxMessageBytes {
-		t.Errorf("max_payload %d, want bus.MaxMessageBytes %d", opts.MaxPayload, bus.MaxMessageBytes)
-	}
-	if !opts.JetStream {
-		t.Error("JetStream is off")
-	}
-	users := map[string]*server.User{}
-	for _, u := range opts.Users {
-		users[u.Username] = u
-	}
-	if len(users) != len(bus.Roles()) {
-		t.Errorf("users %v, want one per role", slices.Sorted(maps.Keys(users)))
-	}
-	for _, role := range bus.Roles() {
-		u := users[string(role)]
-		if u == nil {
-			t.Errorf("no user %s", role)
-			continue
-		}
-		if u.Password != "pw-"+string(role) {
-			t.Errorf("user %s: password not taken from the environment", role)
-		}
-		want := bus.Permissions(role)
-		p := u.Permissions
-		if p == nil || p.Publish == nil || p.Subscribe == nil {
-			t.Fatalf("user %s: permissions %+v", role, p)
-		}
-		if !slices.Equal(p.Publish.Allow, want.Publish) || !slices.Equal(p.Publish.Deny, want.DenyPublish) ||
-			!slices.Equal(p.Subscribe.Allow, want.Subscribe) || (p.Response != nil) != want.Respond {
-			t.Errorf("user %s: permissions in the server\n  %+v %+v %+v\nwant %+v", role, p.Publish, p.Subscribe, p.Response, want)
 		}
 	}
 }

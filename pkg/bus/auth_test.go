@@ -3,16 +3,8 @@ package bus_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,6 +21,7 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/bus/bustest"
+	"github.com/lynkr/lynkr/pkg/bus/natsserver"
 	"github.com/lynkr/lynkr/pkg/config"
 )
 
@@ -56,27 +49,26 @@ func (l *logBuffer) String() string {
 // rolePasswords are the passwords of the role users in these tests.
 var rolePasswords = map[bus.Role]string{bus.RoleGateway: "gw-secret", bus.RoleWorker: "wk-secret", bus.RoleAggregator: "ag-secret"}
 
-// startListening starts an embedded server that listens on loopback with the role users, and
-// returns it and this process's internal credentials.
-func startListening(t *testing.T, edit func(*bus.EmbeddedConfig)) (*server.Server, bus.ClientAuth) {
+// startListening starts an embedded server that listens on loopback with the role users.
+func startListening(t *testing.T, edit func(*natsserver.Config)) *server.Server {
 	t.Helper()
-	internal, err := bus.NewInternalAuth()
+	internal, err := natsserver.NewInternalAuth()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := bus.EmbeddedConfig{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Passwords: map[bus.Role]config.Secret{}, Internal: internal}
+	cfg := natsserver.Config{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Passwords: map[bus.Role]config.Secret{}, Internal: internal}
 	for r, pw := range rolePasswords {
 		cfg.Passwords[r] = config.NewSecret(pw)
 	}
 	if edit != nil {
 		edit(&cfg)
 	}
-	s, err := bus.StartEmbedded(cfg)
+	s, err := natsserver.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s, internal
+	return s
 }
 
 // connectAs connects to s over TCP with role's user, as that service does.
@@ -115,7 +107,7 @@ func storedRequests(t *testing.T, js jetstream.JetStream) uint64 {
 // A client without credentials, or with a wrong password, is refused: it can neither read
 // requests nor publish one. bus.Connect says so at once rather than retrying for ever.
 func TestClientWithoutCredentialsIsRefused(t *testing.T) {
-	s, _ := startListening(t, nil)
+	s := startListening(t, nil)
 	if nc, err := nats.Connect(s.ClientURL()); !errors.Is(err, nats.ErrAuthorization) {
 		if nc != nil {
 			nc.Close()
@@ -142,7 +134,7 @@ func TestClientWithoutCredentialsIsRefused(t *testing.T) {
 // neither the requests nor the answers.
 func TestOnlyAGatewayPublishesRequestsAndWorkersConsumeThem(t *testing.T) {
 	ctx := t.Context()
-	s, _ := startListening(t, nil)
+	s := startListening(t, nil)
 	gw := connectAs(t, s, bus.RoleGateway)
 	gjs := jetStream(t, gw)
 	cfg := bus.DefaultStreamConfig()
@@ -222,7 +214,7 @@ func TestOnlyAGatewayPublishesRequestsAndWorkersConsumeThem(t *testing.T) {
 // update it. Setup as workers run it joins the stream as the gateway made it.
 func TestAWorkerCannotReshapeTheRequestStream(t *testing.T) {
 	ctx := t.Context()
-	s, _ := startListening(t, nil)
+	s := startListening(t, nil)
 	cfg := bus.DefaultStreamConfig()
 	cfg.Memory = true
 	if err := bus.Setup(ctx, jetStream(t, connectAs(t, s, bus.RoleGateway)), cfg); err != nil {
@@ -256,38 +248,12 @@ func TestAWorkerCannotReshapeTheRequestStream(t *testing.T) {
 	}
 }
 
-// The internal user may do everything in process, and nothing on the network even with its
-// password.
-func TestInternalUserIsInProcessOnly(t *testing.T) {
-	s, internal := startListening(t, nil)
-	nc, err := bus.Connect("", s, "all-in-one", internal, discardLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js := jetStream(t, nc)
-	cfg := bus.DefaultStreamConfig()
-	cfg.Memory = true
-	if err := bus.Setup(t.Context(), js, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Publish(t.Context(), bus.RequestSubject("openai"), []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	if tcp, err := nats.Connect(s.ClientURL(), nats.UserInfo(internal.User, internal.Password.Reveal())); !errors.Is(err, nats.ErrAuthorization) {
-		if tcp != nil {
-			tcp.Close()
-		}
-		t.Fatalf("internal user over TCP: %v, want an authorization violation", err)
-	}
-}
-
 // With TLS on the listener, a client that trusts the authority (NATS_CA) connects; one that
 // does not is refused at once.
 func TestTLSListenerServesClientsThatTrustItsAuthority(t *testing.T) {
 	dir := t.TempDir()
-	ca, cert, key := writeCertificates(t, dir)
-	s, _ := startListening(t, func(c *bus.EmbeddedConfig) { c.TLSCert, c.TLSKey = cert, key })
+	ca, cert, key := bustest.Certificates(t, dir)
+	s := startListening(t, func(c *natsserver.Config) { c.TLSCert, c.TLSKey = cert, key })
 	url := "tls://" + s.Addr().String()
 	e := config.NewEnv(config.Map(map[string]string{"NATS_USER": "worker", "NATS_PASSWORD": rolePasswords[bus.RoleWorker], "NATS_CA": ca}))
 	auth := bus.ReadClientAuth(e, bus.RoleWorker)
@@ -319,74 +285,6 @@ func TestTLSListenerServesClientsThatTrustItsAuthority(t *testing.T) {
 	}
 }
 
-// A server configuration file (NATS_SERVER_CONFIG) replaces the role passwords: here NKey
-// users with the generated permissions. The all-in-one's own connection uses the client
-// settings.
-func TestServerConfigFileWithNKeyUsers(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "permissions"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	seeds := map[bus.Role]string{}
-	var users []string
-	for _, role := range []bus.Role{bus.RoleGateway, bus.RoleWorker} {
-		kp, err := nkeys.CreateUser()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub, _ := kp.PublicKey()
-		seed, _ := kp.Seed()
-		seeds[role] = filepath.Join(dir, string(role)+".nk")
-		if err := os.WriteFile(seeds[role], seed, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, filepath.Join(dir, "permissions"), string(role)+".conf", bus.PermissionsConf(role))
-		users = append(users, fmt.Sprintf("{nkey: %s, permissions: {include \"permissions/%s.conf\"}}", pub, role))
-	}
-	port := freePort(t)
-	conf := filepath.Join(dir, "nats.conf")
-	body := fmt.Sprintf("listen: 127.0.0.1:%d\nauthorization { users: [\n%s\n] }\n", port, strings.Join(users, "\n"))
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := bus.EmbeddedConfig{StoreDir: t.TempDir(), ConfigFile: conf}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := bus.StartEmbedded(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-
-	in, err := bus.Connect("", s, "all-in-one", bus.ClientAuth{Role: bus.RoleGateway, NKey: seeds[bus.RoleGateway]}, discardLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	mem := bus.DefaultStreamConfig()
-	mem.Memory = true
-	if err := bus.Setup(t.Context(), jetStream(t, in), mem); err != nil {
-		t.Fatal(err)
-	}
-	url := "nats://127.0.0.1:" + strconv.Itoa(port)
-	wk, err := bus.Connect(url, nil, "worker", bus.ClientAuth{Role: bus.RoleWorker, NKey: seeds[bus.RoleWorker]}, discardLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wk.Close()
-	if err := wk.Publish(bus.RequestSubject("openai"), nil); err != nil {
-		t.Fatal(err)
-	}
-	bustest.WaitViolation(t, wk, "Publish to \""+bus.RequestSubject("openai")+"\"")
-	if nc, err := nats.Connect(url); !errors.Is(err, nats.ErrAuthorization) {
-		if nc != nil {
-			nc.Close()
-		}
-		t.Fatalf("connect without credentials: %v, want an authorization violation", err)
-	}
-}
-
 // A server that is not there yet is waited for, as before credentials existed.
 func TestConnectWaitsForAServerThatIsNotUpYet(t *testing.T) {
 	port := freePort(t)
@@ -395,7 +293,7 @@ func TestConnectWaitsForAServerThatIsNotUpYet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	startListening(t, func(c *bus.EmbeddedConfig) { c.Listen = "127.0.0.1:" + strconv.Itoa(port) })
+	startListening(t, func(c *natsserver.Config) { c.Listen = "127.0.0.1:" + strconv.Itoa(port) })
 	deadline := time.Now().Add(20 * time.Second)
 	for !nc.IsConnected() && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -407,7 +305,7 @@ func TestConnectWaitsForAServerThatIsNotUpYet(t *testing.T) {
 
 func TestReadClientAuth(t *testing.T) {
 	dir := t.TempDir()
-	ca, cert, key := writeCertificates(t, dir)
+	ca, cert, key := bustest.Certificates(t, dir)
 	kp, err := nkeys.CreateUser()
 	if err != nil {
 		t.Fatal(err)
@@ -456,45 +354,6 @@ func TestReadClientAuth(t *testing.T) {
 	}
 }
 
-func TestEmbeddedConfigValidate(t *testing.T) {
-	dir := t.TempDir()
-	_, cert, key := writeCertificates(t, dir)
-	pw := map[bus.Role]config.Secret{bus.RoleWorker: config.NewSecret("pw")}
-	small := writeFile(t, dir, "small.conf", "max_payload: 1048576\n")
-	broken := writeFile(t, dir, "broken.conf", "listen: {{\n")
-	good := writeFile(t, dir, "good.conf", "listen: 127.0.0.1:4222\n")
-	for _, c := range []struct {
-		name string
-		cfg  bus.EmbeddedConfig
-		want string
-	}{
-		{"in process", bus.EmbeddedConfig{}, ""},
-		{"listen with a password", bus.EmbeddedConfig{Listen: "127.0.0.1:4222", Passwords: pw}, ""},
-		{"listen with TLS", bus.EmbeddedConfig{Listen: "127.0.0.1:4222", Passwords: pw, TLSCert: cert, TLSKey: key}, ""},
-		{"a config file", bus.EmbeddedConfig{ConfigFile: good}, ""},
-		{"listen without users", bus.EmbeddedConfig{Listen: "127.0.0.1:4222"}, "NATS_LISTEN=\"127.0.0.1:4222\": set the passwords of the users that may connect, one or more of NATS_GATEWAY_PASSWORD, NATS_WORKER_PASSWORD, NATS_AGGREGATOR_PASSWORD, or NATS_SERVER_CONFIG"},
-		{"password without listen", bus.EmbeddedConfig{Passwords: pw}, "NATS_WORKER_PASSWORD is set without NATS_LISTEN"},
-		{"TLS without listen", bus.EmbeddedConfig{TLSCert: cert, TLSKey: key}, "NATS_LISTEN_CERT and NATS_LISTEN_KEY are set without NATS_LISTEN"},
-		{"cert without key", bus.EmbeddedConfig{Listen: "127.0.0.1:4222", Passwords: pw, TLSCert: cert}, "NATS_LISTEN_CERT is set without NATS_LISTEN_KEY"},
-		{"key without cert", bus.EmbeddedConfig{Listen: "127.0.0.1:4222", Passwords: pw, TLSKey: key}, "NATS_LISTEN_KEY is set without NATS_LISTEN_CERT"},
-		{"cert with the wrong key", bus.EmbeddedConfig{Listen: "127.0.0.1:4222", Passwords: pw, TLSCert: cert, TLSKey: small}, "NATS_LISTEN_CERT="},
-		{"config file and passwords", bus.EmbeddedConfig{ConfigFile: good, Passwords: pw}, "NATS_SERVER_CONFIG=" + strconv.Quote(good) + " is set with NATS_WORKER_PASSWORD"},
-		{"config file that does not parse", bus.EmbeddedConfig{ConfigFile: broken}, "NATS_SERVER_CONFIG=" + strconv.Quote(broken)},
-		{"config file missing", bus.EmbeddedConfig{ConfigFile: filepath.Join(dir, "none.conf")}, "NATS_SERVER_CONFIG="},
-		{"config file with a small max_payload", bus.EmbeddedConfig{ConfigFile: small}, "max_payload 1048576 is too small"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			err := c.cfg.Validate()
-			if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
-				t.Fatalf("Validate() = %v, want %q", err, c.want)
-			}
-			if err != nil && strings.Contains(err.Error(), "pw") && !strings.Contains(c.want, "pw") {
-				t.Fatalf("the error prints a password: %v", err)
-			}
-		})
-	}
-}
-
 func writeFile(t *testing.T, dir, name, body string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
@@ -512,53 +371,4 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// writeCertificates makes a certificate authority and a server certificate it signs for
-// 127.0.0.1 and localhost, and writes them as PEM files into dir.
-func writeCertificates(t *testing.T, dir string) (caFile, certFile, keyFile string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "lynkr test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "nats"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"localhost"},
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caTmpl, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(srvKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemFile := func(name, typ string, der []byte) string {
-		return writeFile(t, dir, name, string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})))
-	}
-	return pemFile("ca.pem", "CERTIFICATE", caDER), pemFile("server.pem", "CERTIFICATE", srvDER), pemFile("server-key.pem", "EC PRIVATE KEY", keyDER)
 }

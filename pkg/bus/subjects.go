@@ -1,6 +1,6 @@
 // Package bus is lynkr's use of NATS: the subjects, the JetStream streams and consumers, the
-// provider registry and the embedded server. Every service talks to the others only through
-// what this package names.
+// provider registry and the roles' credentials and permissions. Every service talks to the
+// others only through what this package names. The embedded server is package natsserver's.
 package bus
 
 import "strings"

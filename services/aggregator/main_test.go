@@ -3,6 +3,7 @@ package main
 import (
 	"testing"
 
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 	"github.com/lynkr/lynkr/pkg/config/configtest"
 )
 
@@ -17,4 +18,9 @@ func TestBadSettingExits(t *testing.T) {
 		{Name: "bad port", Env: []string{"NATS_URL=nats://127.0.0.1:1", "PORT=-1"}, Want: "PORT="},
 		{Name: "bad LOG_LEVEL", Env: []string{"NATS_URL=nats://127.0.0.1:1", "LOG_LEVEL=verbose"}, Want: "LOG_LEVEL="},
 	})
+}
+
+// The aggregator connects to a bus and never embeds one: its binary carries no nats-server.
+func TestLinksNoServer(t *testing.T) {
+	bustest.NoServerLinked(t)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"testing"
 
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 	"github.com/lynkr/lynkr/pkg/config/configtest"
 )
 
@@ -20,4 +21,9 @@ func TestBadSettingExits(t *testing.T) {
 		{Name: "missing NATS_CREDS", Env: []string{"NATS_URL=nats://127.0.0.1:1", "NATS_CREDS=/nonexistent/gateway.creds"}, Want: `NATS_CREDS="/nonexistent/gateway.creds"`},
 		{Name: "missing NATS_CA", Env: []string{"NATS_URL=tls://127.0.0.1:1", "NATS_CA=/nonexistent/ca.pem"}, Want: `NATS_CA="/nonexistent/ca.pem"`},
 	})
+}
+
+// The gateway connects to a bus and never embeds one: its binary carries no nats-server.
+func TestLinksNoServer(t *testing.T) {
+	bustest.NoServerLinked(t)
 }

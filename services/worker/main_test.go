@@ -3,6 +3,7 @@ package main
 import (
 	"testing"
 
+	"github.com/lynkr/lynkr/pkg/bus/bustest"
 	"github.com/lynkr/lynkr/pkg/config/configtest"
 )
 
@@ -19,4 +20,9 @@ func TestBadSettingExits(t *testing.T) {
 		{Name: "two NATS credentials", Env: []string{"NATS_URL=nats://127.0.0.1:1", "NATS_TOKEN=t", "NATS_NKEY=/nonexistent/worker.nk"}, Want: "NATS_TOKEN=\"[REDACTED]\": want one way of authenticating"},
 		{Name: "missing NATS_NKEY", Env: []string{"NATS_URL=nats://127.0.0.1:1", "NATS_NKEY=/nonexistent/worker.nk"}, Want: `NATS_NKEY="/nonexistent/worker.nk"`},
 	})
+}
+
+// The worker connects to a bus and never embeds one: its binary carries no nats-server.
+func TestLinksNoServer(t *testing.T) {
+	bustest.NoServerLinked(t)
 }

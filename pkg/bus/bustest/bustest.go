@@ -12,13 +12,14 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/bus/natsserver"
 )
 
 // Server starts an embedded nats-server with JetStream, its store in a temporary directory.
 // It shuts down when the test ends, after the connections opened with Conn have closed.
 func Server(tb testing.TB) *server.Server {
 	tb.Helper()
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: tb.TempDir()})
+	s, err := natsserver.Start(natsserver.Config{StoreDir: tb.TempDir()})
 	if err != nil {
 		tb.Fatal(err)
 	}

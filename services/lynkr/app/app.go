@@ -28,6 +28,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lynkr/lynkr/pkg/bus"
+	"github.com/lynkr/lynkr/pkg/bus/natsserver"
 	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/gcpolicy"
 	"github.com/lynkr/lynkr/pkg/lifecycle"
@@ -46,7 +47,7 @@ var Targets = []string{"gateway", "worker", "aggregator"}
 
 // Main runs the targets named by -target (default "all") until ctx ends. Without NATS_URL it
 // starts an embedded NATS server with JetStream in LYNKR_DATA_DIR, for this process only
-// unless NATS_LISTEN asks it to serve others too (with authentication: see bus.EmbeddedConfig).
+// unless NATS_LISTEN asks it to serve others too (with authentication: see natsserver.Config).
 //
 // Every flag and setting is read and checked before anything starts or logs: a bad one is
 // returned as a config.ErrBadSetting error, one line naming the flag or variable and what it
@@ -148,10 +149,10 @@ type App struct {
 // anything starts.
 type settings struct {
 	natsURL, dataDir, listen, pprofAddr string
-	natsAuth                            bus.ClientAuth     // to NATS_URL, or to a NATS_SERVER_CONFIG server
-	embedded                            bus.EmbeddedConfig // without NATS_URL
-	telemetry                           telemetry.Config   // unused when Config.Tracer is set
-	worker                              *worker.Config     // nil unless the worker runs
+	natsAuth                            bus.ClientAuth    // to NATS_URL, or to a NATS_SERVER_CONFIG server
+	embedded                            natsserver.Config // without NATS_URL
+	telemetry                           telemetry.Config  // unused when Config.Tracer is set
+	worker                              *worker.Config    // nil unless the worker runs
 	providers                           *provider.Set
 	aggregator                          *aggregator.Config // nil unless the aggregator runs
 	gateway                             *gateway.Config    // nil unless the gateway runs
@@ -221,7 +222,7 @@ func (s *settings) readBusSettings(e *config.Env, targets []string) error {
 		role = bus.Role(targets[0])
 	}
 	s.natsAuth = bus.ReadClientAuth(e, role)
-	s.embedded = bus.EmbeddedConfig{
+	s.embedded = natsserver.Config{
 		StoreDir:   filepath.Join(s.dataDir, "jetstream"),
 		Listen:     s.listen,
 		Passwords:  map[bus.Role]config.Secret{},
@@ -230,7 +231,7 @@ func (s *settings) readBusSettings(e *config.Env, targets []string) error {
 		ConfigFile: e.String("NATS_SERVER_CONFIG", ""),
 	}
 	for _, r := range bus.Roles() {
-		if pw := e.Secret(bus.PasswordVar(r)); !pw.IsZero() {
+		if pw := e.Secret(natsserver.PasswordVar(r)); !pw.IsZero() {
 			s.embedded.Passwords[r] = pw
 		}
 	}
@@ -245,7 +246,7 @@ func (s *settings) readBusSettings(e *config.Env, targets []string) error {
 		embeddedOnly := []setting{{"NATS_LISTEN", s.listen != ""}, {"NATS_SERVER_CONFIG", s.embedded.ConfigFile != ""},
 			{"NATS_LISTEN_CERT", s.embedded.TLSCert != ""}, {"NATS_LISTEN_KEY", s.embedded.TLSKey != ""}}
 		for _, r := range bus.Roles() {
-			embeddedOnly = append(embeddedOnly, setting{bus.PasswordVar(r), !s.embedded.Passwords[r].IsZero()})
+			embeddedOnly = append(embeddedOnly, setting{natsserver.PasswordVar(r), !s.embedded.Passwords[r].IsZero()})
 		}
 		for _, v := range embeddedOnly {
 			if v.set {
@@ -396,13 +397,13 @@ func (a *App) startNATS(s settings) error {
 	ecfg := s.embedded
 	if len(ecfg.Passwords) > 0 {
 		// This process's own connections: a user of its own, in process only.
-		internal, err := bus.NewInternalAuth()
+		internal, err := natsserver.NewInternalAuth()
 		if err != nil {
 			return err
 		}
 		ecfg.Internal, a.auth = internal, internal
 	}
-	srv, err := bus.StartEmbedded(ecfg)
+	srv, err := natsserver.Start(ecfg)
 	if err != nil {
 		return err
 	}

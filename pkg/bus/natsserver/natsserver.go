@@ -1,30 +1,28 @@
-package bus
+// Package natsserver runs the NATS server embedded in the all-in-one: JetStream in a local
+// store, in process only unless told to listen, with lynkr's roles as its users. It is a
+// package of its own so that only the binary that embeds the server links nats-server: a
+// service that connects to a bus needs pkg/bus alone, whose Connect takes the server as
+// nats.go's in-process interface (bustest.NoServerLinked holds the services to it).
+package natsserver
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 
+	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
 )
 
-// MaxMessageBytes is the largest message lynkr's embedded server accepts: room for an 8 MiB
-// request body and its envelope. An external cluster needs max_payload at least this large
-// for requests of that size; the gateway refuses larger requests with a 413 either way.
-const MaxMessageBytes = 8<<20 + 64<<10
-
-// EmbeddedConfig configures the NATS server that runs inside the all-in-one process.
-type EmbeddedConfig struct {
+// Config configures the NATS server that runs inside the all-in-one process.
+type Config struct {
 	// StoreDir is where JetStream keeps its files.
 	StoreDir string
 	// Listen is a host:port to also serve NATS clients on (NATS_LISTEN); empty serves this
@@ -33,12 +31,12 @@ type EmbeddedConfig struct {
 	Listen string
 	// Passwords are the users that may connect on Listen: one per role (NATS_GATEWAY_PASSWORD,
 	// NATS_WORKER_PASSWORD, NATS_AGGREGATOR_PASSWORD), named for it and held to its
-	// Permissions. A password may be a bcrypt hash (nats server passwd).
-	Passwords map[Role]config.Secret
+	// bus.Permissions. A password may be a bcrypt hash (nats server passwd).
+	Passwords map[bus.Role]config.Secret
 	// Internal is the user this process's own connections authenticate as when there are
 	// Passwords (NewInternalAuth): it may do everything, but only in process, so its
 	// password is of no use on the network even if it leaked.
-	Internal ClientAuth
+	Internal bus.ClientAuth
 	// TLSCert and TLSKey, PEM files, make Listen serve TLS only (NATS_LISTEN_CERT,
 	// NATS_LISTEN_KEY).
 	TLSCert, TLSKey string
@@ -46,20 +44,20 @@ type EmbeddedConfig struct {
 	// (NATS_SERVER_CONFIG), for accounts, NKeys, TLS and clustering the operator's way. Its
 	// listen address serves clients (NATS_LISTEN overrides it); without one the server serves
 	// this process only. JetStream is on, in StoreDir unless the file names a store_dir, and
-	// max_payload is at least MaxMessageBytes.
+	// max_payload is at least bus.MaxMessageBytes.
 	ConfigFile string
 }
 
 // Validate checks the settings of c that can be checked before the server starts: files that
 // parse, pairs complete, a listener with authentication.
-func (c EmbeddedConfig) Validate() error {
+func (c Config) Validate() error {
 	_, err := c.options()
 	return err
 }
 
 // PasswordVar is the setting of the password of role's user of the embedded server
-// (EmbeddedConfig.Passwords): NATS_WORKER_PASSWORD, say.
-func PasswordVar(role Role) string { return "NATS_" + strings.ToUpper(string(role)) + "_PASSWORD" }
+// (Config.Passwords): NATS_WORKER_PASSWORD, say.
+func PasswordVar(role bus.Role) string { return "NATS_" + strings.ToUpper(string(role)) + "_PASSWORD" }
 
 // areSet is "X is set" or "X and Y are set".
 func areSet(names []string) string {
@@ -70,9 +68,9 @@ func areSet(names []string) string {
 }
 
 // options are the server options of c, without the internal user.
-func (c EmbeddedConfig) options() (*server.Options, error) {
+func (c Config) options() (*server.Options, error) {
 	var roles []string
-	for _, role := range Roles() {
+	for _, role := range bus.Roles() {
 		if !c.Passwords[role].IsZero() {
 			roles = append(roles, PasswordVar(role))
 		}
@@ -86,7 +84,7 @@ func (c EmbeddedConfig) options() (*server.Options, error) {
 		return nil, fmt.Errorf("%s without NATS_LISTEN: the embedded server serves this process only; set NATS_LISTEN for others to connect", areSet(listenerVars))
 	case c.ConfigFile == "" && c.Listen != "" && len(roles) == 0:
 		return nil, fmt.Errorf("NATS_LISTEN=%q: set the passwords of the users that may connect, one or more of %s, %s, %s, or NATS_SERVER_CONFIG",
-			c.Listen, PasswordVar(RoleGateway), PasswordVar(RoleWorker), PasswordVar(RoleAggregator))
+			c.Listen, PasswordVar(bus.RoleGateway), PasswordVar(bus.RoleWorker), PasswordVar(bus.RoleAggregator))
 	case c.TLSCert != "" && c.TLSKey == "":
 		return nil, errors.New("NATS_LISTEN_CERT is set without NATS_LISTEN_KEY: TLS needs a certificate and its key")
 	case c.TLSCert == "" && c.TLSKey != "":
@@ -98,8 +96,8 @@ func (c EmbeddedConfig) options() (*server.Options, error) {
 		if opts, err = server.ProcessConfigFile(c.ConfigFile); err != nil {
 			return nil, fmt.Errorf("NATS_SERVER_CONFIG=%q: %w", c.ConfigFile, err)
 		}
-		if opts.MaxPayload != 0 && opts.MaxPayload < MaxMessageBytes {
-			return nil, fmt.Errorf("NATS_SERVER_CONFIG=%q: max_payload %d is too small for the requests lynkr takes: want at least %d", c.ConfigFile, opts.MaxPayload, MaxMessageBytes)
+		if opts.MaxPayload != 0 && opts.MaxPayload < bus.MaxMessageBytes {
+			return nil, fmt.Errorf("NATS_SERVER_CONFIG=%q: max_payload %d is too small for the requests lynkr takes: want at least %d", c.ConfigFile, opts.MaxPayload, bus.MaxMessageBytes)
 		}
 	}
 	if opts.ServerName == "" {
@@ -112,7 +110,7 @@ func (c EmbeddedConfig) options() (*server.Options, error) {
 		opts.JetStreamMaxMemory = 256 << 20
 	}
 	opts.JetStream = true
-	opts.MaxPayload = max(opts.MaxPayload, MaxMessageBytes)
+	opts.MaxPayload = max(opts.MaxPayload, bus.MaxMessageBytes)
 	opts.NoSigs, opts.NoLog = true, true
 	switch {
 	case c.Listen != "":
@@ -138,16 +136,16 @@ func (c EmbeddedConfig) options() (*server.Options, error) {
 		}
 		opts.TLSConfig, opts.TLS = tc, true
 	}
-	for _, role := range Roles() {
+	for _, role := range bus.Roles() {
 		if pw := c.Passwords[role]; !pw.IsZero() {
-			opts.Users = append(opts.Users, &server.User{Username: string(role), Password: pw.Reveal(), Permissions: Permissions(role).server()})
+			opts.Users = append(opts.Users, &server.User{Username: string(role), Password: pw.Reveal(), Permissions: permissions(bus.Permissions(role))})
 		}
 	}
 	return opts, nil
 }
 
 // tlsVars names the TLS settings of c that are set.
-func tlsVars(c EmbeddedConfig) []string {
+func tlsVars(c Config) []string {
 	var out []string
 	if c.TLSCert != "" {
 		out = append(out, "NATS_LISTEN_CERT")
@@ -158,21 +156,22 @@ func tlsVars(c EmbeddedConfig) []string {
 	return out
 }
 
-// internalUser is the name of EmbeddedConfig.Internal's user.
+// internalUser is the name of Config.Internal's user.
 const internalUser = "lynkr-internal"
 
-// NewInternalAuth is a user for EmbeddedConfig.Internal with a password of 256 random bits,
-// made at each start and never written anywhere.
-func NewInternalAuth() (ClientAuth, error) {
+// NewInternalAuth is a user for Config.Internal with a password of 256 random bits, made at
+// each start and never written anywhere.
+func NewInternalAuth() (bus.ClientAuth, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
-		return ClientAuth{}, fmt.Errorf("internal NATS password: %w", err)
+		return bus.ClientAuth{}, fmt.Errorf("internal NATS password: %w", err)
 	}
-	return ClientAuth{User: internalUser, Password: config.NewSecret(base64.RawURLEncoding.EncodeToString(b))}, nil
+	return bus.ClientAuth{User: internalUser, Password: config.NewSecret(base64.RawURLEncoding.EncodeToString(b))}, nil
 }
 
-// StartEmbedded starts a nats-server with JetStream and waits until it is ready.
-func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
+// Start starts a nats-server with JetStream and waits until it is ready. bus.Connect reaches
+// it in process when given no URL.
+func Start(cfg Config) (*server.Server, error) {
 	opts, err := cfg.options()
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
@@ -197,65 +196,4 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded nats: not ready after 10s")
 	}
 	return s, nil
-}
-
-// Connect opens a connection to url, or to the embedded server s when url is empty, with the
-// credentials and TLS settings of auth. The connection reconnects for ever: a NATS restart
-// is an outage to ride out, not a reason to die. A server that is not there yet is waited
-// for; one that refuses the credentials, or whose certificate does not verify, is an error
-// at once, since waiting will not mend it. What the server reports later (a permission
-// violation, a slow consumer) goes to log; a nil log leaves it to nats.go, which prints it.
-func Connect(url string, s *server.Server, name string, auth ClientAuth, log *slog.Logger) (*nats.Conn, error) {
-	authOpts, err := auth.options()
-	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", name, err)
-	}
-	opts := append([]nats.Option{
-		nats.Name(name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.ReconnectBufSize(64 << 20),
-		nats.IgnoreAuthErrorAbort(), // credentials rotated on the server meanwhile are not fatal
-	}, authOpts...)
-	if log != nil {
-		opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			level, args := slog.LevelWarn, []any{"connection", name, "error", err}
-			if errors.Is(err, nats.ErrPermissionViolation) {
-				level = slog.LevelError // the server's permissions lack what this role needs
-			}
-			if sub != nil {
-				args = append(args, "subject", sub.Subject)
-			}
-			log.Log(context.Background(), level, "NATS server reported an error", args...)
-		}))
-	}
-	if url == "" {
-		if s == nil {
-			return nil, fmt.Errorf("connect %s: neither NATS_URL nor an embedded server", name)
-		}
-		nc, err := nats.Connect("", append(opts, nats.InProcessServer(s))...)
-		if err != nil {
-			return nil, fmt.Errorf("connect %s to the embedded NATS: %w", name, err)
-		}
-		return nc, nil
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil && !refused(err) {
-		nc, err = nats.Connect(url, append(opts, nats.RetryOnFailedConnect(true))...)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("connect %s to NATS %s: %w", name, redactURLs(url), err)
-	}
-	return nc, nil
-}
-
-// redactURLs is a NATS_URL list without the credentials its URLs may carry.
-func redactURLs(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, u := range parts {
-		if strings.Contains(u, "@") {
-			parts[i] = config.RedactURL(strings.TrimSpace(u))
-		}
-	}
-	return strings.Join(parts, ",")
 }
