@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
@@ -40,10 +41,11 @@ const anthropicBody = `{
   "stream": STREAM
 }`
 
-// chatBody is an OpenAI chat request with vendor fields lynkr does not know.
+// chatBody is an OpenAI chat request with vendor fields lynkr does not know. A stream asks for
+// its usage, as lynkr would ask for it anyway (TestChatStreamUsageIsAskedFor).
 const chatBody = `{"model":"MODEL","messages":[{"role":"system","content":"Be brief."},` +
 	`{"role":"user","content":"hi \u00e9","name":"bob"}],"temperature":0.2,"x_vendor_ext":{"k":[true, 1.50]},` +
-	`"logit_bias":{"50256":-100},"seed":7,"stream":STREAM}`
+	`"logit_bias":{"50256":-100},"seed":7,"stream":STREAM,"stream_options":{"include_usage":STREAM}}`
 
 func fill(body, model string, stream bool) string {
 	s := "false"
@@ -326,5 +328,40 @@ func TestResponseHeaders(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestChatStreamUsageIsAskedFor: a Chat client that streams without asking for the usage is
+// charged all the same: lynkr asks the upstream for it, counts it, and keeps the usage chunk
+// from the client, which gets the stream it asked for.
+func TestChatStreamUsageIsAskedFor(t *testing.T) {
+	s := start(t, openAIUpstream, nil)
+	s.Fake.SetDefault(fakeupstream.Reply{Text: "Fine.", Usage: fakeupstream.Usage{InputTokens: 21, OutputTokens: 4}})
+	resp, got := s.post(t, "/v1/chat/completions", `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, got)
+	}
+	if up := s.lastCall(); !strings.Contains(string(up.Body), `"stream_options":{"include_usage":true}`) {
+		t.Fatalf("the upstream was not asked for the usage: %s", up.Body)
+	}
+	if strings.Contains(string(got), `"prompt_tokens"`) {
+		t.Errorf("the client got a usage chunk it did not ask for:\n%s", got)
+	}
+	if !strings.Contains(string(got), "Fine.") || !strings.HasSuffix(strings.TrimSpace(string(got)), "data: [DONE]") {
+		t.Errorf("the client's stream is not whole:\n%s", got)
+	}
+	// The tokens are counted (the gateway counts them from the answer's end, after the client
+	// had its last byte: wait for it).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fams, _ := scrape(t, s)
+		in, _ := sample(fams, "lynkr_tokens_input_total", map[string]string{"provider": "openai"})
+		if in == 21 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("input tokens counted: %v, want 21", in)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
