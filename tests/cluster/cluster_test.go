@@ -212,12 +212,13 @@ func answerText(k kind, b []byte) (string, error) {
 				Choices []struct {
 					Delta struct{ Content string } `json:"delta"`
 				} `json:"choices"`
+				Error *json.RawMessage `json:"error"` // a Chat stream's error event
 			}
 			if err := json.Unmarshal(data, &ev); err != nil {
 				return "", fmt.Errorf("bad event %s", data)
 			}
 			switch {
-			case ev.Type == "error":
+			case ev.Type == "error", ev.Error != nil:
 				return "", fmt.Errorf("error event: %s", data)
 			case ev.Type == "message_stop":
 				complete = true
