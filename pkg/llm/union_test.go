@@ -34,7 +34,7 @@ func TestTextOrList(t *testing.T) {
 		if got := errors.Is(err, ErrInvalid); got != tc.invalid || (err != nil) != (tc.invalid || tc.err) {
 			t.Errorf("%s: error %v", tc.in, err)
 		}
-		if tc.invalid && err.Error() != "invalid input: content must be a string or an array of parts" {
+		if tc.invalid && err != nil && err.Error() != "invalid input: content must be a string or an array of parts" {
 			t.Errorf("%s: error %q", tc.in, err)
 		}
 		if (text == nil) != (tc.text == nil) || (text != nil && *text != *tc.text) {
