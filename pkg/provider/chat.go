@@ -87,6 +87,42 @@ func newChat(name string, u *url.URL, m *models, a auth) *chatProvider {
 func notClaude(m string) bool { return !isClaude(m) }
 func notCloud(m string) bool  { return !isCloudName(m) }
 
+// bothAPIs is a vendor that speaks both Chat Completions and the Responses API, as OpenAI and
+// OpenRouter do.
+type bothAPIs struct {
+	name, prefix    string            // the provider's name, and its variables' prefix (OPENAI)
+	chat, responses string            // the default endpoint of each API
+	model           string            // the default model
+	native          func(string) bool // the names the vendor serves without a map
+}
+
+// build reads PREFIX_API_KEY (required), PREFIX_API, PREFIX_ENDPOINT (defaulting to the chosen
+// API's endpoint) and PREFIX_MODEL, and returns the provider and the API it speaks.
+func (v bothAPIs) build(e env, c choice) (*chatProvider, string, error) {
+	key, err := e.secret(v.prefix+"_API_KEY", c)
+	if err != nil {
+		return nil, "", err
+	}
+	endpointVar := v.prefix + "_ENDPOINT"
+	api, err := chooseAPI(e, v.prefix+"_API", endpointVar)
+	if err != nil {
+		return nil, "", err
+	}
+	example, readURL, newP := v.chat, chatURL, newChat
+	if api == apiResponses {
+		example, readURL, newP = v.responses, responsesURL, newResponses
+	}
+	u, err := readURL(endpointVar, e.or(endpointVar, example), example)
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := e.models(c, v.prefix, e.or(v.prefix+"_MODEL", v.model), v.native)
+	if err != nil {
+		return nil, "", err
+	}
+	return newP(v.name, u, m, bearer(key)), api, nil
+}
+
 // buildOpenAI: OPENAI_API_KEY (required), OPENAI_API (chat, the default, or responses),
 // OPENAI_ENDPOINT (default https://api.openai.com/v1/chat/completions, or
 // https://api.openai.com/v1/responses with OPENAI_API=responses), OPENAI_MODEL (default
@@ -96,33 +132,20 @@ func notCloud(m string) bool  { return !isCloudName(m) }
 // …/responses/compact. Embeddings beside the endpoint (…/v1/embeddings),
 // text-embedding-3-small by default.
 func buildOpenAI(e env, c choice) (Provider, error) {
-	key, err := e.secret("OPENAI_API_KEY", c)
+	p, api, err := bothAPIs{
+		name: "openai", prefix: "OPENAI",
+		chat: "https://api.openai.com/v1/chat/completions", responses: "https://api.openai.com/v1/responses",
+		model: "gpt-4o", native: notClaude,
+	}.build(e, c)
 	if err != nil {
 		return nil, err
 	}
-	api, err := chooseAPI(e, "OPENAI_API", "OPENAI_ENDPOINT")
-	if err != nil {
-		return nil, err
-	}
-	example, readURL, newP := "https://api.openai.com/v1/chat/completions", chatURL, newChat
-	if api == apiResponses {
-		example, readURL, newP = "https://api.openai.com/v1/responses", responsesURL, newResponses
-	}
-	u, err := readURL("OPENAI_ENDPOINT", e.or("OPENAI_ENDPOINT", example), example)
-	if err != nil {
-		return nil, err
-	}
-	m, err := e.models(c, "OPENAI", e.or("OPENAI_MODEL", "gpt-4o"), notClaude)
-	if err != nil {
-		return nil, err
-	}
-	p := newP("openai", u, m, bearer(key))
 	if org := e.get("OPENAI_ORGANIZATION"); org != "" {
 		p.extra = http.Header{"Openai-Organization": {org}}
 	}
-	emb := &chatEmbedder{chatProvider: p, embeddings: embeddingsURL(u), embedModel: "text-embedding-3-small"}
+	emb := &chatEmbedder{chatProvider: p, embeddings: embeddingsURL(p.url), embedModel: "text-embedding-3-small"}
 	if api == apiResponses {
-		return &compactingEmbedder{chatEmbedder: emb, compact: compactURL(u)}, nil
+		return &compactingEmbedder{chatEmbedder: emb, compact: compactURL(p.url)}, nil
 	}
 	return emb, nil
 }
@@ -196,29 +219,16 @@ func buildAzureOpenAI(e env, c choice) (Provider, error) {
 // OpenRouter's names are vendor/model: those pass through. Its Responses API has no
 // compaction endpoint.
 func buildOpenRouter(e env, c choice) (Provider, error) {
-	key, err := e.secret("OPENROUTER_API_KEY", c)
+	p, _, err := bothAPIs{
+		name: "openrouter", prefix: "OPENROUTER",
+		chat: "https://openrouter.ai/api/v1/chat/completions", responses: "https://openrouter.ai/api/v1/responses",
+		model: "openai/gpt-4o-mini", native: func(s string) bool { return strings.Contains(s, "/") },
+	}.build(e, c)
 	if err != nil {
 		return nil, err
 	}
-	api, err := chooseAPI(e, "OPENROUTER_API", "OPENROUTER_ENDPOINT")
-	if err != nil {
-		return nil, err
-	}
-	example, readURL, newP := "https://openrouter.ai/api/v1/chat/completions", chatURL, newChat
-	if api == apiResponses {
-		example, readURL, newP = "https://openrouter.ai/api/v1/responses", responsesURL, newResponses
-	}
-	u, err := readURL("OPENROUTER_ENDPOINT", e.or("OPENROUTER_ENDPOINT", example), example)
-	if err != nil {
-		return nil, err
-	}
-	m, err := e.models(c, "OPENROUTER", e.or("OPENROUTER_MODEL", "openai/gpt-4o-mini"), func(s string) bool { return strings.Contains(s, "/") })
-	if err != nil {
-		return nil, err
-	}
-	p := newP("openrouter", u, m, bearer(key))
 	p.extra = http.Header{"X-Title": {"lynkr"}}
-	return &chatEmbedder{chatProvider: p, embeddings: embeddingsURL(u), embedModel: e.or("OPENROUTER_EMBEDDINGS_MODEL", "openai/text-embedding-ada-002")}, nil
+	return &chatEmbedder{chatProvider: p, embeddings: embeddingsURL(p.url), embedModel: e.or("OPENROUTER_EMBEDDINGS_MODEL", "openai/text-embedding-ada-002")}, nil
 }
 
 // buildMoonshot: MOONSHOT_API_KEY (required), MOONSHOT_ENDPOINT (default

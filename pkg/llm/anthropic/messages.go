@@ -4,7 +4,6 @@ package anthropic
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -112,40 +111,13 @@ func TextContent(s string) Content { return Content{Text: &s} }
 func (c Content) IsNull() bool { return c.Text == nil && c.Blocks == nil }
 
 // MarshalJSON writes the string, the array of blocks, or null.
-func (c Content) MarshalJSON() ([]byte, error) {
-	switch {
-	case c.Blocks != nil:
-		return llm.Marshal(c.Blocks)
-	case c.Text != nil:
-		return llm.Marshal(*c.Text)
-	default:
-		return []byte("null"), nil
-	}
-}
+func (c Content) MarshalJSON() ([]byte, error) { return llm.MarshalTextOrList(c.Text, c.Blocks) }
 
 // UnmarshalJSON reads a string, an array of blocks, or null.
 func (c *Content) UnmarshalJSON(b []byte) error {
-	*c = Content{}
-	switch llm.FirstByte(b) {
-	case 'n':
-		return nil
-	case '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		c.Text = &s
-		return nil
-	case '[':
-		blocks := []ContentBlock{}
-		if err := json.Unmarshal(b, &blocks); err != nil {
-			return err
-		}
-		c.Blocks = blocks
-		return nil
-	default:
-		return fmt.Errorf("%w: content must be a string or an array of content blocks", llm.ErrInvalid)
-	}
+	text, blocks, err := llm.UnmarshalTextOrList[ContentBlock](b, true, "content must be a string or an array of content blocks")
+	*c = Content{Text: text, Blocks: blocks}
+	return err
 }
 
 // ContentBlock is one block of content. Type says which of the fields apply:

@@ -134,40 +134,13 @@ func (c Content) String() string {
 }
 
 // MarshalJSON writes the string, the array of parts, or null.
-func (c Content) MarshalJSON() ([]byte, error) {
-	switch {
-	case c.Parts != nil:
-		return llm.Marshal(c.Parts)
-	case c.Text != nil:
-		return llm.Marshal(*c.Text)
-	default:
-		return []byte("null"), nil
-	}
-}
+func (c Content) MarshalJSON() ([]byte, error) { return llm.MarshalTextOrList(c.Text, c.Parts) }
 
 // UnmarshalJSON reads a string, an array of parts, or null.
 func (c *Content) UnmarshalJSON(b []byte) error {
-	*c = Content{}
-	switch llm.FirstByte(b) {
-	case 'n':
-		return nil
-	case '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		c.Text = &s
-		return nil
-	case '[':
-		parts := []ContentPart{}
-		if err := json.Unmarshal(b, &parts); err != nil {
-			return err
-		}
-		c.Parts = parts
-		return nil
-	default:
-		return fmt.Errorf("%w: content must be a string, an array of parts or null", llm.ErrInvalid)
-	}
+	text, parts, err := llm.UnmarshalTextOrList[ContentPart](b, true, "content must be a string, an array of parts or null")
+	*c = Content{Text: text, Parts: parts}
+	return err
 }
 
 // Content part types.

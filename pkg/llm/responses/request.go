@@ -98,27 +98,11 @@ func (in Input) MarshalJSON() ([]byte, error) {
 	return json.Marshal(in.Items)
 }
 
-// UnmarshalJSON reads a string or a list of items.
+// UnmarshalJSON reads a string or a list of items; null is not an input.
 func (in *Input) UnmarshalJSON(b []byte) error {
-	*in = Input{}
-	switch llm.FirstByte(b) {
-	case '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		in.Text = &s
-		return nil
-	case '[':
-		items := []Item{}
-		if err := json.Unmarshal(b, &items); err != nil {
-			return err
-		}
-		in.Items = items
-		return nil
-	default:
-		return fmt.Errorf("%w: input must be a string or an array of items", llm.ErrInvalid)
-	}
+	text, items, err := llm.UnmarshalTextOrList[Item](b, false, "input must be a string or an array of items")
+	*in = Input{Text: text, Items: items}
+	return err
 }
 
 // Item is one input item. Type selects the fields that apply:
@@ -200,27 +184,9 @@ func (c Content) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a string, a list of parts, or null.
 func (c *Content) UnmarshalJSON(b []byte) error {
-	*c = Content{}
-	switch llm.FirstByte(b) {
-	case 'n':
-		return nil
-	case '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		c.Text = &s
-		return nil
-	case '[':
-		parts := []Part{}
-		if err := json.Unmarshal(b, &parts); err != nil {
-			return err
-		}
-		c.Parts = parts
-		return nil
-	default:
-		return fmt.Errorf("%w: content must be a string or an array of parts", llm.ErrInvalid)
-	}
+	text, parts, err := llm.UnmarshalTextOrList[Part](b, true, "content must be a string or an array of parts")
+	*c = Content{Text: text, Parts: parts}
+	return err
 }
 
 // Part is one content part: input_text, output_text, refusal, input_image, input_file, or the

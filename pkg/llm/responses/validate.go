@@ -296,6 +296,19 @@ func (c *checker) str(p *check.Path, key string, v gjson.Result) bool {
 	return true
 }
 
+// object checks that v, the member at path, is an object when present and not null, and
+// reports whether it is one.
+func (c *checker) object(path string, v gjson.Result) bool {
+	if !given(v) {
+		return false
+	}
+	if !v.IsObject() {
+		c.addf("%s: must be an object, not %s", path, kind(v))
+		return false
+	}
+	return true
+}
+
 // nonEmpty reports whether v is a string other than "", without unescaping it.
 func nonEmpty(v gjson.Result) bool {
 	return v.Type == gjson.String && v.Raw != `""`
@@ -814,11 +827,7 @@ func (c *checker) toolChoice(v gjson.Result, names []string) {
 }
 
 func (c *checker) metadata(v gjson.Result) {
-	if !given(v) {
-		return
-	}
-	if !v.IsObject() {
-		c.addf("metadata: must be an object, not %s", kind(v))
+	if !c.object("metadata", v) {
 		return
 	}
 	p := check.Named("metadata")
@@ -860,11 +869,7 @@ func (c *checker) stringList(v gjson.Result, path string) {
 }
 
 func (c *checker) reasoning(v gjson.Result) {
-	if !given(v) {
-		return
-	}
-	if !v.IsObject() {
-		c.addf("reasoning: must be an object, not %s", kind(v))
+	if !c.object("reasoning", v) {
 		return
 	}
 	p := check.Named("reasoning")
@@ -875,22 +880,14 @@ func (c *checker) reasoning(v gjson.Result) {
 }
 
 func (c *checker) text(v gjson.Result) {
-	if !given(v) {
-		return
-	}
-	if !v.IsObject() {
-		c.addf("text: must be an object, not %s", kind(v))
+	if !c.object("text", v) {
 		return
 	}
 	p := check.Named("text")
 	var format, verbosity gjson.Result
 	c.members(v, &p, field{"format", &format}, field{"verbosity", &verbosity})
 	c.str(&p, "verbosity", verbosity)
-	if !given(format) {
-		return
-	}
-	if !format.IsObject() {
-		c.addf("text.format: must be an object, not %s", kind(format))
+	if !c.object("text.format", format) {
 		return
 	}
 	q := p.At("format")

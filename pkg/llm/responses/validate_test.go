@@ -66,6 +66,22 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "objects that are not",
+			body: `{"model":"m","input":"x","metadata":"a","reasoning":[],"text":{"format":"json"}}`,
+			sum:  llm.Summary{Model: "m"},
+			want: []string{
+				"metadata: must be an object, not a string",
+				"reasoning: must be an object, not an array",
+				"text.format: must be an object, not a string",
+			},
+		},
+		{
+			name: "text not an object",
+			body: `{"model":"m","input":"x","metadata":null,"text":1}`,
+			sum:  llm.Summary{Model: "m"},
+			want: []string{"text: must be an object, not a number"},
+		},
+		{
 			name: "bad items",
 			body: `{"model":"m","input":[1,{"role":"tool","content":"x"},{"type":"message","content":"x"},{"type":"function_call","name":"f"},{"type":"function_call_output","call_id":""},{"type":"computer_call"},{"content":"no type"},{"role":"user","content":[{"type":"output_image"},{"type":"input_image","file_id":"file_1"},{"type":"input_text"}]},{"role":"assistant","content":[{"type":"input_image","image_url":"https://x"}]}]}`,
 			sum:  llm.Summary{Model: "m"},

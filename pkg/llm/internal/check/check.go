@@ -76,15 +76,26 @@ func (c *Checker) Object(body []byte) (gjson.Result, bool) {
 	return root, true
 }
 
-// Str checks that v, when present, is a string, and that a required one is present and not
-// empty. It reports whether v is a usable string.
-func (c *Checker) Str(p Path, v gjson.Result, required bool) bool {
-	switch {
-	case !v.Exists() || !required && v.Type == gjson.Null:
+// present reports whether v is there to check further: an absent v is not, and is reported
+// when required; nor is an optional null (a required null is checked, and refused, as the
+// wrong type).
+func (c *Checker) present(p Path, v gjson.Result, required bool) bool {
+	if !v.Exists() || !required && v.Type == gjson.Null {
 		if required {
 			c.AddAt(p, "%s is required")
 		}
 		return false
+	}
+	return true
+}
+
+// Str checks that v, when present, is a string, and that a required one is present and not
+// empty. It reports whether v is a usable string.
+func (c *Checker) Str(p Path, v gjson.Result, required bool) bool {
+	if !c.present(p, v, required) {
+		return false
+	}
+	switch {
 	case v.Type != gjson.String:
 		c.AddAt(p, "%s must be a string")
 		return false
@@ -104,11 +115,10 @@ func (c *Checker) Boolean(p Path, v gjson.Result) {
 
 // Integer checks that v, when present, is an integer of at least lo.
 func (c *Checker) Integer(p Path, v gjson.Result, required bool, lo int64) {
+	if !c.present(p, v, required) {
+		return
+	}
 	switch {
-	case !v.Exists() || !required && v.Type == gjson.Null:
-		if required {
-			c.AddAt(p, "%s is required")
-		}
 	case v.Type != gjson.Number || v.Num != math.Trunc(v.Num) || math.Abs(v.Num) > 1<<53:
 		c.AddAt(p, "%s must be an integer")
 	case v.Num < float64(lo):
@@ -148,13 +158,10 @@ func (c *Checker) OneOf(p Path, v gjson.Result, required bool, values ...string)
 
 // Obj checks that v, when present, is an object. It reports whether v is one.
 func (c *Checker) Obj(p Path, v gjson.Result, required bool) bool {
-	switch {
-	case !v.Exists() || !required && v.Type == gjson.Null:
-		if required {
-			c.AddAt(p, "%s is required")
-		}
+	if !c.present(p, v, required) {
 		return false
-	case !v.IsObject():
+	}
+	if !v.IsObject() {
 		c.AddAt(p, "%s must be an object")
 		return false
 	}
@@ -163,13 +170,10 @@ func (c *Checker) Obj(p Path, v gjson.Result, required bool) bool {
 
 // Array checks that v, when present, is an array. It reports whether v is one.
 func (c *Checker) Array(p Path, v gjson.Result, required bool) bool {
-	switch {
-	case !v.Exists() || !required && v.Type == gjson.Null:
-		if required {
-			c.AddAt(p, "%s is required")
-		}
+	if !c.present(p, v, required) {
 		return false
-	case !v.IsArray():
+	}
+	if !v.IsArray() {
 		c.AddAt(p, "%s must be an array")
 		return false
 	}
