@@ -218,7 +218,10 @@ func (c *checker) tools(v gjson.Result) {
 		var name, description, typ, inputSchema gjson.Result
 		check.Lookup(t, field("name", &name), field("description", &description),
 			field("type", &typ), field("input_schema", &inputSchema))
-		c.Str(q.At("name"), name, false)
+		// A custom tool (no type, or "custom") is called by its name: Anthropic requires it, and
+		// so does every format it converts to. Other types are the API's own tools.
+		custom := !given(typ) || typ.Str == "custom"
+		c.Str(q.At("name"), name, custom)
 		c.Str(q.At("description"), description, false)
 		if given(typ) {
 			c.Str(q.At("type"), typ, false)
