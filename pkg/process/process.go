@@ -17,7 +17,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lynkr/lynkr/pkg/bus"
@@ -78,7 +77,6 @@ func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer, load func
 	}
 	defer logFile.Close()
 	p.Log = log
-	redis.SetLogger(logging.Redis{Log: log}) // the client's own lines, as JSON like the rest
 	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
 	defer gcpolicy.StartReclaim()() // gives memory back after bursts
 	running, err := p.Start(ctx, plan)

@@ -6,7 +6,9 @@ import (
 
 	"github.com/lynkr/lynkr/pkg/config"
 	"github.com/lynkr/lynkr/pkg/lifecycle"
+	"github.com/lynkr/lynkr/pkg/logging"
 	"github.com/lynkr/lynkr/pkg/process"
+	"github.com/redis/go-redis/v9"
 )
 
 // Main runs a gateway of the distributed mode until ctx ends: settings from lookup, logs to
@@ -35,6 +37,7 @@ func Module(p *process.Process, cfg Config, made **Gateway) lifecycle.Module {
 		Name: "gateway",
 		Deps: []string{"telemetry", "bus"},
 		Start: func(ctx context.Context) error {
+			redis.SetLogger(logging.Redis{Log: p.Log}) // the client's own lines, as JSON like the rest
 			var err error
 			g, err = New(ctx, cfg, Deps{NATS: p.NATS, Logger: p.Log, Metrics: p.Metrics, Tracer: p.Tracer, Handlers: p.Routes})
 			if made != nil {
