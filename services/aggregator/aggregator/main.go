@@ -2,49 +2,47 @@ package aggregator
 
 import (
 	"context"
-	"errors"
 	"io"
 
-	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
-	"github.com/lynkr/lynkr/pkg/gcpolicy"
-	"github.com/lynkr/lynkr/pkg/logging"
-	"github.com/lynkr/lynkr/pkg/metrics"
-	"github.com/lynkr/lynkr/pkg/shed"
+	"github.com/lynkr/lynkr/pkg/lifecycle"
+	"github.com/lynkr/lynkr/pkg/process"
 )
 
 // Main runs an aggregator of the distributed mode until ctx ends: settings from lookup, logs
-// to stderr, the bus at NATS_URL, HTTP on HOST:PORT. Every setting is read and checked before
-// anything starts or logs: a bad one is returned as a config.ErrBadSetting error, one line
-// naming the variable.
+// to stderr, the bus at NATS_URL, HTTP on HOST:PORT. It is the all-in-one's modules with the
+// target "aggregator". Every setting is read and checked before anything starts or logs: a
+// bad one is returned as a config.ErrBadSetting error, one line naming the variable.
 func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
-	logCfg, err := logging.ConfigFromEnv(lookup)
-	if err != nil {
-		return config.Bad(err)
+	return process.Main(ctx, lookup, stderr, func(p *process.Process) (process.Plan, error) {
+		cfg, err := ConfigFromEnv(lookup)
+		if err != nil {
+			return process.Plan{}, err
+		}
+		plan, err := p.Join(process.Service{Name: "aggregator", NATSURL: cfg.NATSURL, Instance: cfg.Instance, Auth: cfg.NATSAuth})
+		plan.Modules = append(plan.Modules, Module(p, cfg))
+		return plan, err
+	})
+}
+
+// Module is the aggregator as the module named "aggregator" of p's process: it starts once
+// the bus module is ready and mounts its cluster view on p's Routes, which a gateway started
+// after it in the same process serves; it serves the view itself on cfg.Addr, if set.
+func Module(p *process.Process, cfg Config) lifecycle.Module {
+	var a *Aggregator
+	return lifecycle.Module{
+		Name: "aggregator",
+		Deps: []string{"bus"},
+		Start: func(ctx context.Context) error {
+			var err error
+			if a, err = New(ctx, cfg, Deps{NATS: p.NATS, Logger: p.Log, Metrics: p.Metrics}); err != nil {
+				return err
+			}
+			h := a.Handler()
+			p.Mount("/cluster", h)
+			p.Mount("/cluster/*", h)
+			return nil
+		},
+		Run: func(ctx context.Context) error { return a.Run(ctx) },
 	}
-	cfg, err := ConfigFromEnv(lookup)
-	if err != nil {
-		return config.Bad(err)
-	}
-	if cfg.NATSURL == "" {
-		return config.Bad(errors.New("NATS_URL is required: the aggregator service joins a NATS cluster (go run ./services/lynkr runs everything in one process with an embedded server)"))
-	}
-	log, logFile, err := logging.Open(logCfg, stderr)
-	if err != nil {
-		return config.Bad(err) // a LOG_FILE_PATH lynkr cannot write
-	}
-	defer logFile.Close()
-	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
-	defer gcpolicy.StartReclaim()() // gives memory back after bursts
-	nc, err := bus.Connect(cfg.NATSURL, nil, "lynkr-aggregator-"+cfg.Instance, cfg.NATSAuth, log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	reg := metrics.NewRegistry()
-	a, err := New(ctx, cfg, Deps{NATS: nc, Logger: log, Metrics: reg})
-	if err != nil {
-		return err
-	}
-	return a.Run(ctx)
 }

@@ -2,62 +2,51 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"io"
 
-	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/config"
-	"github.com/lynkr/lynkr/pkg/gcpolicy"
+	"github.com/lynkr/lynkr/pkg/lifecycle"
 	"github.com/lynkr/lynkr/pkg/logging"
-	"github.com/lynkr/lynkr/pkg/metrics"
-	"github.com/lynkr/lynkr/pkg/shed"
-	"github.com/lynkr/lynkr/pkg/telemetry"
+	"github.com/lynkr/lynkr/pkg/process"
 	"github.com/redis/go-redis/v9"
 )
 
 // Main runs a gateway of the distributed mode until ctx ends: settings from lookup, logs to
-// stderr, the bus at NATS_URL. Every setting is read and checked before anything starts or
-// logs: a bad one is returned as a config.ErrBadSetting error, one line naming the variable.
+// stderr, the bus at NATS_URL. It is the all-in-one's modules with the target "gateway".
+// Every setting is read and checked before anything starts or logs: a bad one is returned as
+// a config.ErrBadSetting error, one line naming the variable.
 func Main(ctx context.Context, lookup config.Lookup, stderr io.Writer) error {
-	logCfg, err := logging.ConfigFromEnv(lookup)
-	if err != nil {
-		return config.Bad(err)
+	return process.Main(ctx, lookup, stderr, func(p *process.Process) (process.Plan, error) {
+		cfg, err := ConfigFromEnv(lookup)
+		if err != nil {
+			return process.Plan{}, err
+		}
+		plan, err := p.Join(process.Service{Name: "gateway", NATSURL: cfg.NATSURL, Instance: cfg.Instance, Auth: cfg.NATSAuth, Traced: true})
+		plan.Modules = append(plan.Modules, Module(p, cfg, nil))
+		return plan, err
+	})
+}
+
+// Module is the gateway as the module named "gateway" of p's process: it starts once the
+// telemetry and bus modules are ready, serves p's Routes beside its own, is ready once it
+// serves, and closes what it holds when it stops. If made is not nil, Start keeps the
+// gateway in *made.
+func Module(p *process.Process, cfg Config, made **Gateway) lifecycle.Module {
+	var g *Gateway
+	return lifecycle.Module{
+		Name: "gateway",
+		Deps: []string{"telemetry", "bus"},
+		Start: func(ctx context.Context) error {
+			redis.SetLogger(logging.Redis{Log: p.Log}) // the client's own lines, as JSON like the rest
+			var err error
+			g, err = New(ctx, cfg, Deps{NATS: p.NATS, Logger: p.Log, Metrics: p.Metrics, Tracer: p.Tracer, Handlers: p.Routes})
+			if made != nil {
+				*made = g
+			}
+			return err
+		},
+		Run:   func(ctx context.Context) error { return g.Run(ctx) },
+		Ready: func() <-chan struct{} { return g.Ready() },
+		Stop:  func() { g.Close() },
 	}
-	cfg, err := ConfigFromEnv(lookup)
-	if err != nil {
-		return config.Bad(err)
-	}
-	if cfg.NATSURL == "" {
-		return config.Bad(errors.New("NATS_URL is required: the gateway service joins a NATS cluster (go run ./services/lynkr runs everything in one process with an embedded server)"))
-	}
-	tcfg, err := telemetry.ConfigFromEnv(lookup)
-	if err != nil {
-		return config.Bad(err)
-	}
-	if tcfg.InstanceID == "" {
-		tcfg.InstanceID = cfg.Instance
-	}
-	log, logFile, err := logging.Open(logCfg, stderr)
-	if err != nil {
-		return config.Bad(err) // a LOG_FILE_PATH lynkr cannot write
-	}
-	defer logFile.Close()
-	redis.SetLogger(logging.Redis{Log: log}) // the client's own lines, as JSON like the rest
-	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
-	defer gcpolicy.StartReclaim()() // gives memory back after bursts
-	nc, err := bus.Connect(cfg.NATSURL, nil, "lynkr-gateway-"+cfg.Instance, cfg.NATSAuth, log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	tp, shutdown, err := telemetry.NewTracerProvider(ctx, tcfg, "lynkr-gateway")
-	if err != nil {
-		return err
-	}
-	defer telemetry.Flush(shutdown)
-	g, err := New(ctx, cfg, Deps{NATS: nc, Logger: log, Metrics: metrics.NewRegistry(), Tracer: tp})
-	if err != nil {
-		return err
-	}
-	return g.Run(ctx)
 }

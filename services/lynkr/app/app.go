@@ -22,20 +22,16 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lynkr/lynkr/pkg/bus"
 	"github.com/lynkr/lynkr/pkg/bus/natsserver"
 	"github.com/lynkr/lynkr/pkg/config"
-	"github.com/lynkr/lynkr/pkg/gcpolicy"
 	"github.com/lynkr/lynkr/pkg/lifecycle"
-	"github.com/lynkr/lynkr/pkg/logging"
 	"github.com/lynkr/lynkr/pkg/metrics"
+	"github.com/lynkr/lynkr/pkg/process"
 	"github.com/lynkr/lynkr/pkg/provider"
-	"github.com/lynkr/lynkr/pkg/shed"
 	"github.com/lynkr/lynkr/pkg/telemetry"
 	"github.com/lynkr/lynkr/services/aggregator/aggregator"
 	"github.com/lynkr/lynkr/services/gateway/gateway"
@@ -59,27 +55,15 @@ func Main(ctx context.Context, args []string, lookup config.Lookup, stderr io.Wr
 		return err
 	}
 	cfg := Config{Targets: targets, Lookup: lookup}
-	logCfg, err := logging.ConfigFromEnv(lookup)
-	if err != nil {
-		return config.Bad(err)
-	}
-	s, err := load(cfg)
-	if err != nil {
-		return err
-	}
-	log, logFile, err := logging.Open(logCfg, stderr)
-	if err != nil {
-		return config.Bad(err) // a LOG_FILE_PATH lynkr cannot write
-	}
-	defer logFile.Close()
-	redis.SetLogger(logging.Redis{Log: log}) // the client's own lines, as JSON like the rest
-	log.Info("garbage collector", gcpolicy.Apply(lookup, shed.MemoryLimit).LogArgs()...)
-	defer gcpolicy.StartReclaim()() // gives memory back after bursts
-	a, err := build(ctx, cfg, s, log)
-	if err != nil {
-		return err
-	}
-	return a.Run(ctx)
+	a := &App{}
+	return process.Main(ctx, lookup, stderr, func(p *process.Process) (process.Plan, error) {
+		s, err := loadTargets(cfg)
+		if err != nil {
+			return process.Plan{}, err
+		}
+		a.process = p
+		return a.plan(cfg, s), nil
+	})
 }
 
 // parseFlags reads the command line: the targets to run, or none after -h. Its errors are
@@ -129,20 +113,13 @@ type Config struct {
 	Metrics *prometheus.Registry
 }
 
-// App is the running process: its parts as lifecycle modules (see modules), and what they
+// App is the running process: its parts as lifecycle modules (see plan), and what they
 // share.
 type App struct {
-	log         *slog.Logger
-	running     *lifecycle.Running
-	reg         *prometheus.Registry
-	tp          trace.TracerProvider
-	flushTraces func(context.Context) error // nil when the tracer is the caller's
-	nats        *server.Server              // nil when NATS_URL names an external server
-	auth        bus.ClientAuth              // how connect authenticates, to NATS_URL or to the embedded server
-	nc          *nats.Conn                  // shared by the parts: see connect
-	gateway     *gateway.Gateway
-	worker      *worker.Worker
-	agg         *aggregator.Aggregator
+	process *process.Process
+	running *lifecycle.Running // nil if told to stop while starting
+	nats    *server.Server     // nil when NATS_URL names an external server
+	gateway *gateway.Gateway
 }
 
 // settings is everything the process reads from its environment, read and checked before
@@ -195,6 +172,10 @@ func loadTargets(cfg Config) (s settings, err error) {
 		if s.providers, err = provider.Load(cfg.Lookup); err != nil {
 			return s, err
 		}
+		if slices.Contains(cfg.Targets, "gateway") {
+			wcfg.Addr = "" // the gateway serves this process's /metrics and health
+		}
+		wcfg.Streams.MemoryRequests = s.natsURL == "" // the embedded server's
 		s.worker = &wcfg
 	}
 	if slices.Contains(cfg.Targets, "aggregator") {
@@ -202,12 +183,19 @@ func loadTargets(cfg Config) (s settings, err error) {
 		if err != nil {
 			return s, err
 		}
+		if slices.Contains(cfg.Targets, "gateway") {
+			acfg.Addr = "" // the gateway serves the cluster view on its own port, beside its metrics
+		}
 		s.aggregator = &acfg
 	}
 	if slices.Contains(cfg.Targets, "gateway") {
 		gcfg, err := gateway.ConfigFromEnv(loopbackByDefault(cfg.Lookup))
 		if err != nil {
 			return s, err
+		}
+		gcfg.Streams.MemoryRequests = s.natsURL == "" // the embedded server's
+		if gcfg.Tenancy.StorePath == "" {
+			gcfg.Tenancy.StorePath = filepath.Join(s.dataDir, "tenants.db")
 		}
 		s.gateway = &gcfg
 	}
@@ -285,77 +273,77 @@ func validAddr(addr string) bool {
 	return err == nil && n >= 0 && n <= 65535
 }
 
-// New reads the settings of cfg's targets and starts them: the embedded server if there is
-// no NATS_URL, the bus connection, telemetry, then the targets, each ready before the next
-// starts. A bad setting is a config.ErrBadSetting error, returned before anything starts; a
-// part failing to start stops those started and returns its error. Run stops what New
-// started.
+// New reads the settings of cfg's targets and starts them, with log: the embedded server if
+// there is no NATS_URL, the bus connection, telemetry, then the targets, each ready before
+// the next starts. A bad setting is a config.ErrBadSetting error, returned before anything
+// starts; a part failing to start stops those started and returns its error. Run stops what
+// New started.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	s, err := load(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return build(ctx, cfg, s, log)
-}
-
-// build starts what s describes, under one lifecycle.
-func build(ctx context.Context, cfg Config, s settings, log *slog.Logger) (*App, error) {
-	a := &App{log: log, reg: cfg.Metrics, tp: cfg.Tracer}
-	if a.reg == nil {
-		a.reg = metrics.NewRegistry() // one registry for the whole process: the gateway serves it on /metrics
+	p := &process.Process{Log: log, Lookup: cfg.Lookup, Metrics: cfg.Metrics, Tracer: cfg.Tracer}
+	if p.Metrics == nil {
+		p.Metrics = metrics.NewRegistry() // one registry for the whole process: the gateway serves it on /metrics
 	}
-	m, err := lifecycle.New(a.modules(cfg, s)...)
-	if err != nil {
-		return nil, err
-	}
-	targets := cfg.Targets
-	if s.pprofAddr != "" {
-		targets = append([]string{"pprof"}, targets...)
-	}
-	if a.running, err = m.Start(ctx, targets...); err != nil {
+	a := &App{process: p}
+	if a.running, err = p.Start(ctx, a.plan(cfg, s)); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-// modules are the parts the process can run and what each needs. A target's dependencies
-// start before it and stop after it: the gateway, when it runs here, after the worker and the
-// aggregator, so that it takes its first request once the worker has announced its
-// providers, mounts the aggregator's cluster view, and drains before the worker stops.
-func (a *App) modules(cfg Config, s settings) []lifecycle.Module {
-	gatewayDeps := []string{"telemetry", "bus"}
-	for _, t := range []string{"worker", "aggregator"} {
-		if slices.Contains(cfg.Targets, t) {
-			gatewayDeps = append(gatewayDeps, t)
-		}
-	}
-	return []lifecycle.Module{
+// plan is the modules the process can run and the targets it starts: cfg's, after the
+// profiler if PPROF_ADDR asks for it. They are the service binaries' modules, with the
+// embedded server and the profiler added. A target's dependencies start before it and stop
+// after it: the gateway, when it runs here, after the worker and the aggregator, so that it
+// takes its first request once the worker has announced its providers, mounts the
+// aggregator's cluster view, and drains before the worker stops.
+func (a *App) plan(cfg Config, s settings) process.Plan {
+	p := a.process
+	host, _ := os.Hostname()
+	// The process's one NATS connection, named for the parts it carries and the host, carries
+	// the bus traffic of every part: the gateway's publishes and the worker's deliveries and
+	// answers share its write buffer and its reader, so one write and one read carry several
+	// messages. Measured with the gateway and the worker on one core: 87 µs of CPU a request
+	// with a connection each, 72 µs sharing one; on two cores, a connection each gave 0.177 of
+	// direct throughput against 0.184.
+	dial := &process.Dial{URL: s.natsURL, Name: "lynkr-" + strings.Join(cfg.Targets, "+") + "-" + bus.Token(host, "host"), Auth: s.natsAuth}
+	modules := []lifecycle.Module{
 		{Name: "pprof", Run: func(ctx context.Context) error { a.servePprof(ctx, s.pprofAddr); return nil }},
-		{Name: "telemetry", Start: func(ctx context.Context) error { return a.startTelemetry(ctx, s) }, Stop: a.flushTelemetry},
-		{Name: "nats", Start: func(context.Context) error { return a.startNATS(s) }, Stop: a.stopNATS},
-		{Name: "bus", Deps: []string{"nats"}, Start: func(context.Context) error { return a.connect(s.natsURL, cfg.Targets) }, Stop: a.closeBus},
-		{
-			Name:  "worker",
-			Deps:  []string{"telemetry", "bus"},
-			Start: func(ctx context.Context) error { return a.startWorker(ctx, cfg, s) },
-			Run:   func(ctx context.Context) error { return a.worker.Run(ctx) },
-			Ready: func() <-chan struct{} { return a.worker.Announced() },
-		},
-		{
-			Name:  "aggregator",
-			Deps:  []string{"bus"},
-			Start: func(ctx context.Context) error { return a.startAggregator(ctx, s) },
-			Run:   func(ctx context.Context) error { return a.agg.Run(ctx) },
-		},
-		{
-			Name:  "gateway",
-			Deps:  gatewayDeps,
-			Start: func(ctx context.Context) error { return a.startGateway(ctx, s) },
-			Run:   func(ctx context.Context) error { return a.gateway.Run(ctx) },
-			Ready: func() <-chan struct{} { return a.gateway.Ready() },
-			Stop:  func() { a.gateway.Close() },
-		},
+		p.Telemetry(s.telemetry, "lynkr"),
+		{Name: "nats", Start: func(context.Context) error { return a.startNATS(s, dial) }, Stop: a.stopNATS},
+		p.Bus(dial, "nats"),
 	}
+	if s.worker != nil {
+		w := worker.Module(p, *s.worker, s.providers)
+		start := w.Start
+		w.Start = func(ctx context.Context) error {
+			ps := s.providers
+			pr, _ := ps.Get(ps.Default())
+			p.Log.Info(fmt.Sprintf("requests go to the %v", pr), "provider", ps.Default(), "providers", ps.Names())
+			return start(ctx)
+		}
+		modules = append(modules, w)
+	}
+	if s.aggregator != nil {
+		modules = append(modules, aggregator.Module(p, *s.aggregator))
+	}
+	if s.gateway != nil {
+		g := gateway.Module(p, *s.gateway, &a.gateway)
+		for _, t := range []string{"worker", "aggregator"} {
+			if slices.Contains(cfg.Targets, t) {
+				g.Deps = append(g.Deps, t)
+			}
+		}
+		modules = append(modules, g)
+	}
+	targets := cfg.Targets
+	if s.pprofAddr != "" {
+		targets = append([]string{"pprof"}, targets...)
+	}
+	return process.Plan{Modules: modules, Targets: targets}
 }
 
 // servePprof serves Go's profiler, for an operator chasing CPU or memory, until ctx ends; off
@@ -366,31 +354,13 @@ func (a *App) servePprof(ctx context.Context, addr string) {
 	defer closer.Wait()
 	closer.Go(func() { <-ctx.Done(); _ = srv.Close() })
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		a.log.Warn("profiler not served", "addr", addr, "error", err)
+		a.process.Log.Warn("profiler not served", "addr", addr, "error", err)
 	}
 }
 
-func (a *App) startTelemetry(ctx context.Context, s settings) error {
-	if a.tp != nil {
-		return nil // the caller's
-	}
-	tp, shutdown, err := telemetry.NewTracerProvider(ctx, s.telemetry, "lynkr")
-	if err != nil {
-		return err
-	}
-	a.tp, a.flushTraces = tp, shutdown
-	return nil
-}
-
-func (a *App) flushTelemetry() {
-	if a.flushTraces != nil {
-		telemetry.Flush(a.flushTraces)
-	}
-}
-
-// startNATS starts the embedded server, unless NATS_URL names an external one.
-func (a *App) startNATS(s settings) error {
-	a.auth = s.natsAuth
+// startNATS starts the embedded server, unless NATS_URL names an external one, and points
+// dial, the bus module's, at it.
+func (a *App) startNATS(s settings, dial *process.Dial) error {
 	if s.natsURL != "" {
 		return nil
 	}
@@ -401,21 +371,22 @@ func (a *App) startNATS(s settings) error {
 		if err != nil {
 			return err
 		}
-		ecfg.Internal, a.auth = internal, internal
+		ecfg.Internal, dial.Auth = internal, internal
 	}
 	srv, err := natsserver.Start(ecfg)
 	if err != nil {
 		return err
 	}
-	a.nats = srv
+	a.nats, dial.In = srv, srv
 	listen := "" // this process only
 	if addr := srv.Addr(); addr != nil {
 		listen = addr.String()
 	}
+	log := a.process.Log
 	if ecfg.ConfigFile != "" {
-		a.log.Info("embedded NATS server with JetStream started", "config", ecfg.ConfigFile, "listen", listen)
+		log.Info("embedded NATS server with JetStream started", "config", ecfg.ConfigFile, "listen", listen)
 	} else {
-		a.log.Info("embedded NATS server with JetStream started", "store", ecfg.StoreDir, "listen", listen,
+		log.Info("embedded NATS server with JetStream started", "store", ecfg.StoreDir, "listen", listen,
 			"users", slices.Sorted(maps.Keys(ecfg.Passwords)), "tls", ecfg.TLSCert != "")
 	}
 	return nil
@@ -428,78 +399,13 @@ func (a *App) stopNATS() {
 	}
 }
 
-func (a *App) startWorker(ctx context.Context, cfg Config, s settings) error {
-	wcfg, ps := *s.worker, s.providers
-	if s.gateway != nil {
-		wcfg.Addr = "" // the gateway serves this process's /metrics and health
-	}
-	wcfg.Streams.MemoryRequests = a.nats != nil
-	p, _ := ps.Get(ps.Default())
-	a.log.Info(fmt.Sprintf("requests go to the %v", p), "provider", ps.Default(), "providers", ps.Names())
-	hc := &http.Client{Transport: telemetry.Transport(provider.NewTransport(cfg.Lookup), a.tp)}
-	var err error
-	a.worker, err = worker.New(ctx, wcfg, worker.Deps{NATS: a.nc, Logger: a.log, Providers: ps, HTTP: hc, Metrics: a.reg, Tracer: a.tp})
-	return err
-}
-
-func (a *App) startAggregator(ctx context.Context, s settings) error {
-	acfg := *s.aggregator
-	if s.gateway != nil {
-		// The gateway serves the cluster view on its own port, beside its metrics.
-		acfg.Addr = ""
-	}
-	var err error
-	a.agg, err = aggregator.New(ctx, acfg, aggregator.Deps{NATS: a.nc, Logger: a.log, Metrics: a.reg})
-	return err
-}
-
-func (a *App) startGateway(ctx context.Context, s settings) error {
-	var handlers map[string]http.Handler
-	if a.agg != nil {
-		h := a.agg.Handler()
-		handlers = map[string]http.Handler{"/cluster": h, "/cluster/*": h}
-	}
-	gcfg := *s.gateway
-	gcfg.Streams.MemoryRequests = a.nats != nil
-	if gcfg.Tenancy.StorePath == "" {
-		gcfg.Tenancy.StorePath = filepath.Join(s.dataDir, "tenants.db")
-	}
-	var err error
-	a.gateway, err = gateway.New(ctx, gcfg, gateway.Deps{NATS: a.nc, Logger: a.log, Metrics: a.reg, Tracer: a.tp, Handlers: handlers})
-	return err
-}
-
 // Gateway is the gateway part, when it runs.
 func (a *App) Gateway() *gateway.Gateway { return a.gateway }
 
 // Run waits until ctx ends or a part fails, then stops the parts in the reverse order of
 // their start, each after the last has returned: the gateway first, so the requests it
 // drains still find a worker, then the worker, then the bus.
-func (a *App) Run(ctx context.Context) error {
-	err := a.running.Wait(ctx)
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
-}
-
-// connect opens the process's NATS connection, named for the parts it carries and the host.
-// One connection carries the bus traffic of every part: the gateway's publishes and the
-// worker's deliveries and answers share its write buffer and its reader, so one write and one
-// read carry several messages. Measured with the gateway and the worker on one core: 87 µs of
-// CPU a request with a connection each, 72 µs sharing one; on two cores, a connection each
-// gave 0.177 of direct throughput against 0.184. The parts use it as their own; none closes it.
-func (a *App) connect(natsURL string, targets []string) error {
-	host, _ := os.Hostname()
-	nc, err := bus.Connect(natsURL, a.nats, "lynkr-"+strings.Join(targets, "+")+"-"+bus.Token(host, "host"), a.auth, a.log)
-	if err != nil {
-		return err
-	}
-	a.nc = nc
-	return nil
-}
-
-func (a *App) closeBus() { a.nc.Close() }
+func (a *App) Run(ctx context.Context) error { return process.Wait(ctx, a.running) }
 
 func pprofMux() *http.ServeMux {
 	mux := http.NewServeMux()
