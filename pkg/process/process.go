@@ -14,6 +14,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -206,4 +209,21 @@ func (p *Process) Join(s Service) (Plan, error) {
 	dial := &Dial{URL: s.NATSURL, Name: "lynkr-" + s.Name + "-" + s.Instance, Auth: s.Auth}
 	plan.Modules = append(plan.Modules, p.Bus(dial))
 	return plan, nil
+}
+
+// Exec is a command's whole main: it runs main until SIGTERM or an interrupt, with the
+// process's arguments, environment and stderr, and exits with its status — 0, or what
+// config.Report says of its error (2 for a bad setting, one line naming it).
+func Exec(name string, main func(ctx context.Context, args []string, lookup config.Lookup, stderr io.Writer) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	err := main(ctx, os.Args[1:], os.LookupEnv, os.Stderr)
+	stop()
+	os.Exit(config.Report(os.Stderr, name, err))
+}
+
+// NoArgs adapts the Main of a command that takes no arguments to Exec.
+func NoArgs(main func(ctx context.Context, lookup config.Lookup, stderr io.Writer) error) func(context.Context, []string, config.Lookup, io.Writer) error {
+	return func(ctx context.Context, _ []string, lookup config.Lookup, stderr io.Writer) error {
+		return main(ctx, lookup, stderr)
+	}
 }

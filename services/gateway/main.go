@@ -2,18 +2,8 @@
 package main
 
 import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
-
-	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/process"
 	"github.com/lynkr/lynkr/services/gateway/gateway"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	err := gateway.Main(ctx, os.LookupEnv, os.Stderr)
-	stop()
-	os.Exit(config.Report(os.Stderr, "gateway", err))
-}
+func main() { process.Exec("gateway", process.NoArgs(gateway.Main)) }

@@ -6,18 +6,8 @@
 package main
 
 import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
-
-	"github.com/lynkr/lynkr/pkg/config"
+	"github.com/lynkr/lynkr/pkg/process"
 	"github.com/lynkr/lynkr/services/lynkr/app"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	err := app.Main(ctx, os.Args[1:], os.LookupEnv, os.Stderr)
-	stop()
-	os.Exit(config.Report(os.Stderr, "lynkr", err))
-}
+func main() { process.Exec("lynkr", app.Main) }
