@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -287,7 +285,7 @@ func TestTLSListenerServesClientsThatTrustItsAuthority(t *testing.T) {
 
 // A server that is not there yet is waited for, as before credentials existed.
 func TestConnectWaitsForAServerThatIsNotUpYet(t *testing.T) {
-	port := freePort(t)
+	port := bustest.FreePort(t)
 	nc, err := bus.Connect("nats://127.0.0.1:"+strconv.Itoa(port), nil, "early", bus.ClientAuth{Role: bus.RoleWorker, User: "worker", Password: config.NewSecret(rolePasswords[bus.RoleWorker])}, discardLog)
 	if err != nil {
 		t.Fatal(err)
@@ -311,10 +309,10 @@ func TestReadClientAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	seed, _ := kp.Seed()
-	seedFile := writeFile(t, dir, "user.nk", string(seed))
-	creds := writeFile(t, dir, "user.creds", "-----BEGIN NATS USER JWT-----\neyJhbGciOiJlZDI1NTE5In0.e30.c2ln\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n"+string(seed)+"\n------END USER NKEY SEED------\n")
-	jwtOnly := writeFile(t, dir, "jwt-only.creds", "-----BEGIN NATS USER JWT-----\neyJhbGciOiJlZDI1NTE5In0.e30.c2ln\n------END NATS USER JWT------\n")
-	notPEM := writeFile(t, dir, "not.pem", "hello")
+	seedFile := bustest.WriteFile(t, dir, "user.nk", string(seed))
+	creds := bustest.WriteFile(t, dir, "user.creds", "-----BEGIN NATS USER JWT-----\neyJhbGciOiJlZDI1NTE5In0.e30.c2ln\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n"+string(seed)+"\n------END USER NKEY SEED------\n")
+	jwtOnly := bustest.WriteFile(t, dir, "jwt-only.creds", "-----BEGIN NATS USER JWT-----\neyJhbGciOiJlZDI1NTE5In0.e30.c2ln\n------END NATS USER JWT------\n")
+	notPEM := bustest.WriteFile(t, dir, "not.pem", "hello")
 	for _, c := range []struct {
 		name string
 		env  map[string]string
@@ -352,23 +350,4 @@ func TestReadClientAuth(t *testing.T) {
 			}
 		})
 	}
-}
-
-func writeFile(t *testing.T, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

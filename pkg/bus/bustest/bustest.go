@@ -4,6 +4,9 @@ package bustest
 
 import (
 	"errors"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,4 +54,25 @@ func WaitViolation(tb testing.TB, nc *nats.Conn, what string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	tb.Fatalf("no permission violation for %s; last error %v", what, nc.LastError())
+}
+
+// WriteFile writes body to dir/name, readable by its owner only, and returns its path.
+func WriteFile(tb testing.TB, dir, name, body string) string {
+	tb.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// FreePort returns a TCP port on loopback that was free a moment ago.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -102,10 +101,10 @@ func TestServerConfigFileWithNKeyUsers(t *testing.T) {
 		if err := os.WriteFile(seeds[role], seed, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(dir, "permissions"), string(role)+".conf", bus.PermissionsConf(role))
+		bustest.WriteFile(t, filepath.Join(dir, "permissions"), string(role)+".conf", bus.PermissionsConf(role))
 		users = append(users, fmt.Sprintf("{nkey: %s, permissions: {include \"permissions/%s.conf\"}}", pub, role))
 	}
-	port := freePort(t)
+	port := bustest.FreePort(t)
 	conf := filepath.Join(dir, "nats.conf")
 	body := fmt.Sprintf("listen: 127.0.0.1:%d\nauthorization { users: [\n%s\n] }\n", port, strings.Join(users, "\n"))
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
@@ -149,9 +148,9 @@ func TestConfigValidate(t *testing.T) {
 	dir := t.TempDir()
 	_, cert, key := bustest.Certificates(t, dir)
 	pw := map[bus.Role]config.Secret{bus.RoleWorker: config.NewSecret("pw")}
-	small := writeFile(t, dir, "small.conf", "max_payload: 1048576\n")
-	broken := writeFile(t, dir, "broken.conf", "listen: {{\n")
-	good := writeFile(t, dir, "good.conf", "listen: 127.0.0.1:4222\n")
+	small := bustest.WriteFile(t, dir, "small.conf", "max_payload: 1048576\n")
+	broken := bustest.WriteFile(t, dir, "broken.conf", "listen: {{\n")
+	good := bustest.WriteFile(t, dir, "good.conf", "listen: 127.0.0.1:4222\n")
 	for _, c := range []struct {
 		name string
 		cfg  natsserver.Config
@@ -226,23 +225,4 @@ func TestServerConfGivesEachRoleItsPermissions(t *testing.T) {
 			t.Errorf("user %s: permissions in the server\n  %+v %+v %+v\nwant %+v", role, p.Publish, p.Subscribe, p.Response, want)
 		}
 	}
-}
-
-func writeFile(t *testing.T, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
