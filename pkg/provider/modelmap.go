@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/lynkr/lynkr/pkg/glob"
 )
 
 // models is one provider's model map: which upstream model serves a requested name.
@@ -25,14 +27,13 @@ type models struct {
 }
 
 type mapEntry struct {
-	pattern string // lower-case
+	pattern string // package glob's dialect, lower case
 	model   string
 }
 
 func (m *models) resolve(requested string) string {
-	lower := strings.ToLower(requested)
 	for _, e := range m.entries {
-		if matchGlob(e.pattern, lower) {
+		if glob.Match(e.pattern, requested) {
 			return e.model
 		}
 	}
@@ -56,8 +57,8 @@ func (m *models) names() []string {
 	}
 	add(m.def)
 	for _, e := range m.entries {
-		if !strings.Contains(e.pattern, "*") {
-			add(e.pattern)
+		if glob.Literal(e.pattern) {
+			add(e.pattern) // an exact name is a model this provider answers to
 		}
 		add(e.model)
 	}
@@ -80,30 +81,12 @@ func parseModelMap(name, value string) ([]mapEntry, error) {
 		if !ok || pattern == "" || model == "" {
 			return nil, invalid(name, fmt.Sprintf("expected comma-separated pattern=model entries such as claude-sonnet-*=gpt-4o, got %q", item))
 		}
+		if err := glob.Check(pattern); err != nil {
+			return nil, invalid(name, err.Error())
+		}
 		out = append(out, mapEntry{pattern: strings.ToLower(pattern), model: model})
 	}
 	return out, nil
-}
-
-// matchGlob reports whether name matches pattern, where * matches any run of characters.
-func matchGlob(pattern, name string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == name
-	}
-	if !strings.HasPrefix(name, parts[0]) {
-		return false
-	}
-	name = name[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(name, p)
-		if i < 0 {
-			return false
-		}
-		name = name[i+len(p):]
-	}
-	return strings.HasSuffix(name, last)
 }
 
 // The families of model names, for the native rules of the providers.

@@ -39,30 +39,6 @@ func TestModelMapRules(t *testing.T) {
 	}
 }
 
-func TestMatchGlob(t *testing.T) {
-	tests := []struct {
-		pattern, name string
-		want          bool
-	}{
-		{"a", "a", true},
-		{"a", "ab", false},
-		{"*", "", true},
-		{"a*", "abc", true},
-		{"*c", "abc", true},
-		{"a*c", "abc", true},
-		{"a*c", "ac", true},
-		{"a*b*c", "axxbyyc", true},
-		{"a*b*c", "axxcyyb", false},
-		{"ab*ba", "aba", false}, // prefix and suffix must not overlap
-		{"*-*", "x-y", true},
-	}
-	for _, tt := range tests {
-		if got := matchGlob(tt.pattern, tt.name); got != tt.want {
-			t.Errorf("matchGlob(%q, %q) = %v", tt.pattern, tt.name, got)
-		}
-	}
-}
-
 func TestFamilies(t *testing.T) {
 	tests := []struct {
 		name                    string

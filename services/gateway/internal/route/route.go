@@ -4,14 +4,16 @@ package route
 import (
 	"errors"
 	"fmt"
-	"path"
 	"strings"
+
+	"github.com/lynkr/lynkr/pkg/glob"
 )
 
 // ErrUnknownProvider is returned for a request that names a provider nobody serves.
 var ErrUnknownProvider = errors.New("unknown provider")
 
-// Rule sends models whose name matches Pattern (a glob such as "claude-*") to Provider.
+// Rule sends models whose name matches Pattern (a glob such as "claude-*", in package glob's
+// dialect, the same as MODEL_MAP's) to Provider.
 type Rule struct {
 	Pattern  string
 	Provider string
@@ -31,7 +33,7 @@ func ParseRules(s string) ([]Rule, error) {
 		if !ok || pattern == "" || provider == "" {
 			return nil, fmt.Errorf("route %q: want pattern=provider", part)
 		}
-		if _, err := path.Match(pattern, ""); err != nil {
+		if err := glob.Check(pattern); err != nil {
 			return nil, fmt.Errorf("route %q: %w", part, err)
 		}
 		rules = append(rules, Rule{Pattern: pattern, Provider: provider})
@@ -56,7 +58,7 @@ func (r *Router) Route(model string, known func(string) bool) (provider, upstrea
 		return prefix, rest
 	}
 	for _, rule := range r.Rules {
-		if ok, _ := path.Match(rule.Pattern, model); ok {
+		if glob.Match(rule.Pattern, model) {
 			return rule.Provider, model
 		}
 	}
